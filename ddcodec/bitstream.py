@@ -1,0 +1,99 @@
+"""The .ddc container: header fields, payload and CRC-32, packed and parsed as docs/FORMAT.md specifies.
+
+The parser reads fixed-width little-endian fields only (no pickle, torch.load, np.load or eval), checks every field
+against its cap before anything is allocated, and raises BitstreamError naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from .entropy import CODERS
+from .errors import BitstreamError
+from .model import Architecture
+
+MAGIC = b"\x89DDC"
+VERSION = 1
+BILINEAR = 0  # upsampling mode: x2 bilinear, half-pixel centres (align_corners=False)
+
+MAX_SIDE = 16384
+MAX_LAYERS = 8
+MAX_WIDTH = 512
+
+_FIXED = struct.Struct("<4sBHHBB")  # magic, version, height, width, channels, layers
+_TAIL = struct.Struct("<BBQ")  # upsampling mode, coder, seed
+
+
+@dataclass(frozen=True)
+class Header:
+    """Everything the decoder needs besides the payload."""
+
+    arch: Architecture
+    seed: int
+    coder: int
+    step_codes: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.step_codes) != len(self.arch.tensor_shapes()):
+            raise ValueError("one step code per weight tensor is required")
+
+
+def header_size(layers: int) -> int:
+    """Bytes before the payload for a network of `layers` hidden layers (the CRC adds 4 after the payload)."""
+    return _FIXED.size + 2 * (layers + 1) + _TAIL.size + (3 * layers + 1) + 4
+
+
+def pack(header: Header, payload: bytes) -> bytes:
+    """The complete .ddc file for a header and an entropy-coded payload."""
+    a = header.arch
+    out = bytearray(_FIXED.pack(MAGIC, VERSION, a.height, a.width, a.channels, a.layers))
+    out += struct.pack(f"<{a.layers + 1}H", *a.widths)
+    out += _TAIL.pack(BILINEAR, header.coder, header.seed)
+    out += struct.pack(f"<{len(header.step_codes)}b", *header.step_codes)
+    out += struct.pack("<I", len(payload)) + payload
+    out += struct.pack("<I", zlib.crc32(out))
+    return bytes(out)
+
+
+def parse(data: bytes) -> tuple[Header, bytes]:
+    """Header and payload of a .ddc file, after validating every field and the CRC-32."""
+    if len(data) < _FIXED.size:
+        raise BitstreamError(f"file is {len(data)} bytes, too short for a .ddc header")
+    magic, version, height, width, channels, layers = _FIXED.unpack_from(data)
+    if magic != MAGIC:
+        raise BitstreamError("not a .ddc file (bad magic bytes)")
+    if version != VERSION:
+        raise BitstreamError(f"unsupported format version {version} (this decoder reads version {VERSION})")
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
+        raise BitstreamError(f"image size {width}x{height} outside 1..{MAX_SIDE}")
+    if channels not in (1, 3):
+        raise BitstreamError(f"{channels} image channels (1 or 3 allowed)")
+    if not 1 <= layers <= MAX_LAYERS:
+        raise BitstreamError(f"{layers} layers (1..{MAX_LAYERS} allowed)")
+    if len(data) < header_size(layers) + 4:
+        raise BitstreamError(f"file is {len(data)} bytes, too short for its header")
+    pos = _FIXED.size
+    widths = struct.unpack_from(f"<{layers + 1}H", data, pos)
+    pos += 2 * (layers + 1)
+    if not all(1 <= w <= MAX_WIDTH for w in widths):
+        raise BitstreamError(f"layer widths {list(widths)} outside 1..{MAX_WIDTH}")
+    mode, coder, seed = _TAIL.unpack_from(data, pos)
+    pos += _TAIL.size
+    if mode != BILINEAR:
+        raise BitstreamError(f"unknown upsampling mode {mode}")
+    if coder not in CODERS.values():
+        raise BitstreamError(f"unknown coder id {coder}")
+    arch = Architecture(height, width, channels, tuple(widths))
+    n_tensors = 3 * layers + 1
+    codes = struct.unpack_from(f"<{n_tensors}b", data, pos)
+    pos += n_tensors
+    (length,) = struct.unpack_from("<I", data, pos)
+    pos += 4
+    if length != len(data) - pos - 4:
+        raise BitstreamError(f"payload length {length} does not match the file ({len(data) - pos - 4} bytes left)")
+    (crc,) = struct.unpack_from("<I", data, len(data) - 4)
+    if crc != zlib.crc32(data[:-4]):
+        raise BitstreamError("CRC-32 mismatch: the file is damaged")
+    return Header(arch, seed, coder, tuple(codes)), bytes(data[pos : pos + length])

@@ -1,0 +1,116 @@
+"""The `ddcodec` command: encode, decode, info, demo. Errors print one line and exit with code 2."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from .bitstream import parse
+from .decoder import decode, read_stream
+from .encoder import DEFAULT_ITERS, encode
+from .entropy import CODERS
+from .errors import DdcodecError
+from .images import check_output, image_format, save_image
+
+EXIT_ERROR = 2
+
+
+def _one_line_errors(command):
+    """Report ddcodec's errors and OS errors as 'error: ...' on stderr with exit code 2, warnings as one line."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)
+            warnings.simplefilter("always", UserWarning)
+            try:
+                return command(*args, **kwargs)
+            except DdcodecError as exc:
+                click.echo(f"error: {exc}", err=True)
+            except OSError as exc:
+                click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+            sys.exit(EXIT_ERROR)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="ddcodec")
+def main() -> None:
+    """ddcodec: image compression by fitting a Deep Decoder; the file is the network's weights."""
+
+
+@main.command("encode")
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.argument("dst", type=click.Path(dir_okay=False))
+@click.option("--bpp", type=float, help="Largest size in bits per pixel (header included).")
+@click.option("--ratio", type=float, help="Compression factor 3·H·W / number of weights.")
+@click.option("--quality", type=int, help="Preset 1..5 = at most 0.15, 0.25, 0.4, 0.6, 1.0 bpp; the default is 3.")
+@click.option("--iters", type=int, default=DEFAULT_ITERS, show_default=True, help="Fitting iterations.")
+@click.option("--lr", type=float, default=0.01, show_default=True, help="Adam learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the network input and init.")
+@click.option("--coder", type=click.Choice(sorted(CODERS)), default="range", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_one_line_errors
+def encode_cmd(src, dst, bpp, ratio, quality, iters, lr, seed, coder, device, quiet) -> None:
+    """Compress image SRC into the .ddc file DST."""
+    check_output(dst)
+    r = encode(src, bpp=bpp, ratio=ratio, quality=quality, iters=iters, lr=lr, seed=seed, coder=coder,
+               device=device, progress=not quiet)
+    r.save(dst)
+    click.echo(f"{dst}: {r.n_bytes} bytes, {r.bpp:.4f} bpp, PSNR {r.psnr:.2f} dB (unquantized {r.psnr_float:.2f}), "
+               f"{r.n_params} weights, {r.seconds:.1f} s on {r.device}")
+
+
+@main.command("decode")
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.argument("dst", type=click.Path(dir_okay=False))
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@_one_line_errors
+def decode_cmd(src, dst, device) -> None:
+    """Decode the .ddc file SRC into image DST (format from its extension: png, ppm, bmp, ...)."""
+    image_format(check_output(dst))
+    save_image(decode(src, device), dst)
+    click.echo(f"{dst}: decoded")
+
+
+@main.command("info")
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the fields as JSON.")
+@_one_line_errors
+def info_cmd(src, as_json) -> None:
+    """Show the header of the .ddc file SRC."""
+    data = read_stream(src)
+    header, payload = parse(data)
+    a = header.arch
+    fields = {
+        "file": str(src), "bytes": len(data), "bpp": 8 * len(data) / (a.height * a.width),
+        "height": a.height, "width": a.width, "channels": a.channels, "layers": a.layers,
+        "widths": list(a.widths), "input_size": list(a.input_size), "parameters": a.n_params,
+        "seed": header.seed, "coder": {v: k for k, v in CODERS.items()}[header.coder],
+        "step_codes": list(header.step_codes), "payload_bytes": len(payload),
+    }
+    if as_json:
+        click.echo(json.dumps(fields))
+    else:
+        for k, v in fields.items():
+            click.echo(f"{k:>14}: {v:.4f}" if isinstance(v, float) else f"{k:>14}: {v}")
+
+
+@main.command("demo")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="ddcodec-demo", show_default=True)
+@click.option("--iters", type=int, default=DEFAULT_ITERS, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@_one_line_errors
+def demo_cmd(out_dir, iters, device) -> None:
+    """Encode and decode a bundled sample image; compare with Pillow JPEG at the same size."""
+    from .demo import run_demo
+
+    run_demo(Path(out_dir), iters, device, click.echo)

@@ -1,0 +1,13 @@
+"""The package's exception types: every failure a user can cause is one of these."""
+
+
+class DdcodecError(Exception):
+    """Base class of ddcodec's own errors; the CLI turns these into a one-line message and exit code 2."""
+
+
+class BitstreamError(DdcodecError):
+    """A .ddc stream is damaged, truncated, or not a ddcodec file."""
+
+
+class InputError(DdcodecError):
+    """An image or an option given to the encoder cannot be used."""

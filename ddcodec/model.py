@@ -1,0 +1,98 @@
+"""The Deep Decoder network: its architecture record and its forward pass as a function of the weights.
+
+Per hidden layer: 1x1 convolution (no bias), x2 bilinear upsampling (all layers but the last), ReLU, channel-wise
+BatchNorm with the image's own statistics and affine parameters; then a 1x1 convolution to the output channels and
+a sigmoid. The weights are a flat list of tensors in the order of docs/FORMAT.md, so that fitting, quantization and
+the bitstream all walk the same list.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .seed import seeded_input
+
+BN_EPS = 1e-5  # BatchNorm's variance floor, part of the format
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Image size and network shape; `widths[0]` is the input's channel count, `widths[i]` layer i's output."""
+
+    height: int
+    width: int
+    channels: int
+    widths: tuple[int, ...]
+
+    @property
+    def layers(self) -> int:
+        return len(self.widths) - 1
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """Input grid (h0, w0): the smallest whose 2^(layers-1) upsampling covers the image."""
+        f = 2 ** (self.layers - 1)
+        return math.ceil(self.height / f), math.ceil(self.width / f)
+
+    def tensor_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes of the weight tensors in stream order: per layer (conv, BN scale, BN shift), then output conv."""
+        shapes: list[tuple[int, ...]] = []
+        for c_in, c_out in zip(self.widths[:-1], self.widths[1:]):
+            shapes += [(c_out, c_in), (c_out,), (c_out,)]
+        return shapes + [(self.channels, self.widths[-1])]
+
+    @property
+    def n_params(self) -> int:
+        return sum(math.prod(s) for s in self.tensor_shapes())
+
+
+def network_input(arch: Architecture, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The fixed input tensor (widths[0], h0, w0) that the seed defines."""
+    h0, w0 = arch.input_size
+    return torch.from_numpy(seeded_input(seed, arch.widths[0], h0, w0)).to(device)
+
+
+def init_weights(arch: Architecture, generator: torch.Generator) -> list[torch.Tensor]:
+    """Fresh weights: convolutions uniform in +-1/sqrt(fan_in) (PyTorch's default), BN scale 1 and shift 0."""
+    weights = []
+    for i, shape in enumerate(arch.tensor_shapes()):
+        if len(shape) == 2:
+            bound = 1.0 / math.sqrt(shape[1])
+            weights.append((torch.rand(shape, generator=generator) * 2 - 1) * bound)
+        else:
+            weights.append(torch.ones(shape) if i % 3 == 1 else torch.zeros(shape))
+    return weights
+
+
+def render(arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    """Run the network on input z (c, h0, w0) and return the image (channels, height, width) in [0, 1].
+
+    Each BatchNorm is folded into the next 1x1 convolution (W·(a·x + b) = (W·diag a)·x + W·b), which is the
+    same function but saves a pass over the largest activations, forward and backward.
+    """
+    x = z
+    scale = shift = None
+    d = arch.layers
+    for i in range(d + 1):
+        w = weights[3 * i]
+        if scale is not None:
+            w, bias = w * scale, w @ shift
+        c, h, wd = x.shape
+        x = (w @ x.reshape(c, h * wd)).reshape(-1, h, wd)
+        if scale is not None:
+            x = x + bias[:, None, None]
+        if i == d:
+            break
+        if i < d - 1:
+            x = F.interpolate(x[None], scale_factor=2, mode="bilinear", align_corners=False)[0]
+        x = torch.relu(x)
+        var, mean = torch.var_mean(x, dim=(1, 2), unbiased=False)
+        gamma, beta = weights[3 * i + 1], weights[3 * i + 2]
+        scale = gamma * torch.rsqrt(var + BN_EPS)
+        shift = beta - mean * scale
+    return torch.sigmoid(x[:, : arch.height, : arch.width])

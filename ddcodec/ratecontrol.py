@@ -1,0 +1,66 @@
+"""Turning the user's size target (--bpp, --ratio or --quality) into an architecture and a byte budget."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .bitstream import MAX_LAYERS, MAX_WIDTH, header_size
+from .errors import InputError
+from .model import Architecture
+
+QUALITY_BPP = {1: 0.15, 2: 0.25, 3: 0.4, 4: 0.6, 5: 1.0}  # --quality preset -> bits per pixel cap
+DEFAULT_QUALITY = 3
+BITS_PER_PARAM = 6.5  # what a weight costs after quantization and range coding, measured on Kodak crops
+MODEL_BYTES_PER_TENSOR = 4  # typical size of one tensor's entropy-model descriptor
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The architecture to fit and, for --bpp, the largest file allowed in bytes."""
+
+    arch: Architecture
+    budget: int | None
+
+
+def layers_for(height: int, width: int) -> int:
+    """Depth whose input grid is about 16 pixels on the short side (5 upsamplings for 512, as in the paper)."""
+    return int(min(max(round(math.log2(max(min(height, width), 1) / 16)) + 1, 1), MAX_LAYERS - 1))
+
+
+def width_for(layers: int, channels: int, n_params: float) -> int:
+    """Largest equal width k whose network has at most n_params weights (layers·k² + (2·layers + C)·k)."""
+    b = 2 * layers + channels
+    k = int((-b + math.sqrt(b * b + 4 * layers * max(n_params, 0))) / (2 * layers))
+    return min(k, MAX_WIDTH)
+
+
+def plan(
+    height: int, width: int, channels: int, bpp: float | None = None, ratio: float | None = None,
+    quality: int | None = None,
+) -> Plan:
+    """Architecture (and byte budget) for one of the three ways of choosing the size; at most one may be given."""
+    if sum(x is not None for x in (bpp, ratio, quality)) > 1:
+        raise InputError("give at most one of --bpp, --ratio and --quality")
+    d = layers_for(height, width)
+    budget = None
+    if bpp is None and ratio is None:
+        q = DEFAULT_QUALITY if quality is None else quality
+        if q not in QUALITY_BPP:
+            raise InputError(f"--quality must be one of {sorted(QUALITY_BPP)}, not {q}")
+        bpp = QUALITY_BPP[q]
+    if bpp is not None:
+        if not bpp > 0:
+            raise InputError(f"--bpp must be positive, not {bpp}")
+        budget = int(bpp * height * width / 8)
+        weight_bits = 8 * (budget - header_size(d) - 4 - MODEL_BYTES_PER_TENSOR * (3 * d + 1))
+        n_params = weight_bits / BITS_PER_PARAM
+    else:
+        if not ratio > 0:
+            raise InputError(f"--ratio must be positive, not {ratio}")
+        n_params = 3 * height * width / ratio
+    k = width_for(d, channels, n_params)
+    if k < 2:
+        what = f"--bpp {bpp}" if bpp is not None else f"compression factor {ratio}"
+        raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
+    return Plan(Architecture(height, width, channels, (k,) * (d + 1)), budget)

@@ -1,0 +1,88 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from ddcodec.cli import main
+
+from .conftest import DATA
+
+SRC = str(DATA / "kodim23_64.png")
+
+
+@pytest.fixture(scope="module")
+def ddc(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "p.ddc"
+    result = CliRunner().invoke(main, ["encode", SRC, str(out), "--bpp", "1.5", "--iters", "30", "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_one_line_error(result):
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output
+
+
+def test_encode_prints_size_bpp_psnr_and_time(ddc):
+    size = ddc.stat().st_size
+    assert size <= 1.5 * 64 * 64 / 8
+    out = run("encode", SRC, ddc.with_name("again.ddc"), "--ratio", "20", "--iters", "5", "--quiet").output
+    assert "bytes" in out and "bpp" in out and "PSNR" in out and " s on cpu" in out
+
+
+def test_decode_then_info(ddc, tmp_path):
+    for ext in ("png", "ppm", "bmp"):
+        assert run("decode", ddc, tmp_path / f"d.{ext}").exit_code == 0
+        assert Image.open(tmp_path / f"d.{ext}").size == (64, 64)
+    info = json.loads(run("info", ddc, "--json").output)
+    assert info["bytes"] == ddc.stat().st_size and info["width"] == 64 and info["coder"] == "range"
+    assert info["parameters"] > 0 and info["bpp"] == pytest.approx(8 * info["bytes"] / 64**2)
+    assert "widths" in run("info", ddc).output
+
+
+def test_damaged_files_give_one_line_and_no_output(ddc, tmp_path):
+    data = ddc.read_bytes()
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10
+    for name, content in [("trunc.ddc", data[:-7]), ("flip.ddc", bytes(flipped)), ("empty.ddc", b"")]:
+        (tmp_path / name).write_bytes(content)
+        result = run("decode", tmp_path / name, tmp_path / "out.png")
+        assert_one_line_error(result)
+        assert_one_line_error(run("info", tmp_path / name))
+    assert not (tmp_path / "out.png").exists()
+    assert {p.name for p in tmp_path.iterdir()} == {"trunc.ddc", "flip.ddc", "empty.ddc"}
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", None])
+def test_bad_images_give_one_line_and_no_output(tmp_path, content):
+    src = tmp_path / "in.png"
+    if content is not None:
+        src.write_bytes(content)
+    result = run("encode", src, tmp_path / "out.ddc", "--iters", "5")
+    assert_one_line_error(result)
+    assert not (tmp_path / "out.ddc").exists()
+
+
+def test_bad_options_give_one_line(tmp_path):
+    assert_one_line_error(run("encode", SRC, tmp_path / "o.ddc", "--bpp", "0.001", "--iters", "5"))
+    assert_one_line_error(run("encode", SRC, tmp_path / "missing" / "o.ddc", "--iters", "5"))
+    assert_one_line_error(run("decode", tmp_path / "nothing.ddc", tmp_path / "o.png"))
+    assert not list(tmp_path.iterdir())
+
+
+def test_decode_to_unknown_extension_fails_before_decoding(ddc, tmp_path):
+    assert_one_line_error(run("decode", ddc, tmp_path / "out.xyz"))
+    assert not (tmp_path / "out.xyz").exists()
+
+
+def test_demo_writes_its_files(tmp_path):
+    result = run("demo", "--out", tmp_path, "--iters", "20")
+    assert result.exit_code == 0, result.output
+    assert "ddcodec" in result.output and "jpeg" in result.output and "PSNR" in result.output
+    assert (tmp_path / "sample.ddc").exists() and (tmp_path / "decoded.png").exists()

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+import ddcodec
+from ddcodec import InputError
+from ddcodec.decoder import decode_array
+from ddcodec.metrics import psnr
+
+from .conftest import CROPS, crop
+
+
+def test_round_trip_reports_the_decoded_psnr(encoded, parrot):
+    decoded = np.asarray(ddcodec.decode(encoded.data))
+    assert decoded.shape == parrot.shape
+    assert psnr(decoded, parrot) == pytest.approx(encoded.psnr, abs=0.01)
+    flat = np.broadcast_to(parrot.mean((0, 1)).round().astype(np.uint8), parrot.shape)
+    assert encoded.psnr > psnr(flat, parrot) + 6  # far above what a failed fit (a flat colour) scores
+    assert encoded.psnr > encoded.psnr_float - 1.0  # quantization costs little after fine-tuning
+    assert encoded.bpp == 8 * len(encoded.data) / (64 * 64)
+
+
+def test_both_coders_decode_to_the_same_image(parrot):
+    results = {c: ddcodec.encode(parrot, ratio=8, iters=20, coder=c) for c in ("range", "zstd")}
+    images = {c: decode_array(r.data) for c, r in results.items()}
+    np.testing.assert_array_equal(images["range"], images["zstd"])
+    assert results["range"].n_bytes < results["zstd"].n_bytes
+
+
+@pytest.mark.parametrize("name", CROPS)
+@pytest.mark.parametrize("bpp", [0.8, 3.0])
+def test_bpp_target_is_respected_and_approached(name, bpp):
+    result = ddcodec.encode(crop(name), bpp=bpp, iters=40)
+    assert 0.8 * bpp <= result.bpp <= bpp
+
+
+def test_odd_size_grayscale_round_trip(parrot):
+    gray = np.asarray(Image.fromarray(parrot).convert("L"))[:45, :37]
+    result = ddcodec.encode(gray, bpp=4, iters=60)
+    decoded = ddcodec.decode(result.data)
+    assert decoded.mode == "L" and decoded.size == (37, 45)
+    assert psnr(np.asarray(decoded)[:, :, None], gray[:, :, None]) == pytest.approx(result.psnr, abs=0.01)
+
+
+def test_accepts_path_pil_and_array_alike(tmp_path, parrot):
+    path = tmp_path / "p.png"
+    Image.fromarray(parrot).save(path)
+    datas = {ddcodec.encode(src, ratio=10, iters=5).data for src in (path, Image.fromarray(parrot), parrot)}
+    assert len(datas) == 1  # same pixels, same seed: the same file
+
+
+def test_rgba_is_converted_with_a_warning(parrot):
+    rgba = Image.fromarray(parrot).convert("RGBA")
+    with pytest.warns(UserWarning, match="alpha dropped"):
+        result = ddcodec.encode(rgba, ratio=10, iters=5)
+    assert result.arch.channels == 3
+
+
+def test_sixteen_bit_grayscale_is_scaled_to_eight_bits():
+    ramp = (np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 64).astype(np.uint16)
+    with pytest.warns(UserWarning, match="8-bit grayscale"):
+        result = ddcodec.encode(Image.fromarray(ramp), ratio=4, iters=5)
+    assert result.arch.channels == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(bpp=0.01), "too small"),
+        (dict(bpp=-1), "positive"),
+        (dict(bpp=1, ratio=2), "at most one"),
+        (dict(quality=9), "quality"),
+        (dict(coder="lzma"), "coder"),
+        (dict(iters=0), "iters"),
+    ],
+)
+def test_bad_options_raise_input_error(parrot, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        ddcodec.encode(parrot, **kwargs)
+
+
+def test_bad_arrays_raise_input_error():
+    for bad in (np.zeros((0, 5, 3), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 2), np.uint8)):
+        with pytest.raises(InputError):
+            ddcodec.encode(bad)

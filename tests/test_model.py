@@ -1,0 +1,41 @@
+import torch
+import torch.nn.functional as F
+
+from ddcodec.model import BN_EPS, Architecture, init_weights, network_input, render
+
+
+def plain_deep_decoder(arch, weights, z):
+    """The textbook layer order, BatchNorm not folded: conv, upsample, ReLU, BatchNorm; conv, sigmoid; crop."""
+    x = z[None]
+    for i in range(arch.layers):
+        x = F.conv2d(x, weights[3 * i][:, :, None, None])
+        if i < arch.layers - 1:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        x = F.batch_norm(torch.relu(x), None, None, weights[3 * i + 1], weights[3 * i + 2], training=True, eps=BN_EPS)
+    x = torch.sigmoid(F.conv2d(x, weights[-1][:, :, None, None]))
+    return x[0, :, : arch.height, : arch.width]
+
+
+def random_weights(arch):
+    ws = init_weights(arch, torch.Generator().manual_seed(1))
+    return [w + 0.3 * torch.randn(w.shape, generator=torch.Generator().manual_seed(i)) for i, w in enumerate(ws)]
+
+
+def test_parameter_count_matches_the_paper():
+    for k, n in [(32, 6624), (64, 25536), (128, 100224)]:
+        assert Architecture(512, 512, 3, (k,) * 7).n_params == n == 6 * k * k + 15 * k
+
+
+def test_render_equals_the_unfused_network_with_odd_sizes_and_unequal_widths():
+    arch = Architecture(37, 50, 3, (5, 7, 6, 4))
+    weights, z = random_weights(arch), network_input(arch, 3)
+    assert arch.input_size == (10, 13)
+    out = render(arch, weights, z)
+    assert out.shape == (3, 37, 50)
+    torch.testing.assert_close(out, plain_deep_decoder(arch, weights, z), atol=1e-5, rtol=1e-4)
+
+
+def test_grayscale_single_layer():
+    arch = Architecture(9, 11, 1, (4, 4))
+    weights, z = random_weights(arch), network_input(arch, 0)
+    torch.testing.assert_close(render(arch, weights, z), plain_deep_decoder(arch, weights, z), atol=1e-5, rtol=1e-4)
