@@ -69,6 +69,41 @@ def init_weights(arch: Architecture, generator: torch.Generator) -> list[torch.T
     return weights
 
 
+class _UpsampleReluStats(torch.autograd.Function):
+    """r = relu(upsample(a)) with r's per-channel mean and biased variance, and a hand-written backward.
+
+    Autograd would differentiate var_mean through half a dozen passes over r; here the statistics' gradient is one
+    per-channel affine function of r (d var/d r = 2(r - mean)/n), added to the incoming gradient in place.
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, upsample: bool):
+        if upsample:
+            r = torch.relu_(F.interpolate(a[None], scale_factor=2, mode="bilinear", align_corners=False)[0])
+        else:
+            r = torch.relu(a)
+        flat = r.reshape(r.shape[0], -1)
+        mean = flat.mean(1)
+        var = (torch.einsum("cn,cn->c", flat, flat) / flat.shape[1] - mean * mean).clamp_min(0)
+        ctx.save_for_backward(r, mean)
+        ctx.upsample, ctx.in_size = upsample, tuple(a.shape[1:])
+        return r, mean, var
+
+    @staticmethod
+    def backward(ctx, g_r, g_mean, g_var):
+        r, mean = ctx.saved_tensors
+        n = r.shape[1] * r.shape[2]
+        slope = (2.0 / n) * g_var
+        offset = (g_mean / n - slope * mean)[:, None, None]
+        g = offset + slope[:, None, None] * r if g_r is None else torch.addcmul(g_r, r, slope[:, None, None]).add_(offset)
+        g = torch.ops.aten.threshold_backward.grad_input(g, r, 0, grad_input=g)  # zero where the ReLU was off
+        if ctx.upsample:
+            g = torch.ops.aten.upsample_bilinear2d_backward(
+                g[None], list(r.shape[1:]), [1, *g.shape[:1], *ctx.in_size], False, 2.0, 2.0
+            )[0]
+        return g, None
+
+
 def render(arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
     """Run the network on input z (c, h0, w0) and return the image (channels, height, width) in [0, 1].
 
@@ -76,22 +111,17 @@ def render(arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor)
     same function but saves a pass over the largest activations, forward and backward.
     """
     x = z
-    scale = shift = None
     d = arch.layers
     for i in range(d + 1):
         w = weights[3 * i]
-        if scale is not None:
-            w, bias = w * scale, w @ shift
         c, h, wd = x.shape
-        x = (w @ x.reshape(c, h * wd)).reshape(-1, h, wd)
-        if scale is not None:
-            x = x + bias[:, None, None]
+        if i == 0:
+            x = (w @ x.reshape(c, h * wd)).reshape(-1, h, wd)
+        else:
+            x = torch.addmm((w @ shift)[:, None], w * scale, x.reshape(c, h * wd)).reshape(-1, h, wd)
         if i == d:
             break
-        if i < d - 1:
-            x = F.interpolate(x[None], scale_factor=2, mode="bilinear", align_corners=False)[0]
-        x = torch.relu(x)
-        var, mean = torch.var_mean(x, dim=(1, 2), unbiased=False)
+        x, mean, var = _UpsampleReluStats.apply(x, i < d - 1)
         gamma, beta = weights[3 * i + 1], weights[3 * i + 2]
         scale = gamma * torch.rsqrt(var + BN_EPS)
         shift = beta - mean * scale
