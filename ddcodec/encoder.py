@@ -21,7 +21,7 @@ from .model import Architecture, init_weights, network_input, render
 from .quant import allocate_steps, quantize, sensitivities
 from .ratecontrol import plan
 
-DEFAULT_ITERS = 1200
+DEFAULT_ITERS = 2000
 QAT_SHARE = 0.2  # part of the iterations spent on quantization-aware fine-tuning
 QAT_LR_SCALE = 0.2
 QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share of the float fit's MSE
