@@ -1,8 +1,8 @@
 """ddcodec: an image codec whose compressed file is a Deep Decoder's weights."""
 
 from .decoder import decode
-from .encoder import EncodeResult, encode
+from .encoder import EncodeResult, encode, encode_many
 from .errors import BitstreamError, DdcodecError, InputError
 
-__all__ = ["encode", "decode", "EncodeResult", "BitstreamError", "DdcodecError", "InputError"]
+__all__ = ["encode", "encode_many", "decode", "EncodeResult", "BitstreamError", "DdcodecError", "InputError"]
 __version__ = "0.1.0"

@@ -12,7 +12,7 @@ import click
 
 from .bitstream import parse
 from .decoder import decode, read_stream
-from .encoder import DEFAULT_ITERS, encode
+from .encoder import DEFAULT_ITERS, encode_many
 from .entropy import CODERS
 from .errors import DdcodecError
 from .images import check_output, image_format, save_image
@@ -47,8 +47,7 @@ def main() -> None:
 
 
 @main.command("encode")
-@click.argument("src", type=click.Path(dir_okay=False))
-@click.argument("dst", type=click.Path(dir_okay=False))
+@click.argument("paths", nargs=-1, required=True, metavar="SRC... DST")
 @click.option("--bpp", type=float, help="Largest size in bits per pixel (header included).")
 @click.option("--ratio", type=float, help="Compression factor 3·H·W / number of weights.")
 @click.option("--quality", type=int, help="Preset 1..5 = at most 0.15, 0.25, 0.4, 0.6, 1.0 bpp; the default is 3.")
@@ -57,16 +56,28 @@ def main() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the network input and init.")
 @click.option("--coder", type=click.Choice(sorted(CODERS)), default="range", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--batch", type=int, help="Images of one size fitted together (default 16 on CUDA, 1 on CPU).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_one_line_errors
-def encode_cmd(src, dst, bpp, ratio, quality, iters, lr, seed, coder, device, quiet) -> None:
-    """Compress image SRC into the .ddc file DST."""
-    check_output(dst)
-    r = encode(src, bpp=bpp, ratio=ratio, quality=quality, iters=iters, lr=lr, seed=seed, coder=coder,
-               device=device, progress=not quiet)
-    r.save(dst)
-    click.echo(f"{dst}: {r.n_bytes} bytes, {r.bpp:.4f} bpp, PSNR {r.psnr:.2f} dB (unquantized {r.psnr_float:.2f}), "
-               f"{r.n_params} weights, {r.seconds:.1f} s on {r.device}")
+def encode_cmd(paths, bpp, ratio, quality, iters, lr, seed, coder, device, batch, quiet) -> None:
+    """Compress image SRC into the .ddc file DST, or several images into the folder DST (as NAME.ddc)."""
+    if len(paths) < 2:
+        raise DdcodecError("give an input image and an output: ddcodec encode SRC... DST")
+    *sources, dst = paths
+    if len(sources) > 1 or Path(dst).is_dir():
+        if not Path(dst).is_dir():
+            raise DdcodecError(f"with several inputs, {dst!r} must be an existing folder")
+        outputs = [Path(dst) / f"{Path(src).stem}.ddc" for src in sources]
+    else:
+        outputs = [Path(dst)]
+    for out in outputs:
+        check_output(out)
+    results = encode_many(sources, bpp=bpp, ratio=ratio, quality=quality, iters=iters, lr=lr, seed=seed,
+                          coder=coder, device=device, batch=batch, progress=not quiet)
+    for out, r in zip(outputs, results):
+        r.save(out)
+        click.echo(f"{out}: {r.n_bytes} bytes, {r.bpp:.4f} bpp, PSNR {r.psnr:.2f} dB (unquantized "
+                   f"{r.psnr_float:.2f}), {r.n_params} weights, {r.seconds:.1f} s on {r.device}")
 
 
 @main.command("decode")

@@ -1,4 +1,8 @@
-"""Fitting the network's weights to an image: Adam on MSE with a cosine learning rate, keeping the best iterate."""
+"""Fitting the weights to images: Adam on MSE with a cosine learning rate, keeping each image's best iterate.
+
+A batch of B images of one size is fitted as B independent networks in one set of batched kernels: the loss is the
+sum of the per-image MSEs, so each network's gradients (and Adam's per-weight updates) are those of its own image.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Sequence
 import torch
 from tqdm import tqdm
 
-from .model import Architecture, render
+from .model import Architecture, render_batch
 from .quant import ste_quantize
 
 
@@ -21,6 +25,11 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def per_image_mse(arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MSE of each network's image against its target, shape (B,)."""
+    return torch.mean((render_batch(arch, weights, z) - target) ** 2, dim=(1, 2, 3))
+
+
 def fit(
     arch: Architecture,
     target: torch.Tensor,
@@ -28,34 +37,37 @@ def fit(
     weights: Sequence[torch.Tensor],
     iters: int,
     lr: float,
-    step_codes: Sequence[int] | None = None,
+    steps: Sequence[torch.Tensor] | None = None,
     progress: bool = False,
     desc: str = "fit",
-) -> tuple[list[torch.Tensor], float]:
-    """Minimize MSE(render(weights), target) for `iters` Adam steps; return the best weights seen and their MSE.
+) -> tuple[list[torch.Tensor], list[float]]:
+    """Minimize each image's MSE for `iters` Adam steps; return the best weights seen per image and their MSEs.
 
-    With `step_codes`, the forward pass uses the quantized weights (straight-through), so the best iterate is the
-    best *quantized* network: quantization-aware fine-tuning.
+    Shapes: target (B, C, H, W), z (B, c, h0, w0), each weight (B, ...). With `steps` (one broadcastable tensor per
+    weight tensor), the forward pass uses the quantized weights (straight-through), so the best iterate is the best
+    *quantized* network: quantization-aware fine-tuning.
     """
-    params = [w.detach().clone().to(target.device).requires_grad_(True) for w in weights]
+    params = [w.detach().clone().requires_grad_(True) for w in weights]
     opt = torch.optim.Adam(params, lr=lr)
-    best, best_mse = [p.detach().clone() for p in params], math.inf
+    best = [p.detach().clone() for p in params]
+    best_mse = torch.full((target.shape[0],), math.inf, device=target.device)
     bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     for it in bar:
         for group in opt.param_groups:
             group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
-        used = ste_quantize(params, step_codes) if step_codes is not None else params
-        loss = torch.mean((render(arch, used, z) - target) ** 2)
+        mse = per_image_mse(arch, ste_quantize(params, steps) if steps is not None else params, z, target)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        mse = loss.item()
-        if mse < best_mse:
-            best_mse, best = mse, [p.detach().clone() for p in params]
+        mse.sum().backward()
+        with torch.no_grad():
+            better = mse < best_mse
+            best_mse = torch.where(better, mse, best_mse)
+            for b, p in zip(best, params):
+                b.copy_(torch.where(better.view(-1, *[1] * (p.dim() - 1)), p, b))
         opt.step()
         if progress and it % 10 == 0:
-            bar.set_postfix(loss=f"{mse:.2e}", psnr=f"{-10 * math.log10(max(mse, 1e-12)):.2f}")
+            worst = float(mse.max())
+            bar.set_postfix(loss=f"{worst:.2e}", psnr=f"{-10 * math.log10(max(worst, 1e-12)):.2f}")
     if iters == 0:
         with torch.no_grad():
-            used = ste_quantize(params, step_codes) if step_codes is not None else params
-            best_mse = torch.mean((render(arch, used, z) - target) ** 2).item()
-    return best, best_mse
+            best_mse = per_image_mse(arch, ste_quantize(best, steps) if steps is not None else best, z, target)
+    return best, best_mse.tolist()

@@ -72,57 +72,62 @@ def init_weights(arch: Architecture, generator: torch.Generator) -> list[torch.T
 class _UpsampleReluStats(torch.autograd.Function):
     """r = relu(upsample(a)) with r's per-channel mean and biased variance, and a hand-written backward.
 
-    Autograd would differentiate var_mean through half a dozen passes over r; here the statistics' gradient is one
-    per-channel affine function of r (d var/d r = 2(r - mean)/n), added to the incoming gradient in place.
+    Works on a batch (B, c, h, w) of independent networks. Autograd would differentiate the statistics through half
+    a dozen passes over r; here their gradient is one per-channel affine function of r (d var/d r = 2(r - mean)/n),
+    added to the incoming gradient, then masked by the ReLU in place.
     """
 
     @staticmethod
     def forward(ctx, a: torch.Tensor, upsample: bool):
         if upsample:
-            r = torch.relu_(F.interpolate(a[None], scale_factor=2, mode="bilinear", align_corners=False)[0])
+            r = torch.relu_(F.interpolate(a, scale_factor=2, mode="bilinear", align_corners=False))
         else:
             r = torch.relu(a)
-        flat = r.reshape(r.shape[0], -1)
-        mean = flat.mean(1)
-        var = (torch.einsum("cn,cn->c", flat, flat) / flat.shape[1] - mean * mean).clamp_min(0)
+        flat = r.flatten(2)
+        mean = flat.mean(2)
+        var = (torch.einsum("bcn,bcn->bc", flat, flat) / flat.shape[2] - mean * mean).clamp_min(0)
         ctx.save_for_backward(r, mean)
-        ctx.upsample, ctx.in_size = upsample, tuple(a.shape[1:])
+        ctx.upsample, ctx.in_size = upsample, list(a.shape)
         return r, mean, var
 
     @staticmethod
     def backward(ctx, g_r, g_mean, g_var):
         r, mean = ctx.saved_tensors
-        n = r.shape[1] * r.shape[2]
-        slope = (2.0 / n) * g_var
-        offset = (g_mean / n - slope * mean)[:, None, None]
-        g = offset + slope[:, None, None] * r if g_r is None else torch.addcmul(g_r, r, slope[:, None, None]).add_(offset)
+        n = r.shape[2] * r.shape[3]
+        slope = ((2.0 / n) * g_var)[:, :, None, None]
+        offset = (g_mean / n)[:, :, None, None] - slope * mean[:, :, None, None]
+        g = offset + slope * r if g_r is None else torch.addcmul(g_r, r, slope).add_(offset)
         g = torch.ops.aten.threshold_backward.grad_input(g, r, 0, grad_input=g)  # zero where the ReLU was off
         if ctx.upsample:
-            g = torch.ops.aten.upsample_bilinear2d_backward(
-                g[None], list(r.shape[1:]), [1, *g.shape[:1], *ctx.in_size], False, 2.0, 2.0
-            )[0]
+            g = torch.ops.aten.upsample_bilinear2d_backward(g, list(r.shape[2:]), ctx.in_size, False, 2.0, 2.0)
         return g, None
 
 
-def render(arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
-    """Run the network on input z (c, h0, w0) and return the image (channels, height, width) in [0, 1].
+def render_batch(arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    """B independent networks at once: weights with a leading batch dimension, z (B, c, h0, w0) -> (B, C, H, W).
 
-    Each BatchNorm is folded into the next 1x1 convolution (W·(a·x + b) = (W·diag a)·x + W·b), which is the
-    same function but saves a pass over the largest activations, forward and backward.
+    Each BatchNorm is folded into the next 1x1 convolution (W·(a·x + b) = (W·diag a)·x + W·b): the same function,
+    one pass less over the largest activations, forward and backward.
     """
     x = z
     d = arch.layers
     for i in range(d + 1):
         w = weights[3 * i]
-        c, h, wd = x.shape
+        b, c, h, wd = x.shape
         if i == 0:
-            x = (w @ x.reshape(c, h * wd)).reshape(-1, h, wd)
+            x = torch.bmm(w, x.reshape(b, c, h * wd))
         else:
-            x = torch.addmm((w @ shift)[:, None], w * scale, x.reshape(c, h * wd)).reshape(-1, h, wd)
+            x = torch.baddbmm(torch.bmm(w, shift[:, :, None]), w * scale[:, None, :], x.reshape(b, c, h * wd))
+        x = x.reshape(b, -1, h, wd)
         if i == d:
             break
         x, mean, var = _UpsampleReluStats.apply(x, i < d - 1)
         gamma, beta = weights[3 * i + 1], weights[3 * i + 2]
         scale = gamma * torch.rsqrt(var + BN_EPS)
         shift = beta - mean * scale
-    return torch.sigmoid(x[:, : arch.height, : arch.width])
+    return torch.sigmoid(x[:, :, : arch.height, : arch.width])
+
+
+def render(arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    """The image (channels, height, width) in [0, 1] of one network on its input z (c, h0, w0)."""
+    return render_batch(arch, [w[None] for w in weights], z[None])[0]

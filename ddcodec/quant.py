@@ -37,13 +37,17 @@ def dequantize(ints: Sequence[np.ndarray], codes: Sequence[int]) -> list[torch.T
     return [torch.from_numpy(q.astype(np.float32) * np.float32(step_from_code(c))) for q, c in zip(ints, codes)]
 
 
-def ste_quantize(weights: Sequence[torch.Tensor], codes: Sequence[int]) -> list[torch.Tensor]:
+def step_tensors(codes: Sequence[Sequence[int]], weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Per weight tensor (B, ...), the steps of the B networks' codes (codes[b][t]) shaped to broadcast over it."""
+    return [
+        torch.tensor([step_from_code(c[t]) for c in codes], device=w.device).view(-1, *[1] * (w.dim() - 1))
+        for t, w in enumerate(weights)
+    ]
+
+
+def ste_quantize(weights: Sequence[torch.Tensor], steps: Sequence[torch.Tensor | float]) -> list[torch.Tensor]:
     """Quantized weights in the forward pass, identity in the backward pass (straight-through estimator)."""
-    out = []
-    for w, c in zip(weights, codes):
-        step = step_from_code(c)
-        out.append(w + (torch.round(w / step) * step - w).detach())
-    return out
+    return [w + (torch.round(w / s) * s - w).detach() for w, s in zip(weights, steps)]
 
 
 MAX_RELATIVE_BITS = 10  # no step is finer than a tensor's spread / 2^10, so integers stay in range
@@ -54,29 +58,35 @@ def spread(w: torch.Tensor) -> float:
     return max(float(w.std()) if w.numel() > 1 else 0.0, float(w.abs().mean()), 1e-3)
 
 
-def sensitivities(mse_of, weights: Sequence[torch.Tensor], draws: int = 2, rel: float = 0.05) -> list[float]:
-    """a_t per tensor: the MSE added by uniform noise of width s on tensor t, divided by s².
+def sensitivities(mse_of, weights: Sequence[torch.Tensor], draws: int = 2, rel: float = 0.05) -> list[list[float]]:
+    """a[b][t]: the MSE that uniform noise of width s on tensor t adds to network b's image, divided by s².
 
-    `mse_of(weights)` evaluates the reconstruction error; the noise width is `rel` times the tensor's spread.
+    `weights` are batched (B, ...) and `mse_of(weights)` returns the B reconstruction errors; the noise width is
+    `rel` times each network's spread of that tensor. Each draw is antithetic (+noise and -noise), so the gradient's
+    first-order term cancels and only the curvature that quantization pays for is measured.
     """
     gen = torch.Generator().manual_seed(0)
-    base = mse_of(weights)
-    out = []
+    base = mse_of(weights).double().cpu()
+    out = torch.empty(len(base), len(weights), dtype=torch.float64)
     for t, w in enumerate(weights):
-        s = rel * spread(w)
-        added = 0.0
+        s = torch.tensor([rel * spread(wb) for wb in w], dtype=torch.float64)
+        added = torch.zeros_like(base)
         for _ in range(draws):
-            noise = (torch.rand(w.shape, generator=gen) - 0.5).to(w.device) * s
-            trial = list(weights)
-            trial[t] = w + noise
-            added += mse_of(trial) - base
-        out.append(max(added / draws, 1e-12) / (s * s))
-    return out
+            noise = ((torch.rand(w.shape, generator=gen) - 0.5) * s.float().view(-1, *[1] * (w.dim() - 1))).to(w.device)
+            for sign in (1, -1):
+                trial = list(weights)
+                trial[t] = w + sign * noise
+                added += mse_of(trial).double().cpu() - base
+        out[:, t] = (added / (2 * draws)).clamp_min(1e-12) / s**2
+    return out.tolist()
 
 
 def allocate_steps(mu: float, sens: Sequence[float], weights: Sequence[torch.Tensor]) -> list[int]:
-    """Step codes for the Lagrangian optimum s_t = sqrt(mu·n_t / a_t), never finer than spread / 2^10."""
+    """Step codes for the Lagrangian optimum s_t = sqrt(mu·n_t / a_t), between spread / 2^10 and the spread.
+
+    The upper bound keeps a tensor whose measured sensitivity is tiny from being rounded away altogether.
+    """
     return [
-        code_for_step(max(math.sqrt(mu * w.numel() / a), spread(w) * 2.0**-MAX_RELATIVE_BITS))
+        code_for_step(min(max(math.sqrt(mu * w.numel() / a), spread(w) * 2.0**-MAX_RELATIVE_BITS), spread(w)))
         for a, w in zip(sens, weights)
     ]

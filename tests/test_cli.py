@@ -86,3 +86,12 @@ def test_demo_writes_its_files(tmp_path):
     assert result.exit_code == 0, result.output
     assert "ddcodec" in result.output and "jpeg" in result.output and "PSNR" in result.output
     assert (tmp_path / "sample.ddc").exists() and (tmp_path / "decoded.png").exists()
+
+
+def test_encode_several_inputs_into_a_folder(tmp_path):
+    second = tmp_path / "second.png"
+    Image.open(SRC).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(second)
+    result = run("encode", SRC, second, tmp_path, "--bpp", "2", "--iters", "10", "--batch", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "kodim23_64.ddc").exists() and (tmp_path / "second.ddc").exists()
+    assert_one_line_error(run("encode", SRC, second, tmp_path / "nofolder", "--iters", "5"))

@@ -83,3 +83,13 @@ def test_bad_arrays_raise_input_error():
     for bad in (np.zeros((0, 5, 3), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 2), np.uint8)):
         with pytest.raises(InputError):
             ddcodec.encode(bad)
+
+
+def test_batched_encoding_matches_one_at_a_time():
+    images = [crop("kodim23"), crop("kodim19"), crop("kodim05")[:40, :48]]
+    batched = ddcodec.encode_many(images, bpp=2.0, iters=120, batch=2)
+    alone = [ddcodec.encode(image, bpp=2.0, iters=120) for image in images]
+    for image, b, a in zip(images, batched, alone):
+        assert b.arch == a.arch and b.n_bytes <= 2.0 * image.shape[0] * image.shape[1] / 8
+        assert psnr(decode_array(b.data), image) == pytest.approx(b.psnr, abs=0.01)
+        assert b.psnr == pytest.approx(a.psnr, abs=0.5)

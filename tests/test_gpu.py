@@ -1,0 +1,29 @@
+"""Encoder on CUDA, decoder on CUDA and on CPU (skipped where no GPU is present; run by benchmarks/gpu.sh)."""
+
+import numpy as np
+import pytest
+import torch
+
+import ddcodec
+from ddcodec.decoder import decode_array
+from ddcodec.metrics import psnr
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+
+
+def test_cuda_encode_decodes_to_the_reported_psnr_on_gpu_and_cpu(parrot):
+    result = ddcodec.encode(parrot, bpp=2.0, iters=300, device="cuda")
+    assert result.device.startswith("cuda")
+    assert psnr(decode_array(result.data, "cuda"), parrot) == pytest.approx(result.psnr, abs=0.01)
+    assert psnr(decode_array(result.data, "cpu"), parrot) == pytest.approx(result.psnr, abs=0.05)
+
+
+def test_cuda_render_matches_cpu(parrot):
+    from ddcodec.model import Architecture, init_weights, network_input, render
+
+    arch = Architecture(64, 64, 3, (16,) * 4)
+    weights = init_weights(arch, torch.Generator().manual_seed(0))
+    cpu = render(arch, weights, network_input(arch, 0))
+    gpu = render(arch, [w.cuda() for w in weights], network_input(arch, 0, "cuda")).cpu()
+    assert float((cpu - gpu).abs().max()) < 1e-4
+    assert np.isfinite(gpu.numpy()).all()
