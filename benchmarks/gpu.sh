@@ -16,7 +16,7 @@ out=${OUT:-benchmarks/results/gpu}
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_model.py 2>&1 | tee "$out/tests.log"
-python3 -m benchmarks.speed --device cuda --out "$out/speed-gpu.json" 2>&1 | tee "$out/speed.log"
+python3 -m benchmarks.speed --device cuda --batch 8 --out "$out/speed-gpu.json" 2>&1 | tee "$out/speed.log"
 if [ -d .kodak ]; then
   timeout 300 python3 -m benchmarks.rd --preset kodak --images .kodak --out "$out/kodak" 2>&1 | tail -40 | tee "$out/rd.log"
 fi

@@ -2,7 +2,8 @@
 
 Per image size × width: seconds per iteration of ddcodec.fit.fit (forward + MSE + backward + Adam step; warm-up
 excluded, median over repeats of N iterations), the same for benchmarks.reference, the decode time of a real .ddc,
-the peak memory of the fitting loop, and the floor one iteration cannot beat on this machine:
+the peak memory of the fitting loop, the per-image time when --batch images are fitted together (encode_many's
+batched kernels), and the floor one iteration cannot beat on this machine:
 
   FLOPs: the 1x1 convolutions' matmuls only. A conv from c_in to c_out channels on P pixels (P at the resolution
     where it runs: before the upsampling that follows it) costs 2·c_in·c_out·P forward; backward ≈ 2× forward
@@ -108,24 +109,25 @@ def bytes_per_iter(arch: Architecture) -> float:
     return 4 * (5 * floats + arch.channels * arch.height * arch.width)
 
 
-def problem(arch: Architecture, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-    """A smooth random target, the seeded input and fresh weights, all on `device`."""
+def problem(arch: Architecture, device: torch.device, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """`batch` smooth random targets, the seeded input and fresh weights, batched as ddcodec.fit takes them."""
     gen = torch.Generator().manual_seed(1)
-    coarse = torch.rand(1, arch.channels, 8, 8, generator=gen)
-    target = torch.nn.functional.interpolate(coarse, size=(arch.height, arch.width), mode="bilinear")[0]
-    weights = [w.to(device) for w in init_weights(arch, gen)]
-    return target.to(device), network_input(arch, 0, device), weights
+    coarse = torch.rand(batch, arch.channels, 8, 8, generator=gen)
+    target = torch.nn.functional.interpolate(coarse, size=(arch.height, arch.width), mode="bilinear")
+    weights = [w.to(device).expand(batch, *w.shape).contiguous() for w in init_weights(arch, gen)]
+    return target.to(device), network_input(arch, 0, device).expand(batch, -1, -1, -1).contiguous(), weights
 
 
-def time_ddcodec(arch: Architecture, device: torch.device, iters: int, repeats: int, warmup: int) -> float:
-    """Seconds per iteration of ddcodec.fit.fit itself, the encoder's loop."""
-    target, z, weights = problem(arch, device)
-    return timed(lambda n: fit(arch, target, z, weights, n, LR), device, iters, repeats, warmup)
+def time_ddcodec(arch: Architecture, device: torch.device, iters: int, repeats: int, warmup: int,
+                 batch: int = 1) -> float:
+    """Seconds per iteration and per image of ddcodec.fit.fit itself, the encoder's loop, on `batch` images."""
+    target, z, weights = problem(arch, device, batch)
+    return timed(lambda n: fit(arch, target, z, weights, n, LR), device, iters, repeats, warmup) / batch
 
 
 def time_reference(arch: Architecture, device: torch.device, iters: int, repeats: int, warmup: int) -> float:
     """Seconds per iteration of the plain nn.Sequential with torch.optim.Adam."""
-    target, z, weights = problem(arch, device)
+    target, z, weights = (t[0] if isinstance(t, torch.Tensor) else [w[0] for w in t] for t in problem(arch, device))
     net = reference.load_weights(reference.build(arch).to(device), weights)
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     return timed(repeated(lambda: reference.fit_step(net, opt, arch, z, target)), device, iters, repeats, warmup)
@@ -134,6 +136,7 @@ def time_reference(arch: Architecture, device: torch.device, iters: int, repeats
 def render_diff(arch: Architecture, device: torch.device) -> float:
     """Max |render - reference| on random weights with non-trivial BatchNorm affine parameters."""
     _, z, weights = problem(arch, device)
+    z, weights = z[0], [w[0] for w in weights]
     gen = torch.Generator().manual_seed(2)
     weights = [w + 0.5 * torch.randn(w.shape, generator=gen).to(device) if w.ndim == 1 else w for w in weights]
     return reference.max_render_diff(arch, weights, z)
@@ -201,7 +204,7 @@ def machine(device: torch.device) -> dict:
 COLUMNS = [("size", 9, ""), ("k", 4, ""), ("d", 2, ""), ("params", 7, ""), ("ms/it", 8, ".2f"),
            ("ref ms/it", 9, ".2f"), ("speedup", 7, ".2f"), ("GFLOP", 6, ".2f"), ("MB", 7, ".1f"),
            ("floor ms", 8, ".2f"), ("x floor", 7, ".1f"), ("decode ms", 9, ".1f"), ("mem MB", 7, ".1f"),
-           ("ref MB", 7, ".1f")]
+           ("ref MB", 7, ".1f"), ("batch", 5, ""), ("ms/it/img", 9, ".2f")]
 
 
 def table_line(values: list | None = None) -> str:
@@ -228,7 +231,8 @@ def measure(arch: Architecture, device: torch.device, args: argparse.Namespace, 
             "params": arch.n_params, "s_per_iter": t, "ref_s_per_iter": t_ref, "speedup_vs_ref": t_ref / t,
             "flops_per_iter": flops, "bytes_per_iter": nbytes, "floor_s": floor,
             "floor_bound": "flops" if flops / peaks[0] >= nbytes / peaks[1] else "bytes", "x_floor": t / floor,
-            "decode_s": time_decode(arch, device), "peak_mem_bytes": mem, "ref_peak_mem_bytes": mem_ref}
+            "decode_s": time_decode(arch, device), "peak_mem_bytes": mem, "ref_peak_mem_bytes": mem_ref,
+            "batch": args.batch, "batched_s_per_iter_per_image": time_ddcodec(arch, device, *loop, batch=args.batch)}
 
 
 def row_values(r: dict) -> list:
@@ -236,7 +240,7 @@ def row_values(r: dict) -> list:
     return [f"{r['width']}x{r['height']}", r["k"], r["layers"], r["params"], 1e3 * r["s_per_iter"],
             1e3 * r["ref_s_per_iter"], r["speedup_vs_ref"], r["flops_per_iter"] / 1e9, r["bytes_per_iter"] / 1e6,
             1e3 * r["floor_s"], r["x_floor"], 1e3 * r["decode_s"], r["peak_mem_bytes"] / 1e6,
-            r["ref_peak_mem_bytes"] / 1e6]
+            r["ref_peak_mem_bytes"] / 1e6, r["batch"], 1e3 * r["batched_s_per_iter_per_image"]]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -249,6 +253,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=3, help="untimed fitting iterations before the repeats")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--batch", type=int, default=4, help="images fitted together for the batched column")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/speed-<device>[-quick].json)")
     ap.add_argument("--quick", action="store_true", help="only 256x256 with k=32, 2 repeats: a sanity check")
     args = ap.parse_args(argv)

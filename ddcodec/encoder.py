@@ -102,7 +102,8 @@ def encode_many(
     for members in groups.values():
         for k in range(0, len(members), batch):
             chunk = members[k : k + batch]
-            fitted = _encode_batch([arrays[i] for i in chunk], plans[chunk[0]], iters, lr, seed, CODERS[coder], dev, progress)
+            group = [arrays[i] for i in chunk]
+            fitted = _encode_batch(group, plans[chunk[0]], iters, lr, seed, CODERS[coder], dev, progress)
             for i, r in zip(chunk, fitted):
                 results[i] = r
     return results
@@ -116,7 +117,8 @@ def _encode_batch(
     arch, n = p.arch, len(pixels)
     target = torch.stack([torch.from_numpy(a.copy()).permute(2, 0, 1) for a in pixels]).float().div(255).to(dev)
     z = network_input(arch, seed, dev).expand(n, -1, -1, -1).contiguous()
-    weights = [w.to(dev).expand(n, *w.shape).contiguous() for w in init_weights(arch, torch.Generator().manual_seed(seed))]
+    init = init_weights(arch, torch.Generator().manual_seed(seed))
+    weights = [w.to(dev).expand(n, *w.shape).contiguous() for w in init]
 
     qat_iters = int(iters * QAT_SHARE)
     weights, mse_float = fit(arch, target, z, weights, iters - qat_iters, lr, progress=progress, desc="fit")
@@ -124,9 +126,10 @@ def _encode_batch(
         sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights)
 
     def stream(b: int, ws: list[torch.Tensor], mu: float) -> bytes:
-        own = [w[b] for w in weights]
-        codes = allocate_steps(mu, sens[b], own)
-        return pack(Header(arch, seed, coder, tuple(codes)), encode_ints(quantize([w[b] for w in ws], codes), coder))
+        """Image b's file with weights ws[.][b], its steps allocated at mu from the float fit."""
+        codes = allocate_steps(mu, sens[b], [w[b] for w in weights])
+        ints = quantize([w[b] for w in ws], codes)
+        return pack(Header(arch, seed, coder, tuple(codes)), encode_ints(ints, coder))
 
     mus = [
         _fill_budget(lambda m, b=b: stream(b, weights, m), p.budget) if p.budget
