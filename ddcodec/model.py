@@ -81,8 +81,8 @@ class _UpsampleReluStats(torch.autograd.Function):
     def forward(ctx, a: torch.Tensor, upsample: bool):
         if upsample:
             r = torch.relu_(F.interpolate(a, scale_factor=2, mode="bilinear", align_corners=False))
-        else:
-            r = torch.relu(a)
+        else:  # when nothing is differentiated (decoding), in place: saves writing a new full-size tensor
+            r = torch.relu(a) if ctx.needs_input_grad[0] else torch.relu_(a)
         flat = r.flatten(2)
         mean = flat.mean(2)
         var = (torch.einsum("bcn,bcn->bc", flat, flat) / flat.shape[2] - mean * mean).clamp_min(0)
