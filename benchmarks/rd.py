@@ -37,6 +37,7 @@ IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
 MSSSIM_MIN_SIDE = 161  # 5 scales of an 11-px window need more than (11 - 1) * 2**4 pixels on the short side
 PUBLISHED = ("COIN", "COIN++", "SPY", "VC-INR", "COOL-CHIC", "C3", "BPG", "VTM")
 PLOTTED = ("COIN", "COOL-CHIC", "C3", "BPG", "VTM")
+EARLIER = "ddcodec earlier"  # name prefix of curves from --earlier files
 Curve = tuple[Sequence[float], Sequence[float]]  # (bpp, PSNR)
 
 
@@ -233,7 +234,8 @@ def bd_rate(anchor: Curve, test: Curve) -> tuple[float | None, tuple[float, floa
 def anchors(measured: dict[str, dict]) -> list[tuple[str, str, Curve]]:
     """(name, origin, curve) of every curve ddcodec is compared with: this run's, then published full-Kodak ones."""
     published = json.loads((ANCHORS / "published.json").read_text())
-    rows = [(c, "this run", (r["bpp"], r["psnr-rgb"])) for c, r in measured.items() if c != "ddcodec"]
+    rows = [(c, "earlier ddcodec run" if c.startswith(EARLIER) else "this run", (r["bpp"], r["psnr-rgb"]))
+            for c, r in measured.items() if c != "ddcodec"]
     rows += [(c, "published, full Kodak", (published[c]["bpp"], published[c]["psnr-rgb"])) for c in PUBLISHED]
     for c in PILLOW:
         res = json.loads((ANCHORS / f"pillow-{c}.json").read_text())["results"]
@@ -271,11 +273,15 @@ def plot(measured: dict[str, dict], path: Path, title: str) -> None:
         left.plot(*zip(*sorted(zip(published[name]["bpp"], published[name]["psnr-rgb"]))), "--", lw=1,
                   label=f"{name} (published, Kodak)")
     for codec, res in measured.items():
-        style = dict(lw=2.5, color="black") if codec == "ddcodec" else dict(lw=1.2)
-        left.plot(*zip(*sorted(zip(res["bpp"], res["psnr-rgb"]))), "o-", ms=4, label=codec, **style)
+        style = dict(marker="o", ms=4, lw=1.2)
+        if codec.startswith("ddcodec"):
+            style.update(lw=2.5, color="black")
+        if codec.startswith(EARLIER):
+            style.update(ls=":", color="gray")
+        left.plot(*zip(*sorted(zip(res["bpp"], res["psnr-rgb"]))), label=codec, **style)
         if None not in res["ms-ssim-rgb"]:
             db = [-10 * math.log10(max(1 - m, 1e-10)) for m in res["ms-ssim-rgb"]]
-            right.plot(*zip(*sorted(zip(res["bpp"], db))), "o-", ms=4, label=codec, **style)
+            right.plot(*zip(*sorted(zip(res["bpp"], db))), label=codec, **style)
     if not right.lines:
         right.text(0.5, 0.5, "MS-SSIM undefined: images under 161 px a side", ha="center", transform=right.transAxes)
     xmax = max(1.6, 1.05 * max(measured["ddcodec"]["bpp"]))
@@ -301,6 +307,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--iters", type=int, help="ddcodec iterations (default: the preset's)")
     p.add_argument("--device", help="ddcodec encoding device: auto, cpu, cuda (default: the preset's)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: the preset's, else torch's)")
+    p.add_argument("--earlier", type=Path, nargs="+", default=[],
+                   help="ddcodec.json files of earlier runs on the same images, compared in the table and plot")
     return p.parse_args(argv)
 
 
@@ -314,16 +322,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"image folder {preset.images} not found; pass one with --images")
     out = args.out or HERE / "results" / args.preset
     images = load_images(preset.images)
+    # read before the run, so that the output folder's own ddcodec.json can serve as the earlier curve
+    earlier = {f"{EARLIER} ({p.parent.name}/{p.stem})": json.loads(p.read_text())["results"] for p in args.earlier}
     threads = torch.get_num_threads()
     torch.set_num_threads(preset.threads or threads)
     try:
-        report(images, measure(images, preset, out), args.preset, preset, out)
+        report(images, measure(images, preset, out), args.preset, preset, out, earlier)
     finally:
         torch.set_num_threads(threads)
     return 0
 
 
-def report(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: str, preset: Preset, out: Path) -> None:
+def report(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: str, preset: Preset, out: Path,
+           earlier: dict[str, dict] | None = None) -> None:
     """Write the per-codec and per-image JSON, the BD-rate table (also printed) and the plot."""
     measured = {}
     for codec, recs in records.items():
@@ -331,6 +342,7 @@ def report(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: 
         write_json(out / f"{codec}.json", {"name": codec, "results": measured[codec],
                                            "description": describe(codec, recs, name, preset)})
     write_json(out / "per-image.json", records)
+    measured.update(earlier or {})
     on_kodak = len(images) == 24 and all(sorted(a.shape[:2]) == [512, 768] for a in images.values())
     title = f"preset {name}, {len(images)} images, ddcodec {preset.iters} iterations"
     table = bd_table(measured, title, on_kodak)

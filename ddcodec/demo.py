@@ -48,7 +48,8 @@ def run_demo(out_dir: Path, iters: int, device: str, echo) -> None:
     save_image(to_pil(pixels), out_dir / "sample.png")
     result.save(out_dir / "sample.ddc")
     save_image(to_pil(decoded), out_dir / "decoded.png")
-    echo(f"sample: {w}x{h} crop of Kodak kodim23; {result.n_params} weights, {result.iters} iterations on {result.device}")
+    echo(f"sample: {w}x{h} crop of Kodak kodim23; {result.n_params} weights, {result.iters} iterations "
+         f"on {result.device}")
     echo(f"ddcodec   {result.n_bytes:6d} bytes  {result.bpp:.3f} bpp  PSNR {psnr(decoded, pixels):.2f} dB  "
          f"encode {result.seconds:.1f} s  decode {dec_s * 1000:.0f} ms")
     jpeg = jpeg_at_most(pixels, result.n_bytes)
@@ -57,5 +58,6 @@ def run_demo(out_dir: Path, iters: int, device: str, echo) -> None:
     else:
         data, jpeg_pixels = jpeg
         write_bytes(out_dir / "jpeg.jpg", data)
-        echo(f"jpeg      {len(data):6d} bytes  {8 * len(data) / (h * w):.3f} bpp  PSNR {psnr(jpeg_pixels, pixels):.2f} dB")
+        bpp = 8 * len(data) / (h * w)
+        echo(f"jpeg      {len(data):6d} bytes  {bpp:.3f} bpp  PSNR {psnr(jpeg_pixels, pixels):.2f} dB")
     echo(f"files written to {out_dir}/ (sample.png, sample.ddc, decoded.png, jpeg.jpg)")

@@ -25,7 +25,9 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def per_image_mse(arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def per_image_mse(
+    arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
     """MSE of each network's image against its target, shape (B,)."""
     return torch.mean((render_batch(arch, weights, z) - target) ** 2, dim=(1, 2, 3))
 

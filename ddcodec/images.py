@@ -28,6 +28,7 @@ def to_array(source: ImageLike) -> np.ndarray:
         raise InputError(f"image is {img.width}x{img.height}, larger than {MAX_SIDE} pixels on a side")
     if img.mode in ("L", "RGB"):
         return _check_array(np.asarray(img))
+    dropped = " (alpha dropped)" if "A" in img.mode else ""
     if img.mode in _GRAY_MODES:
         arr = np.asarray(img)
         if arr.dtype == np.uint16 or img.mode.startswith("I"):
@@ -35,9 +36,9 @@ def to_array(source: ImageLike) -> np.ndarray:
             arr = np.round(arr.astype(np.float64) * (255 / peak)).clip(0, 255).astype(np.uint8)
         else:
             arr = np.asarray(img.convert("L"))
-        warnings.warn(f"image mode {img.mode} converted to 8-bit grayscale" + (" (alpha dropped)" if "A" in img.mode else ""))
+        warnings.warn(f"image mode {img.mode} converted to 8-bit grayscale{dropped}", stacklevel=2)
         return _check_array(arr)
-    warnings.warn(f"image mode {img.mode} converted to RGB" + (" (alpha dropped)" if "A" in img.mode else ""))
+    warnings.warn(f"image mode {img.mode} converted to RGB{dropped}", stacklevel=2)
     return _check_array(np.asarray(img.convert("RGB")))
 
 

@@ -47,13 +47,16 @@ def test_smoke_ddcodec_bpp_is_file_bytes(smoke):
         assert r["params"] > 0 and r["iters"] == rd.PRESETS["smoke"].iters and r["ms_ssim"] is None
 
 
-def test_rerun_resumes_from_cache(smoke, monkeypatch):
+def test_rerun_resumes_from_cache_and_compares_an_earlier_run(smoke, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("re-encoded a cached point")
 
     monkeypatch.setattr(rd, "run_ddcodec", fail)
     monkeypatch.setattr(rd, "run_pillow", fail)
-    assert rd.main(["--preset", "smoke", "--out", str(smoke)]) == 0
+    earlier = smoke / "earlier.json"
+    earlier.write_text((smoke / "ddcodec.json").read_text())
+    assert rd.main(["--preset", "smoke", "--out", str(smoke), "--earlier", str(earlier)]) == 0
+    assert "| ddcodec earlier (" in (smoke / "bdrate.md").read_text()
 
 
 def test_bd_rate_of_shifted_curve():
