@@ -145,7 +145,7 @@ def measure(images: dict[str, np.ndarray], preset: Preset, out: Path) -> dict[st
         for codec, setting in jobs:
             for name, image in images.items():
                 bar.set_postfix_str(f"{codec} {setting:g} {name}")
-                tag = f"_it{preset.iters}" if codec == "ddcodec" else ""
+                tag = f"_v{ddcodec.__version__}_it{preset.iters}" if codec == "ddcodec" else ""
                 path = out / "cache" / codec / f"{name}_{setting:g}{tag}.json"
                 if path.exists():
                     rec = json.loads(path.read_text())

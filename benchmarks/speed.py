@@ -36,14 +36,14 @@ import numpy as np
 import torch
 
 from ddcodec.decoder import decode_array
-from ddcodec.encoder import encode
+from ddcodec.encoder import DEFAULT_LR, encode
 from ddcodec.fit import fit, pick_device
 from ddcodec.model import Architecture, init_weights, network_input
 from ddcodec.ratecontrol import layers_for
 
 from . import reference
 
-LR = 0.01
+LR = DEFAULT_LR
 MATCH_TOL = 1e-5
 
 

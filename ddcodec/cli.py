@@ -12,7 +12,7 @@ import click
 
 from .bitstream import parse
 from .decoder import decode, read_stream
-from .encoder import DEFAULT_ITERS, encode_many
+from .encoder import DEFAULT_ITERS, DEFAULT_LR, encode_many
 from .entropy import CODERS
 from .errors import DdcodecError
 from .images import check_output, image_format, save_image
@@ -52,7 +52,7 @@ def main() -> None:
 @click.option("--ratio", type=float, help="Compression factor 3·H·W / number of weights.")
 @click.option("--quality", type=int, help="Preset 1..5 = at most 0.15, 0.25, 0.4, 0.6, 1.0 bpp; the default is 3.")
 @click.option("--iters", type=int, default=DEFAULT_ITERS, show_default=True, help="Fitting iterations.")
-@click.option("--lr", type=float, default=0.01, show_default=True, help="Adam learning rate.")
+@click.option("--lr", type=float, default=DEFAULT_LR, show_default=True, help="Adam learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the network input and init.")
 @click.option("--coder", type=click.Choice(sorted(CODERS)), default="range", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)

@@ -23,6 +23,7 @@ from .quant import allocate_steps, quantize, sensitivities, step_tensors
 from .ratecontrol import Plan, plan
 
 DEFAULT_ITERS = 2000
+DEFAULT_LR = 0.02
 QAT_SHARE = 0.2  # part of the iterations spent on quantization-aware fine-tuning
 QAT_LR_SCALE = 0.2
 QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share of the float fit's MSE
@@ -69,7 +70,7 @@ def encode_many(
     ratio: float | None = None,
     quality: int | None = None,
     iters: int = DEFAULT_ITERS,
-    lr: float = 0.01,
+    lr: float = DEFAULT_LR,
     seed: int = 0,
     coder: str = "range",
     device: str = "auto",
