@@ -12,7 +12,7 @@ import click
 
 from .bitstream import parse
 from .decoder import decode, read_stream
-from .encoder import DEFAULT_ITERS, DEFAULT_LR, encode_many
+from .encoder import DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES, encode_many
 from .entropy import CODERS
 from .errors import DdcodecError
 from .images import check_output, image_format, save_image
@@ -53,13 +53,15 @@ def main() -> None:
 @click.option("--quality", type=int, help="Preset 1..5 = at most 0.15, 0.25, 0.4, 0.6, 1.0 bpp; the default is 3.")
 @click.option("--iters", type=int, default=DEFAULT_ITERS, show_default=True, help="Fitting iterations.")
 @click.option("--lr", type=float, default=DEFAULT_LR, show_default=True, help="Adam learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the network input and init.")
+@click.option("--seed", type=int, default=0, show_default=True, help="First seed of the network input and init.")
+@click.option("--tries", type=int, default=DEFAULT_TRIES, show_default=True,
+              help="Seeds tried in the warm-up (seed, seed+1, ...); the best is kept.")
 @click.option("--coder", type=click.Choice(sorted(CODERS)), default="range", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch", type=int, help="Images of one size fitted together (default 16 on CUDA, 1 on CPU).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_one_line_errors
-def encode_cmd(paths, bpp, ratio, quality, iters, lr, seed, coder, device, batch, quiet) -> None:
+def encode_cmd(paths, bpp, ratio, quality, iters, lr, seed, tries, coder, device, batch, quiet) -> None:
     """Compress image SRC into the .ddc file DST, or several images into the folder DST (as NAME.ddc)."""
     if len(paths) < 2:
         raise DdcodecError("give an input image and an output: ddcodec encode SRC... DST")
@@ -73,7 +75,7 @@ def encode_cmd(paths, bpp, ratio, quality, iters, lr, seed, coder, device, batch
     for out in outputs:
         check_output(out)
     results = encode_many(sources, bpp=bpp, ratio=ratio, quality=quality, iters=iters, lr=lr, seed=seed,
-                          coder=coder, device=device, batch=batch, progress=not quiet)
+                          tries=tries, coder=coder, device=device, batch=batch, progress=not quiet)
     for out, r in zip(outputs, results):
         r.save(out)
         click.echo(f"{out}: {r.n_bytes} bytes, {r.bpp:.4f} bpp, PSNR {r.psnr:.2f} dB (unquantized "

@@ -1,11 +1,17 @@
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import ddcodec
 from ddcodec import InputError
+from ddcodec.bitstream import parse
 from ddcodec.decoder import decode_array
+from ddcodec.encoder import _warm_up
+from ddcodec.fit import fit
 from ddcodec.metrics import psnr
+from ddcodec.model import init_weights, network_input
+from ddcodec.ratecontrol import plan
 
 from .conftest import CROPS, crop
 
@@ -72,6 +78,7 @@ def test_sixteen_bit_grayscale_is_scaled_to_eight_bits():
         (dict(quality=9), "quality"),
         (dict(coder="lzma"), "coder"),
         (dict(iters=0), "iters"),
+        (dict(tries=0), "tries"),
     ],
 )
 def test_bad_options_raise_input_error(parrot, kwargs, message):
@@ -93,3 +100,25 @@ def test_batched_encoding_matches_one_at_a_time():
         assert b.arch == a.arch and b.n_bytes <= 2.0 * image.shape[0] * image.shape[1] / 8
         assert psnr(decode_array(b.data), image) == pytest.approx(b.psnr, abs=0.01)
         assert b.psnr == pytest.approx(a.psnr, abs=0.5)
+
+
+def test_warm_up_keeps_each_images_best_seed():
+    images = [crop(name) for name in CROPS[:2]]
+    arch = plan(64, 64, 3, ratio=8).arch
+    target = torch.stack([torch.from_numpy(a.copy()).permute(2, 0, 1) for a in images]).float() / 255
+    seeds, z, weights = _warm_up(arch, target, seed=5, tries=3, iters=10, lr=0.02, progress=False)
+    for b in range(2):
+        alone = [
+            fit(arch, target[b : b + 1], network_input(arch, s)[None],
+                [w[None] for w in init_weights(arch, torch.Generator().manual_seed(s))], 10, 0.02)[1][0]
+            for s in (5, 6, 7)
+        ]
+        assert seeds[b] == 5 + int(np.argmin(alone))
+        assert torch.equal(z[b], network_input(arch, seeds[b]))
+    assert [w.shape[0] for w in weights] == [2] * len(weights)
+
+
+def test_the_chosen_seed_is_in_the_header(parrot):
+    header = parse(ddcodec.encode(parrot, ratio=8, iters=100, seed=40, tries=3).data)[0]
+    assert header.seed in (40, 41, 42)
+    assert parse(ddcodec.encode(parrot, ratio=8, iters=100, seed=40, tries=1).data)[0].seed == 40
