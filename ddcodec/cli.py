@@ -49,7 +49,7 @@ def main() -> None:
 @main.command("encode")
 @click.argument("paths", nargs=-1, required=True, metavar="SRC... DST")
 @click.option("--bpp", type=float, help="Largest size in bits per pixel (header included).")
-@click.option("--ratio", type=float, help="Compression factor 3·H·W / number of weights.")
+@click.option("--ratio", type=float, help="Compression factor 3·H·W / number of coded weights.")
 @click.option("--quality", type=int, help="Preset 1..5 = at most 0.15, 0.25, 0.4, 0.6, 1.0 bpp; the default is 3.")
 @click.option("--iters", type=int, default=DEFAULT_ITERS, show_default=True, help="Fitting iterations.")
 @click.option("--lr", type=float, default=DEFAULT_LR, show_default=True, help="Adam learning rate.")

@@ -127,13 +127,14 @@ def _encode_batch(
     warmup_iters = int(iters * WARMUP_SHARE) if tries > 1 else 0  # the main fit goes on from the warm-up
     seeds, z, weights = _warm_up(arch, target, seed, tries, warmup_iters, lr, progress)
     qat_iters = int(iters * QAT_SHARE)
-    weights, mse_float = fit(arch, target, z, weights, iters - warmup_iters - qat_iters, lr, progress=progress)
+    weights, mse_float = fit(arch, target, z, weights, iters - warmup_iters - qat_iters, lr, frozen=arch.bn_scales,
+                             progress=progress)
     with torch.no_grad():
         sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights)
 
     def stream(b: int, ws: list[torch.Tensor], mu: float) -> bytes:
         """Image b's file with weights ws[.][b], its steps allocated at mu from the float fit."""
-        codes = allocate_steps(mu, sens[b], [w[b] for w in weights])
+        codes = allocate_steps(mu, sens[b], [w[b] for w in weights], arch.bn_scales)
         ints = quantize([w[b] for w in ws], codes)
         return pack(Header(arch, seeds[b], coder, tuple(codes)), encode_ints(ints, coder))
 
@@ -142,9 +143,9 @@ def _encode_batch(
         else QUANT_MSE_SHARE * mse_float[b] / arch.n_params
         for b in range(n)
     ]
-    codes = [allocate_steps(mus[b], sens[b], [w[b] for w in weights]) for b in range(n)]
+    codes = [allocate_steps(mus[b], sens[b], [w[b] for w in weights], arch.bn_scales) for b in range(n)]
     tuned, _ = fit(arch, target, z, weights, qat_iters, lr * QAT_LR_SCALE, step_tensors(codes, weights),
-                   progress=progress, desc="qat")
+                   arch.bn_scales, progress=progress, desc="qat")
     datas = [_coarsen_until_fits(lambda m, b=b: stream(b, tuned, m), mus[b], p.budget) for b in range(n)]
     seconds = (time.perf_counter() - start) / n
     return [
@@ -170,8 +171,8 @@ def _warm_up(
     if iters == 0:
         best = [b * tries for b in range(n)]
     else:
-        weights, mse = fit(arch, target.repeat_interleave(tries, 0), z, weights, iters, lr, progress=progress,
-                           desc="warm-up")
+        weights, mse = fit(arch, target.repeat_interleave(tries, 0), z, weights, iters, lr, frozen=arch.bn_scales,
+                           progress=progress, desc="warm-up")
         best = [b * tries + min(range(tries), key=lambda j: mse[b * tries + j]) for b in range(n)]
     return [seed + i % tries for i in best], z[best], [w[best] for w in weights]
 

@@ -7,7 +7,7 @@ sum of the per-image MSEs, so each network's gradients (and Adam's per-weight up
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Collection, Sequence
 
 import torch
 from tqdm import tqdm
@@ -40,6 +40,7 @@ def fit(
     iters: int,
     lr: float,
     steps: Sequence[torch.Tensor] | None = None,
+    frozen: Collection[int] = (),
     progress: bool = False,
     desc: str = "fit",
 ) -> tuple[list[torch.Tensor], list[float]]:
@@ -47,10 +48,10 @@ def fit(
 
     Shapes: target (B, C, H, W), z (B, c, h0, w0), each weight (B, ...). With `steps` (one broadcastable tensor per
     weight tensor), the forward pass uses the quantized weights (straight-through), so the best iterate is the best
-    *quantized* network: quantization-aware fine-tuning.
+    *quantized* network: quantization-aware fine-tuning. Tensors whose index is in `frozen` keep their values.
     """
-    params = [w.detach().clone().requires_grad_(True) for w in weights]
-    opt = torch.optim.Adam(params, lr=lr)
+    params = [w.detach().clone().requires_grad_(t not in frozen) for t, w in enumerate(weights)]
+    opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=lr)
     best = [p.detach().clone() for p in params]
     best_mse = torch.full((target.shape[0],), math.inf, device=target.device)
     bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)

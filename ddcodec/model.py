@@ -47,6 +47,12 @@ class Architecture:
         return shapes + [(self.channels, self.widths[-1])]
 
     @property
+    def bn_scales(self) -> frozenset[int]:
+        """Indices of the BatchNorm scales: redundant with the next convolution's columns (W·(γ·x) = (W·diag γ)·x),
+        so the encoder keeps them at 1 and codes each as one constant."""
+        return frozenset(3 * i + 1 for i in range(self.layers))
+
+    @property
     def n_params(self) -> int:
         return sum(math.prod(s) for s in self.tensor_shapes())
 

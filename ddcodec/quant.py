@@ -9,7 +9,7 @@ MSE per parameter. Quantization-aware fine-tuning then uses `ste_quantize`.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 import torch
@@ -81,12 +81,16 @@ def sensitivities(mse_of, weights: Sequence[torch.Tensor], draws: int = 2, rel: 
     return out.tolist()
 
 
-def allocate_steps(mu: float, sens: Sequence[float], weights: Sequence[torch.Tensor]) -> list[int]:
+def allocate_steps(
+    mu: float, sens: Sequence[float], weights: Sequence[torch.Tensor], ones: Collection[int] = ()
+) -> list[int]:
     """Step codes for the Lagrangian optimum s_t = sqrt(mu·n_t / a_t), between spread / 2^10 and the spread.
 
-    The upper bound keeps a tensor whose measured sensitivity is tiny from being rounded away altogether.
+    The upper bound keeps a tensor whose measured sensitivity is tiny from being rounded away altogether. Tensors
+    in `ones` (held at 1 by the encoder) get step 1, so that they code as one constant.
     """
     return [
-        code_for_step(min(max(math.sqrt(mu * w.numel() / a), spread(w) * 2.0**-MAX_RELATIVE_BITS), spread(w)))
-        for a, w in zip(sens, weights)
+        0 if t in ones
+        else code_for_step(min(max(math.sqrt(mu * w.numel() / a), spread(w) * 2.0**-MAX_RELATIVE_BITS), spread(w)))
+        for t, (a, w) in enumerate(zip(sens, weights))
     ]

@@ -29,8 +29,9 @@ def layers_for(height: int, width: int) -> int:
 
 
 def width_for(layers: int, channels: int, n_params: float) -> int:
-    """Largest equal width k whose network has at most n_params weights (layers·k² + (2·layers + C)·k)."""
-    b = 2 * layers + channels
+    """Largest equal width k whose network codes at most n_params weights (layers·k² + (layers + C)·k: the
+    BatchNorm scales are constants)."""
+    b = layers + channels
     k = int((-b + math.sqrt(b * b + 4 * layers * max(n_params, 0))) / (2 * layers))
     return min(k, MAX_WIDTH)
 

@@ -8,6 +8,7 @@ from ddcodec import InputError
 from ddcodec.bitstream import parse
 from ddcodec.decoder import decode_array
 from ddcodec.encoder import _warm_up
+from ddcodec.entropy import decode_ints
 from ddcodec.fit import fit
 from ddcodec.metrics import psnr
 from ddcodec.model import init_weights, network_input
@@ -110,7 +111,8 @@ def test_warm_up_keeps_each_images_best_seed():
     for b in range(2):
         alone = [
             fit(arch, target[b : b + 1], network_input(arch, s)[None],
-                [w[None] for w in init_weights(arch, torch.Generator().manual_seed(s))], 10, 0.02)[1][0]
+                [w[None] for w in init_weights(arch, torch.Generator().manual_seed(s))], 10, 0.02,
+                frozen=arch.bn_scales)[1][0]
             for s in (5, 6, 7)
         ]
         assert seeds[b] == 5 + int(np.argmin(alone))
@@ -122,3 +124,11 @@ def test_the_chosen_seed_is_in_the_header(parrot):
     header = parse(ddcodec.encode(parrot, ratio=8, iters=100, seed=40, tries=3).data)[0]
     assert header.seed in (40, 41, 42)
     assert parse(ddcodec.encode(parrot, ratio=8, iters=100, seed=40, tries=1).data)[0].seed == 40
+
+
+def test_batchnorm_scales_are_coded_as_the_constant_one(encoded):
+    header, payload = parse(encoded.data)
+    arch = header.arch
+    ints = decode_ints(payload, [int(np.prod(s)) for s in arch.tensor_shapes()], header.coder)
+    for t in arch.bn_scales:
+        assert header.step_codes[t] == 0 and set(ints[t].tolist()) == {1}
