@@ -68,7 +68,7 @@ def fit(
                 b.copy_(torch.where(better.view(-1, *[1] * (p.dim() - 1)), p, b))
         opt.step()
         if progress and it % 10 == 0:
-            worst = float(mse.max())
+            worst = float(mse.detach().max())
             bar.set_postfix(loss=f"{worst:.2e}", psnr=f"{-10 * math.log10(max(worst, 1e-12)):.2f}")
     if iters == 0:
         with torch.no_grad():
