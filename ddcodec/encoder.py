@@ -24,7 +24,7 @@ from .ratecontrol import Plan, plan
 
 DEFAULT_ITERS = 2000
 DEFAULT_LR = 0.02
-DEFAULT_TRIES = 4  # seeds tried in the warm-up; the best one's network is fitted on
+DEFAULT_TRIES = 8  # seeds tried in the warm-up; the best one's network is fitted on
 WARMUP_SHARE = 0.075  # iterations each try gets in the warm-up, as a share of --iters
 QAT_SHARE = 0.2  # part of the iterations spent on quantization-aware fine-tuning
 QAT_LR_SCALE = 0.2
