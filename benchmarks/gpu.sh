@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
-# One call on a lent GPU: CUDA correctness tests, the speed grid, then as much of the Kodak RD run as fits.
+# One call on a lent GPU: CUDA correctness tests, then ddcodec's rate-distortion on the cpu preset's crops (both
+# profiles) and on the full Kodak set, ddcodec only (Pillow's curves are measured on the CPU machine, or taken
+# from benchmarks/anchors for full Kodak). Everything is written under benchmarks/results/gpu and packed into
+# $OUT/gpu-results.tgz, since at most 8 files come back from a device call.
 #
-# Before the call, on the CPU machine (see /work/.library/device/README.md for the wheel recipe):
+# Before the call, on the CPU machine (see the device tool's README for the wheel recipe):
 #   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/      # the images do not travel otherwise
-#   wheels for what the GPU image lacks (constriction, pytorch-msssim, bjontegaard) in .whl/
+#   wheels for what the GPU image lacks (constriction, zstandard, pytorch-msssim, bjontegaard) in .whl/
 # then: device run "bash benchmarks/gpu.sh" with carry [".kodak", ".whl"], timeout_s 560.
-# Results land in $OUT (or benchmarks/results/gpu) and are committed under benchmarks/results/.
+# Unpack with `tar xzf gpu-results.tgz` in the repository and commit benchmarks/results/gpu.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
-out=${OUT:-benchmarks/results/gpu}
-mkdir -p "$out"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
-python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_model.py 2>&1 | tee "$out/tests.log"
-python3 -m benchmarks.speed --device cuda --batch 8 --out "$out/speed-gpu.json" 2>&1 | tee "$out/speed.log"
+res=benchmarks/results/gpu
+mkdir -p "$res"
+pack() { [ -n "${OUT:-}" ] && tar czf "$OUT/gpu-results.tgz" "$res"; }
+trap pack EXIT
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$res/gpu.txt"
+timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_model.py 2>&1 | tail -5 | tee "$res/tests.log"
+rd() { python3 -m benchmarks.rd --codecs ddcodec --device cuda "$@" 2>&1 | grep -v "^rd:" | tail -30; }
+for input in seed coded; do
+  SECONDS=0
+  timeout "${CPU_PRESET_S:-150}" bash -c "$(declare -f rd); rd --preset cpu --input $input --out $res/cpu-$input" \
+    | tee "$res/cpu-$input.log"
+  echo "cpu preset, $input input: $SECONDS s" | tee -a "$res/timing.txt"
+done
 if [ -d .kodak ]; then
-  timeout 300 python3 -m benchmarks.rd --preset kodak --images .kodak --out "$out/kodak" 2>&1 | tail -40 | tee "$out/rd.log"
+  SECONDS=0
+  timeout "${KODAK_S:-200}" bash -c "$(declare -f rd); rd --preset kodak --images .kodak --rates 0.15 0.3 0.6 1.2 \
+    --iters 2000 --out $res/kodak-seed" | tee "$res/kodak-seed.log"
+  echo "kodak, seed input, 24 images x 4 rates: $SECONDS s (timeout ${KODAK_S:-200} s)" | tee -a "$res/timing.txt"
 fi

@@ -67,6 +67,7 @@ class Preset:
     settings: dict[str, tuple[float, ...]]
     device: str
     threads: int | None = None  # None: torch's default
+    input: str = "seed"  # ddcodec's profile: seed or coded
 
 
 FULL_SWEEP = {
@@ -112,21 +113,20 @@ def run_pillow(codec: str, setting: float, image: np.ndarray) -> dict:
             **quality(image, decoded, len(data))}
 
 
-def run_ddcodec(rate: float, image: np.ndarray, iters: int, device: str) -> dict:
-    """Encode with ddcodec at a bpp target through the library API, decode the bytes on the CPU and measure."""
-    result = ddcodec.encode(image, bpp=rate, iters=iters, device=device)
-    start = time.perf_counter()
-    decoded = np.asarray(ddcodec.decode(result.data).convert("RGB"))
-    return {"encoding_time": result.seconds, "decoding_time": time.perf_counter() - start,
-            "widths": list(result.arch.widths), "params": result.n_params, "iters": result.iters,
-            "device": result.device, "threads": torch.get_num_threads(), **quality(image, decoded, len(result.data))}
-
-
-def run_point(codec: str, setting: float, image: np.ndarray, preset: Preset) -> dict:
-    """One codec at one setting (a bpp target for ddcodec) on one image."""
-    if codec == "ddcodec":
-        return run_ddcodec(setting, image, preset.iters, preset.device)
-    return run_pillow(codec, setting, image)
+def run_ddcodec(rate: float, images: Sequence[np.ndarray], preset: Preset) -> list[dict]:
+    """Encode images with ddcodec at a bpp target through the library API (images of one size fitted together on a
+    GPU), decode the bytes on the CPU and measure."""
+    results = ddcodec.encode_many(images, bpp=rate, iters=preset.iters, device=preset.device, input=preset.input)
+    records = []
+    for image, result in zip(images, results):
+        start = time.perf_counter()
+        decoded = np.asarray(ddcodec.decode(result.data).convert("RGB"))
+        records.append({
+            "encoding_time": result.seconds, "decoding_time": time.perf_counter() - start,
+            "widths": list(result.arch.widths), "latents": list(result.arch.latents), "params": result.n_params,
+            "macs_per_pixel": result.arch.macs_per_pixel(), "iters": result.iters, "device": result.device,
+            "threads": torch.get_num_threads(), **quality(image, decoded, len(result.data))})
+    return records
 
 
 def load_images(folder: Path) -> dict[str, np.ndarray]:
@@ -143,16 +143,18 @@ def measure(images: dict[str, np.ndarray], preset: Preset, out: Path) -> dict[st
     records: dict[str, list[dict]] = {codec: [] for codec, _ in jobs}
     with tqdm(total=len(jobs) * len(images), desc="rd", dynamic_ncols=True) as bar:
         for codec, setting in jobs:
-            for name, image in images.items():
-                bar.set_postfix_str(f"{codec} {setting:g} {name}")
-                tag = f"_v{ddcodec.__version__}_it{preset.iters}" if codec == "ddcodec" else ""
-                path = out / "cache" / codec / f"{name}_{setting:g}{tag}.json"
-                if path.exists():
-                    rec = json.loads(path.read_text())
-                else:
-                    rec = {"image": name, "setting": setting, **run_point(codec, setting, image, preset)}
-                    write_json(path, rec)
-                records[codec].append(rec)
+            tag = f"_v{ddcodec.__version__}_{preset.input}_it{preset.iters}" if codec == "ddcodec" else ""
+            paths = {name: out / "cache" / codec / f"{name}_{setting:g}{tag}.json" for name in images}
+            todo = [name for name, path in paths.items() if not path.exists()]
+            bar.set_postfix_str(f"{codec} {setting:g}")
+            if codec == "ddcodec":  # one call, so that a GPU fits same-size images together
+                fresh = dict(zip(todo, run_ddcodec(setting, [images[n] for n in todo], preset))) if todo else {}
+            else:
+                fresh = {name: run_pillow(codec, setting, images[name]) for name in todo}
+            for name, path in paths.items():
+                if name in fresh:
+                    write_json(path, {"image": name, "setting": setting, **fresh[name]})
+                records[codec].append(json.loads(path.read_text()))
                 bar.update()
     return records
 
@@ -197,7 +199,8 @@ def describe(codec: str, records: list[dict], preset_name: str, preset: Preset) 
     where = f"preset {preset_name}, {n} images from {shown} ({', '.join(sizes)})"
     if codec == "ddcodec":
         devices, threads = {r["device"] for r in records}, sorted({r["threads"] for r in records})
-        what = (f"ddcodec {ddcodec.__version__}, bpp targets {list(preset.rates)}, {preset.iters} iterations, "
+        what = (f"ddcodec {ddcodec.__version__} ({preset.input} input), bpp targets {list(preset.rates)}, "
+                f"{preset.iters} iterations, "
                 f"encoded on {', '.join(sorted(devices))} (torch CPU threads: {threads}), decoded on cpu")
     else:
         devices, first = set(), records[0]
@@ -307,6 +310,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--iters", type=int, help="ddcodec iterations (default: the preset's)")
     p.add_argument("--device", help="ddcodec encoding device: auto, cpu, cuda (default: the preset's)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: the preset's, else torch's)")
+    p.add_argument("--input", choices=("seed", "coded"), default="seed", help="ddcodec's profile (default seed)")
+    p.add_argument("--codecs", nargs="+", choices=("ddcodec", *PILLOW), help="codecs to run (default: all)")
     p.add_argument("--earlier", type=Path, nargs="+", default=[],
                    help="ddcodec.json files of earlier runs on the same images, compared in the table and plot")
     return p.parse_args(argv)
@@ -316,8 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and write the JSON files, the BD-rate table and the plot."""
     args = parse_args(argv)
     base = PRESETS[args.preset]
-    preset = Preset(args.images or base.images, tuple(args.rates or base.rates), args.iters or base.iters,
-                    base.settings, args.device or base.device, args.threads or base.threads)
+    codecs = set(args.codecs or ("ddcodec", *PILLOW))
+    settings = {c: s for c, s in base.settings.items() if c in codecs}
+    rates = tuple(args.rates or base.rates) if "ddcodec" in codecs else ()
+    preset = Preset(args.images or base.images, rates, args.iters or base.iters, settings, args.device or base.device,
+                    args.threads or base.threads, args.input)
     if not preset.images.is_dir():
         raise SystemExit(f"image folder {preset.images} not found; pass one with --images")
     out = args.out or HERE / "results" / args.preset
@@ -344,7 +352,7 @@ def report(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: 
     write_json(out / "per-image.json", records)
     measured.update(earlier or {})
     on_kodak = len(images) == 24 and all(sorted(a.shape[:2]) == [512, 768] for a in images.values())
-    title = f"preset {name}, {len(images)} images, ddcodec {preset.iters} iterations"
+    title = f"preset {name}, {len(images)} images, ddcodec ({preset.input} input) {preset.iters} iterations"
     table = bd_table(measured, title, on_kodak)
     (out / "bdrate.md").write_text(table)
     print(table)

@@ -5,4 +5,4 @@ from .encoder import EncodeResult, encode, encode_many
 from .errors import BitstreamError, DdcodecError, InputError
 
 __all__ = ["encode", "encode_many", "decode", "EncodeResult", "BitstreamError", "DdcodecError", "InputError"]
-__version__ = "0.5.0"
+__version__ = "0.6.0"

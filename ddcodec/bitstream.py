@@ -12,15 +12,16 @@ from dataclasses import dataclass
 
 from .entropy import CODERS
 from .errors import BitstreamError
-from .model import Architecture
+from .architecture import Architecture
 
 MAGIC = b"\x89DDC"
-VERSION = 1
+VERSION = 2  # written; version 1 (no latent counts) is still read
 BILINEAR = 0  # upsampling mode: x2 bilinear, half-pixel centres (align_corners=False)
 
 MAX_SIDE = 16384
 MAX_LAYERS = 8
 MAX_WIDTH = 512
+MAX_LATENTS = 16  # latent grids per layer
 
 _FIXED = struct.Struct("<4sBHHBB")  # magic, version, height, width, channels, layers
 _TAIL = struct.Struct("<BBQ")  # upsampling mode, coder, seed
@@ -40,16 +41,20 @@ class Header:
             raise ValueError("one step code per weight tensor is required")
 
 
-def header_size(layers: int) -> int:
-    """Bytes before the payload for a network of `layers` hidden layers (the CRC adds 4 after the payload)."""
-    return _FIXED.size + 2 * (layers + 1) + _TAIL.size + (3 * layers + 1) + 4
+def header_size(layers: int, n_tensors: int | None = None, version: int = VERSION) -> int:
+    """Bytes before the payload for a network of `layers` hidden layers and `n_tensors` coded tensors (3·layers + 1
+    for the seed-only profile); the CRC adds 4 after the payload."""
+    n_tensors = 3 * layers + 1 if n_tensors is None else n_tensors
+    latent_counts = layers if version >= 2 else 0
+    return _FIXED.size + 2 * (layers + 1) + latent_counts + _TAIL.size + n_tensors + 4
 
 
 def pack(header: Header, payload: bytes) -> bytes:
-    """The complete .ddc file for a header and an entropy-coded payload."""
+    """The complete .ddc file (version 2) for a header and an entropy-coded payload."""
     a = header.arch
     out = bytearray(_FIXED.pack(MAGIC, VERSION, a.height, a.width, a.channels, a.layers))
     out += struct.pack(f"<{a.layers + 1}H", *a.widths)
+    out += bytes(a.latents or (0,) * a.layers)
     out += _TAIL.pack(BILINEAR, header.coder, header.seed)
     out += struct.pack(f"<{len(header.step_codes)}b", *header.step_codes)
     out += struct.pack("<I", len(payload)) + payload
@@ -58,35 +63,44 @@ def pack(header: Header, payload: bytes) -> bytes:
 
 
 def parse(data: bytes) -> tuple[Header, bytes]:
-    """Header and payload of a .ddc file, after validating every field and the CRC-32."""
+    """Header and payload of a .ddc file (version 1 or 2), after validating every field and the CRC-32."""
     if len(data) < _FIXED.size:
         raise BitstreamError(f"file is {len(data)} bytes, too short for a .ddc header")
     magic, version, height, width, channels, layers = _FIXED.unpack_from(data)
     if magic != MAGIC:
         raise BitstreamError("not a .ddc file (bad magic bytes)")
-    if version != VERSION:
-        raise BitstreamError(f"unsupported format version {version} (this decoder reads version {VERSION})")
+    if version not in (1, VERSION):
+        raise BitstreamError(f"unsupported format version {version} (this decoder reads versions 1 and {VERSION})")
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
         raise BitstreamError(f"image size {width}x{height} outside 1..{MAX_SIDE}")
     if channels not in (1, 3):
         raise BitstreamError(f"{channels} image channels (1 or 3 allowed)")
     if not 1 <= layers <= MAX_LAYERS:
         raise BitstreamError(f"{layers} layers (1..{MAX_LAYERS} allowed)")
-    if len(data) < header_size(layers) + 4:
+    if len(data) < header_size(layers, version=version) + 4:
         raise BitstreamError(f"file is {len(data)} bytes, too short for its header")
     pos = _FIXED.size
     widths = struct.unpack_from(f"<{layers + 1}H", data, pos)
     pos += 2 * (layers + 1)
     if not all(1 <= w <= MAX_WIDTH for w in widths):
         raise BitstreamError(f"layer widths {list(widths)} outside 1..{MAX_WIDTH}")
+    latents: tuple[int, ...] = ()
+    if version >= 2:
+        latents = tuple(data[pos : pos + layers])
+        pos += layers
+        if max(latents) > MAX_LATENTS:
+            raise BitstreamError(f"latent grids per layer {list(latents)} outside 0..{MAX_LATENTS}")
+        latents = latents if any(latents) else ()
     mode, coder, seed = _TAIL.unpack_from(data, pos)
     pos += _TAIL.size
     if mode != BILINEAR:
         raise BitstreamError(f"unknown upsampling mode {mode}")
     if coder not in CODERS.values():
         raise BitstreamError(f"unknown coder id {coder}")
-    arch = Architecture(height, width, channels, tuple(widths))
-    n_tensors = 3 * layers + 1
+    arch = Architecture(height, width, channels, tuple(widths), latents)
+    n_tensors = len(arch.tensor_shapes())
+    if len(data) < header_size(layers, n_tensors, version) + 4:
+        raise BitstreamError(f"file is {len(data)} bytes, too short for its header")
     codes = struct.unpack_from(f"<{n_tensors}b", data, pos)
     pos += n_tensors
     (length,) = struct.unpack_from("<I", data, pos)

@@ -51,6 +51,9 @@ def main() -> None:
 @click.option("--bpp", type=float, help="Largest size in bits per pixel (header included).")
 @click.option("--ratio", type=float, help="Compression factor 3·H·W / number of coded weights.")
 @click.option("--quality", type=int, help="Preset 1..5 = at most 0.15, 0.25, 0.4, 0.6, 1.0 bpp; the default is 3.")
+@click.option("--psnr", "min_psnr", type=float, help="Smallest file found whose decoded PSNR reaches this (dB).")
+@click.option("--input", "input_", type=click.Choice(["seed", "coded"]), default="seed", show_default=True,
+              help="Network input: from the seed (the paper's Deep Decoder) or latent grids coded in the file too.")
 @click.option("--iters", type=int, default=DEFAULT_ITERS, show_default=True, help="Fitting iterations.")
 @click.option("--lr", type=float, default=DEFAULT_LR, show_default=True, help="Adam learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed of the network input and init.")
@@ -61,7 +64,8 @@ def main() -> None:
 @click.option("--batch", type=int, help="Images of one size fitted together (default 16 on CUDA, 1 on CPU).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_one_line_errors
-def encode_cmd(paths, bpp, ratio, quality, iters, lr, seed, tries, coder, device, batch, quiet) -> None:
+def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tries, coder, device, batch, quiet
+               ) -> None:
     """Compress image SRC into the .ddc file DST, or several images into the folder DST (as NAME.ddc)."""
     if len(paths) < 2:
         raise DdcodecError("give an input image and an output: ddcodec encode SRC... DST")
@@ -74,8 +78,8 @@ def encode_cmd(paths, bpp, ratio, quality, iters, lr, seed, tries, coder, device
         outputs = [Path(dst)]
     for out in outputs:
         check_output(out)
-    results = encode_many(sources, bpp=bpp, ratio=ratio, quality=quality, iters=iters, lr=lr, seed=seed,
-                          tries=tries, coder=coder, device=device, batch=batch, progress=not quiet)
+    results = encode_many(sources, bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, input=input_, iters=iters,
+                          lr=lr, seed=seed, tries=tries, coder=coder, device=device, batch=batch, progress=not quiet)
     for out, r in zip(outputs, results):
         r.save(out)
         click.echo(f"{out}: {r.n_bytes} bytes, {r.bpp:.4f} bpp, PSNR {r.psnr:.2f} dB (unquantized "
@@ -107,6 +111,8 @@ def info_cmd(src, as_json) -> None:
         "file": str(src), "bytes": len(data), "bpp": 8 * len(data) / (a.height * a.width),
         "height": a.height, "width": a.width, "channels": a.channels, "layers": a.layers,
         "widths": list(a.widths), "input_size": list(a.input_size), "parameters": a.n_params,
+        "input": "coded" if a.coded_input else "seed", "latents": list(a.latents), "latent_values": a.n_latents,
+        "macs_per_pixel": round(a.macs_per_pixel()),
         "seed": header.seed, "coder": {v: k for k, v in CODERS.items()}[header.coder],
         "step_codes": list(header.step_codes), "payload_bytes": len(payload),
     }

@@ -11,24 +11,32 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .bitstream import Header, pack
+from .bitstream import Header, header_size, pack
 from .decoder import decode_array
 from .entropy import CODERS, encode_ints
 from .errors import InputError
-from .fit import fit, per_image_mse, pick_device
+from .fit import RateTerm, fit, per_image_mse, pick_device
 from .images import ImageLike, to_array, write_bytes
 from .metrics import psnr
-from .model import Architecture, init_weights, network_input
+from .architecture import Architecture
+from .model import init_weights, network_input
 from .quant import allocate_steps, quantize, sensitivities, step_tensors
-from .ratecontrol import Plan, plan
+from .ratecontrol import BITS_PER_PARAM, Plan, bpp_for_psnr, plan
 
 DEFAULT_ITERS = 2000
 DEFAULT_LR = 0.02
 DEFAULT_TRIES = 8  # seeds tried in the warm-up; the best one's network is fitted on
 WARMUP_SHARE = 0.075  # iterations each try gets in the warm-up, as a share of --iters
+WARMUP_COARSE = 2  # the warm-up fits the image 2^2 times smaller (1/16 of the pixels), seed-only profile
 QAT_SHARE = 0.2  # part of the iterations spent on quantization-aware fine-tuning
 QAT_LR_SCALE = 0.2
 QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share of the float fit's MSE
+FINEST_MU, COARSEST_MU = 1e-14, 1e2  # the range of the quantization knob searched
+PSNR_RETRIES = 3  # --psnr: times a network twice the size is tried when the fit falls short
+INPUTS = ("seed", "coded")  # profiles: the paper's seeded input, or latent grids coded in the file too
+LATENT_MARGIN = 0.9  # the latents aim at this share of what the weights leave, so that an overshoot still fits
+LAMBDA_START = 2e-3  # coded input: first and least rate weight (MSE per bit per pixel); rate control steers it up
+LATENT_SHARE_NO_BUDGET = 0.5  # coded input with --ratio: latents get about as many bits as the weights
 
 
 @dataclass
@@ -71,6 +79,7 @@ def encode_many(
     bpp: float | None = None,
     ratio: float | None = None,
     quality: int | None = None,
+    psnr: float | None = None,
     iters: int = DEFAULT_ITERS,
     lr: float = DEFAULT_LR,
     seed: int = 0,
@@ -79,14 +88,20 @@ def encode_many(
     device: str = "auto",
     batch: int | None = None,
     progress: bool = False,
+    input: str = "seed",
 ) -> list[EncodeResult]:
     """Compress several images; those of one size are fitted together, `batch` at a time, in batched kernels.
 
     Choose the size with one of `bpp` (a hard cap on bits per pixel, header included), `ratio` (3·H·W / parameters)
-    or `quality` (presets of bpp, 1..5); the default is quality 3. `batch` defaults to 16 on CUDA and 1 on the CPU,
+    or `quality` (presets of bpp, 1..5), or ask for `psnr` (dB: the smallest file found whose decoded PSNR reaches
+    it; the network is sized from a guess of the rate, doubled up to twice if the fit falls short); the default is
+    quality 3. `batch` defaults to 16 on CUDA and 1 on the CPU,
     where batching saves little. Each result is the same as encoding its image alone, up to float rounding.
     The warm-up fits `tries` networks per image (seeds seed .. seed+tries-1) briefly and goes on with the best.
+    `input="coded"` selects the coded-input profile: latent grids fitted with a rate term and coded in the file.
     """
+    if input not in INPUTS:
+        raise InputError(f"unknown input profile {input!r} (choose from {', '.join(INPUTS)})")
     if coder not in CODERS:
         raise InputError(f"unknown coder {coder!r} (choose from {', '.join(CODERS)})")
     if iters < 1:
@@ -101,7 +116,16 @@ def encode_many(
         raise InputError(str(exc)) from None
     batch = batch or (16 if dev.type == "cuda" else 1)
     arrays = [to_array(image) for image in images]
-    plans = [plan(*a.shape, bpp=bpp, ratio=ratio, quality=quality) for a in arrays]
+    if psnr is not None and not (math.isfinite(psnr) and 0 < psnr < 100):
+        raise InputError(f"--psnr must be a number of dB between 0 and 100, not {psnr}")
+    if psnr is not None and (bpp, ratio, quality) != (None, None, None):
+        raise InputError("give at most one of --bpp, --ratio, --quality and --psnr")
+    coded = input == "coded"
+    if psnr is None:
+        plans = [plan(*a.shape, bpp=bpp, ratio=ratio, quality=quality, coded_input=coded) for a in arrays]
+    else:
+        sized = [_psnr_plan(a.shape, bpp_for_psnr(psnr), coded) for a in arrays]
+        plans = [p for p, _ in sized]
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, a in enumerate(arrays):
         groups.setdefault(a.shape, []).append(i)
@@ -110,15 +134,26 @@ def encode_many(
         for k in range(0, len(members), batch):
             chunk = members[k : k + batch]
             group = [arrays[i] for i in chunk]
-            fitted = _encode_batch(group, plans[chunk[0]], iters, lr, seed, tries, CODERS[coder], dev, progress)
+            fitted = _encode_batch(group, plans[chunk[0]], iters, lr, seed, tries, CODERS[coder], dev, progress,
+                                   psnr)
             for i, r in zip(chunk, fitted):
                 results[i] = r
+    if psnr is not None:  # a fit that fell short of the target is redone, alone, with a network twice the size
+        for i, a in enumerate(arrays):
+            guess = sized[i][1]
+            for _ in range(PSNR_RETRIES):
+                if results[i].psnr >= psnr:
+                    break
+                p, guess = _psnr_plan(a.shape, 2 * guess, coded)
+                results[i] = _encode_batch([a], p, iters, lr, seed, tries, CODERS[coder], dev, progress, psnr)[0]
+            if results[i].psnr < psnr:
+                raise InputError(f"--psnr {psnr} dB not reached (best {results[i].psnr:.2f} dB); try more --iters")
     return results
 
 
 def _encode_batch(
     pixels: list[np.ndarray], p: Plan, iters: int, lr: float, seed: int, tries: int, coder: int, dev: torch.device,
-    progress: bool,
+    progress: bool, min_psnr: float | None = None,
 ) -> list[EncodeResult]:
     """Warm up, fit, allocate steps, fine-tune and code B images of one size as B networks in one batch."""
     start = time.perf_counter()
@@ -127,26 +162,62 @@ def _encode_batch(
     warmup_iters = int(iters * WARMUP_SHARE) if tries > 1 else 0  # the main fit goes on from the warm-up
     seeds, z, weights = _warm_up(arch, target, seed, tries, warmup_iters, lr, progress)
     qat_iters = int(iters * QAT_SHARE)
-    weights, mse_float = fit(arch, target, z, weights, iters - warmup_iters - qat_iters, lr, frozen=arch.bn_scales,
-                             progress=progress)
+    main_iters = iters - warmup_iters - qat_iters
+    grids = arch.grid_indices
+    rate = None
+    if grids:  # latents with noise and a steered rate term, then rounded
+        rate = RateTerm(torch.full((n,), LAMBDA_START, device=dev), _latent_target(p, n, dev), min(0.1, 10 / main_iters),
+                        LAMBDA_START)
+        weights, mse_float = fit(arch, target, z, weights, main_iters, lr, frozen=arch.bn_scales, progress=progress,
+                                 rate=rate, latent_noise=True, keep_best=False)
+        weights = [torch.round(w) if t in grids else w for t, w in enumerate(weights)]
+        rate.target_bits = None
+    else:
+        weights, mse_float = fit(arch, target, z, weights, main_iters, lr, frozen=arch.bn_scales, progress=progress)
+    fixed = arch.bn_scales | grids  # step code 0: BN scales (held at 1) and latent grids (integers)
     with torch.no_grad():
-        sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights)
+        sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights, skip=grids)
 
     def stream(b: int, ws: list[torch.Tensor], mu: float) -> bytes:
         """Image b's file with weights ws[.][b], its steps allocated at mu from the float fit."""
-        codes = allocate_steps(mu, sens[b], [w[b] for w in weights], arch.bn_scales)
+        codes = allocate_steps(mu, sens[b], [w[b] for w in weights], fixed)
         ints = quantize([w[b] for w in ws], codes)
         return pack(Header(arch, seeds[b], coder, tuple(codes)), encode_ints(ints, coder))
 
+    def good(b: int, data: bytes) -> bool:
+        """Whether image b's stream meets the target: the byte budget, or the PSNR asked for."""
+        if p.budget:
+            return len(data) <= p.budget
+        return min_psnr is None or psnr(decode_array(data, dev), pixels[b]) >= min_psnr
+
+    def prune_to_fit(b: int, ws: list[torch.Tensor]) -> None:
+        """Zero image b's smallest latents (|v| <= 1, 2, 4, ...) until its coarsest stream fits the budget: the
+        rate control in the loop can overshoot on short fits."""
+        tau = 1.0
+        while grids and p.budget and len(stream(b, ws, COARSEST_MU)) > p.budget and tau <= 2**16:
+            for t in grids:
+                ws[t][b] = torch.where(ws[t][b].abs() <= tau, 0.0, ws[t][b])
+            tau *= 2
+
+    for b in range(n):
+        prune_to_fit(b, weights)
     mus = [
-        _fill_budget(lambda m, b=b: stream(b, weights, m), p.budget) if p.budget
+        _boundary_mu(lambda m, b=b: stream(b, weights, m), lambda d, b=b: good(b, d), p.budget is not None)
+        if p.budget or min_psnr is not None
         else QUANT_MSE_SHARE * mse_float[b] / arch.n_params
         for b in range(n)
     ]
-    codes = [allocate_steps(mus[b], sens[b], [w[b] for w in weights], arch.bn_scales) for b in range(n)]
+    codes = [allocate_steps(mus[b], sens[b], [w[b] for w in weights], fixed) for b in range(n)]
     tuned, _ = fit(arch, target, z, weights, qat_iters, lr * QAT_LR_SCALE, step_tensors(codes, weights),
-                   arch.bn_scales, progress=progress, desc="qat")
-    datas = [_coarsen_until_fits(lambda m, b=b: stream(b, tuned, m), mus[b], p.budget) for b in range(n)]
+                   arch.bn_scales, progress=progress, desc="qat", rate=rate)
+    for b in range(n):
+        prune_to_fit(b, tuned)
+    datas = [
+        _boundary_mu(lambda m, b=b: stream(b, tuned, m), lambda d, b=b: good(b, d), False, data=True)
+        if min_psnr is not None
+        else _coarsen_until_fits(lambda m, b=b: stream(b, tuned, m), mus[b], p.budget)
+        for b in range(n)
+    ]
     seconds = (time.perf_counter() - start) / n
     return [
         EncodeResult(data=data, arch=arch, psnr=psnr(decode_array(data, dev), a),
@@ -155,13 +226,33 @@ def _encode_batch(
     ]
 
 
+def _psnr_plan(shape: tuple[int, ...], bpp: float, coded: bool) -> tuple[Plan, float]:
+    """The network sized for `bpp` (doubled until one is possible), without a byte cap, for a PSNR target; and the
+    bpp it was sized for, so that a retry can double it."""
+    for _ in range(16):
+        try:
+            return Plan(plan(*shape, bpp=bpp, coded_input=coded).arch, None), bpp
+        except InputError:
+            bpp *= 2
+    raise InputError("no network can be sized for this image")
+
+
+def _latent_target(p: Plan, n: int, dev: torch.device) -> torch.Tensor:
+    """Bits the latent grids of each of n images should settle on: the budget left after the planned weights."""
+    weight_bits = p.arch.n_params * BITS_PER_PARAM
+    total = 8 * p.budget if p.budget else weight_bits * (1 + LATENT_SHARE_NO_BUDGET)
+    overhead = 8 * (header_size(p.arch.layers, len(p.arch.tensor_shapes())) + 4)
+    return torch.full((n,), max(LATENT_MARGIN * (total - overhead - weight_bits), 64.0), device=dev)
+
+
 def _warm_up(
     arch: Architecture, target: torch.Tensor, seed: int, tries: int, iters: int, lr: float, progress: bool
 ) -> tuple[list[int], torch.Tensor, list[torch.Tensor]]:
     """Per image, the seed among seed .. seed+tries-1 whose network fits best after `iters` iterations.
 
     The seed is free (it is in the header); on Kodak crops the full fit's PSNR spreads by up to 0.9 dB over seeds and
-    a short fit roughly predicts the ranking. Returns the chosen seeds, their inputs and warmed-up weights.
+    a short fit roughly predicts the ranking. The seed-only profile warms up on the image shrunk 2^WARMUP_COARSE
+    times (render_batch's `coarse`), which costs a fraction of full-size iterations. Returns the chosen seeds, their inputs and warmed-up weights.
     """
     n, dev = target.shape[0], target.device
     inputs = [network_input(arch, seed + j, dev) for j in range(tries)]
@@ -171,7 +262,9 @@ def _warm_up(
     if iters == 0:
         best = [b * tries for b in range(n)]
     else:
-        weights, mse = fit(arch, target.repeat_interleave(tries, 0), z, weights, iters, lr, frozen=arch.bn_scales,
+        coarse = min(WARMUP_COARSE, arch.layers - 1) if not arch.coded_input else 0
+        weights, mse = fit(arch, target.repeat_interleave(tries, 0), z, weights, iters, lr,
+                           frozen=arch.bn_scales | arch.grid_indices, coarse=coarse,
                            progress=progress, desc="warm-up")
         best = [b * tries + min(range(tries), key=lambda j: mse[b * tries + j]) for b in range(n)]
     return [seed + i % tries for i in best], z[best], [w[best] for w in weights]
@@ -190,19 +283,24 @@ def _coarsen_until_fits(stream_for, mu: float, budget: int | None) -> bytes:
     raise InputError(f"no stream fits the target of {budget} bytes")
 
 
-def _fill_budget(stream_for, budget: int) -> float:
-    """The smallest mu (finest steps) whose stream fits the budget, by bisection on log mu."""
-    lo, hi = math.log(1e-14), math.log(1e2)
+def _boundary_mu(stream_for, good, larger_is_good: bool, data: bool = False):
+    """By bisection on log mu, the mu nearest the boundary on its good side: the smallest mu (finest steps) whose
+    stream fits a budget (larger_is_good), or the largest mu (smallest file) whose stream still reaches a PSNR.
+    Returns mu, or its stream with data=True; an unreachable PSNR gives the finest stream the coder can hold."""
+    lo, hi = math.log(FINEST_MU), math.log(COARSEST_MU)
 
-    def fits(log_mu: float) -> bool:
+    def ok(log_mu: float) -> bool:
         try:
-            return len(stream_for(math.exp(log_mu))) <= budget
+            return good(stream_for(math.exp(log_mu)))
         except ValueError:  # steps so fine that the integers exceed the coder's range
             return False
 
-    if not fits(hi):
-        raise InputError(f"the target of {budget} bytes is smaller than the smallest possible file")
+    good_end, bad_end = (hi, lo) if larger_is_good else (lo, hi)
+    if not ok(good_end):
+        if larger_is_good:
+            raise InputError("the target is smaller than the smallest possible file")
+        return _coarsen_until_fits(stream_for, FINEST_MU, None) if data else FINEST_MU
     for _ in range(24):
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
-    return math.exp(hi)
+        mid = (good_end + bad_end) / 2
+        good_end, bad_end = (mid, bad_end) if ok(mid) else (good_end, mid)
+    return stream_for(math.exp(good_end)) if data else math.exp(good_end)

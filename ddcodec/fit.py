@@ -1,19 +1,27 @@
-"""Fitting the weights to images: Adam on MSE with a cosine learning rate, keeping each image's best iterate.
+"""Fitting the weights to images: Adam on MSE (plus a rate term for coded latents) with a cosine learning rate.
 
 A batch of B images of one size is fitted as B independent networks in one set of batched kernels: the loss is the
-sum of the per-image MSEs, so each network's gradients (and Adam's per-weight updates) are those of its own image.
+sum of the per-image losses, so each network's gradients (and Adam's per-weight updates) are those of its own image.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Collection, Sequence
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
-from .model import Architecture, render_batch
+from .architecture import Architecture
+from .model import render_batch
 from .quant import ste_quantize
+from .rate import grid_bits, quantize_grids
+
+LATENT_LR_SCALE = 1.0  # the latent grids' learning rate relative to the weights'
+SOFT_ROUND_T: tuple[float, float] | None = None  # soft-rounding temperature, first to last iteration of a noisy fit
+NOISE = (1.0, 1.0)  # width of the uniform noise on the latents, first to last iteration of a noisy fit
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -26,10 +34,34 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def per_image_mse(
-    arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor, target: torch.Tensor
+    arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor, target: torch.Tensor, coarse: int = 0
 ) -> torch.Tensor:
-    """MSE of each network's image against its target, shape (B,)."""
-    return torch.mean((render_batch(arch, weights, z) - target) ** 2, dim=(1, 2, 3))
+    """MSE of each network's image against its target, shape (B,); with `coarse` = s, of the image rendered 2^s
+    times smaller against the target shrunk as much (`target` may be given at either size)."""
+    out = render_batch(arch, weights, z, coarse)
+    return torch.mean((out - shrink(target, out.shape[2:])) ** 2, dim=(1, 2, 3))
+
+
+def shrink(images: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Images (B, C, H, W) averaged down to `size` (area interpolation), or as they are if already that size."""
+    return images if tuple(images.shape[2:]) == tuple(size) else F.interpolate(images, size=tuple(size), mode="area")
+
+
+@dataclass
+class RateTerm:
+    """lam · (estimated latent bits) / pixels added to each image's loss; with `target_bits`, lam is steered each
+    iteration (multiplicatively, by `gain`) so that the estimate settles on the target: rate control in the loop."""
+
+    lam: torch.Tensor  # (B,)
+    target_bits: torch.Tensor | None = None  # (B,)
+    gain: float = 0.01  # per iteration; 10 / iterations lets lam move e^10-fold over a fit at most
+
+    floor: float = 0.0  # lam never goes below this (latents start at 0 and would otherwise overgrow at first)
+
+    def steer(self, bits: torch.Tensor) -> None:
+        if self.target_bits is not None:
+            self.lam = (self.lam * torch.exp(self.gain * (bits / self.target_bits - 1).clamp(-1, 1))).clamp_min(
+                self.floor)
 
 
 def fit(
@@ -39,30 +71,60 @@ def fit(
     weights: Sequence[torch.Tensor],
     iters: int,
     lr: float,
-    steps: Sequence[torch.Tensor] | None = None,
+    steps: Sequence[torch.Tensor | float] | None = None,
     frozen: Collection[int] = (),
     progress: bool = False,
     desc: str = "fit",
+    rate: RateTerm | None = None,
+    latent_noise: bool = False,
+    keep_best: bool = True,
+    coarse: int = 0,
 ) -> tuple[list[torch.Tensor], list[float]]:
-    """Minimize each image's MSE for `iters` Adam steps; return the best weights seen per image and their MSEs.
+    """Minimize each image's loss for `iters` Adam steps; return the weights (the best seen per image, or the last
+    with keep_best=False) and their MSEs.
 
-    Shapes: target (B, C, H, W), z (B, c, h0, w0), each weight (B, ...). With `steps` (one broadcastable tensor per
-    weight tensor), the forward pass uses the quantized weights (straight-through), so the best iterate is the best
-    *quantized* network: quantization-aware fine-tuning. Tensors whose index is in `frozen` keep their values.
+    Shapes: target (B, C, H, W), z (B, c, h0, w0), each weight (B, ...). With `steps` (one broadcastable step per
+    weight tensor), the forward pass uses the quantized weights (straight-through): quantization-aware fine-tuning.
+    Latent grids (coded-input profile) are always quantized in the forward pass: uniform noise with
+    `latent_noise`, else straight-through rounding; `rate` adds their estimated bits. Tensors in `frozen` stay.
+    `coarse` = s fits the image 2^s times smaller (coarse-to-fine: most iterations on a fraction of the pixels).
     """
+    target = shrink(target, [-(-n >> coarse) for n in target.shape[2:]])
     params = [w.detach().clone().requires_grad_(t not in frozen) for t, w in enumerate(weights)]
-    opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=lr)
+    grids = sorted(arch.grid_indices)
+    groups = [[p for t, p in enumerate(params) if p.requires_grad and (t in grids) == g] for g in (False, True)]
+    opt = torch.optim.Adam([{"params": ps, "scale": s} for ps, s in zip(groups, (1.0, LATENT_LR_SCALE)) if ps], lr=lr)
+    gen = torch.Generator(device=target.device).manual_seed(0)
+    pixels = target.shape[2] * target.shape[3]
     best = [p.detach().clone() for p in params]
-    best_mse = torch.full((target.shape[0],), math.inf, device=target.device)
+    best_loss = torch.full((target.shape[0],), math.inf, device=target.device)
+    best_mse = best_loss.clone()
+
+    def losses(ps: list[torch.Tensor], noise: bool, progress: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        ws = ste_quantize(ps, steps) if steps is not None else list(ps)
+        if grids:
+            temp = SOFT_ROUND_T[0] * (SOFT_ROUND_T[1] / SOFT_ROUND_T[0]) ** progress if noise and SOFT_ROUND_T else None
+            width = (NOISE[0] + (NOISE[1] - NOISE[0]) * progress) if noise else 0.0
+            for t, g in zip(grids, quantize_grids([ps[t] for t in grids], width, gen, temp)):
+                ws[t] = g
+        mse = per_image_mse(arch, ws, z, target, coarse)
+        if rate is None or not grids:
+            return mse, mse
+        bits = grid_bits([ws[t] for t in grids], [ps[t] for t in grids])
+        with torch.no_grad():  # steered by what the rounded grids would cost, not by the noisy proxy
+            rate.steer(grid_bits([torch.round(ps[t]) for t in grids]))
+        return mse + rate.lam * bits / pixels, mse
+
     bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     for it in bar:
         for group in opt.param_groups:
-            group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
-        mse = per_image_mse(arch, ste_quantize(params, steps) if steps is not None else params, z, target)
+            group["lr"] = group["scale"] * lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
+        loss, mse = losses(params, latent_noise, it / max(iters - 1, 1))
         opt.zero_grad(set_to_none=True)
-        mse.sum().backward()
+        loss.sum().backward()
         with torch.no_grad():
-            better = mse < best_mse
+            better = loss < best_loss if keep_best else torch.ones_like(loss, dtype=torch.bool)
+            best_loss = torch.where(better, loss, best_loss)
             best_mse = torch.where(better, mse, best_mse)
             for b, p in zip(best, params):
                 b.copy_(torch.where(better.view(-1, *[1] * (p.dim() - 1)), p, b))
@@ -70,7 +132,16 @@ def fit(
         if progress and it % 10 == 0:
             worst = float(mse.detach().max())
             bar.set_postfix(loss=f"{worst:.2e}", psnr=f"{-10 * math.log10(max(worst, 1e-12)):.2f}")
-    if iters == 0:
+    if iters == 0 or not keep_best or latent_noise:  # the returned weights' MSE with their latents rounded
+        best = best if keep_best else [p.detach().clone() for p in params]
         with torch.no_grad():
-            best_mse = per_image_mse(arch, ste_quantize(best, steps) if steps is not None else best, z, target)
+            best_mse = per_image_mse(arch, _rounded_grids(arch, best, steps), z, target, coarse)
     return best, best_mse.tolist()
+
+
+def _rounded_grids(arch: Architecture, weights: Sequence[torch.Tensor], steps) -> list[torch.Tensor]:
+    """The weights (quantized with `steps` if given) with the latent grids rounded, as the decoder sees them."""
+    ws = ste_quantize(weights, steps) if steps is not None else list(weights)
+    for t in arch.grid_indices:
+        ws[t] = torch.round(weights[t])
+    return ws

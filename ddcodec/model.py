@@ -9,52 +9,15 @@ the bitstream all walk the same list.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
+from .architecture import Architecture
 from .seed import seeded_input
 
 BN_EPS = 1e-5  # BatchNorm's variance floor, part of the format
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """Image size and network shape; `widths[0]` is the input's channel count, `widths[i]` layer i's output."""
-
-    height: int
-    width: int
-    channels: int
-    widths: tuple[int, ...]
-
-    @property
-    def layers(self) -> int:
-        return len(self.widths) - 1
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        """Input grid (h0, w0): the smallest whose 2^(layers-1) upsampling covers the image."""
-        f = 2 ** (self.layers - 1)
-        return math.ceil(self.height / f), math.ceil(self.width / f)
-
-    def tensor_shapes(self) -> list[tuple[int, ...]]:
-        """Shapes of the weight tensors in stream order: per layer (conv, BN scale, BN shift), then output conv."""
-        shapes: list[tuple[int, ...]] = []
-        for c_in, c_out in zip(self.widths[:-1], self.widths[1:]):
-            shapes += [(c_out, c_in), (c_out,), (c_out,)]
-        return shapes + [(self.channels, self.widths[-1])]
-
-    @property
-    def bn_scales(self) -> frozenset[int]:
-        """Indices of the BatchNorm scales: redundant with the next convolution's columns (W·(γ·x) = (W·diag γ)·x),
-        so the encoder keeps them at 1 and codes each as one constant."""
-        return frozenset(3 * i + 1 for i in range(self.layers))
-
-    @property
-    def n_params(self) -> int:
-        return sum(math.prod(s) for s in self.tensor_shapes())
 
 
 def network_input(arch: Architecture, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -64,14 +27,18 @@ def network_input(arch: Architecture, seed: int, device: torch.device | str = "c
 
 
 def init_weights(arch: Architecture, generator: torch.Generator) -> list[torch.Tensor]:
-    """Fresh weights: convolutions uniform in +-1/sqrt(fan_in) (PyTorch's default), BN scale 1 and shift 0."""
+    """Fresh weights: convolutions and latent mixers uniform in +-1/sqrt(fan_in) (PyTorch's default), BN scale 1
+    and shift 0, latent grids 0 (so a coded-input network starts as the seed-only one)."""
     weights = []
-    for i, shape in enumerate(arch.tensor_shapes()):
-        if len(shape) == 2:
+    grids = arch.grid_indices
+    for t, shape in enumerate(arch.tensor_shapes()):
+        if t in grids:
+            weights.append(torch.zeros(shape))
+        elif len(shape) == 2:
             bound = 1.0 / math.sqrt(shape[1])
             weights.append((torch.rand(shape, generator=generator) * 2 - 1) * bound)
         else:
-            weights.append(torch.ones(shape) if i % 3 == 1 else torch.zeros(shape))
+            weights.append(torch.ones(shape) if t % 3 == 1 else torch.zeros(shape))
     return weights
 
 
@@ -109,14 +76,21 @@ class _UpsampleReluStats(torch.autograd.Function):
         return g, None
 
 
-def render_batch(arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+def render_batch(
+    arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor, coarse: int = 0
+) -> torch.Tensor:
     """B independent networks at once: weights with a leading batch dimension, z (B, c, h0, w0) -> (B, C, H, W).
 
-    Each BatchNorm is folded into the next 1x1 convolution (W·(a·x + b) = (W·diag a)·x + W·b): the same function,
-    one pass less over the largest activations, forward and backward.
+    Coded-input networks (arch.latents) add each latent layer's grids, mixed by their matrix, to the layer's
+    convolution output: the same as concatenating them to its input. Each BatchNorm is folded into the next 1x1
+    convolution (W·(a·x + b) = (W·diag a)·x + W·b): the same function, one pass less over the largest activations.
+    `coarse` = s > 0 (seed-only networks, for coarse-to-fine fitting) skips the last s upsamplings: the same
+    network renders the image 2^s times smaller, and its weights carry over to full size almost unchanged, since
+    ReLU, BatchNorm and the 1x1 convolutions after a skipped upsampling nearly commute with it.
     """
     x = z
     d = arch.layers
+    mixers = arch.mixers
     for i in range(d + 1):
         w = weights[3 * i]
         b, c, h, wd = x.shape
@@ -124,14 +98,17 @@ def render_batch(arch: Architecture, weights: Sequence[torch.Tensor], z: torch.T
             x = torch.bmm(w, x.reshape(b, c, h * wd))
         else:
             x = torch.baddbmm(torch.bmm(w, shift[:, :, None]), w * scale[:, None, :], x.reshape(b, c, h * wd))
+        if i in mixers:  # coded input: W·[x; L] = W_x·x + M·L
+            grids = torch.stack([weights[t] for t in arch.latent_grids[i]], 1).reshape(b, -1, h * wd)
+            x = torch.baddbmm(x, weights[mixers[i]], grids)
         x = x.reshape(b, -1, h, wd)
         if i == d:
             break
-        x, mean, var = _UpsampleReluStats.apply(x, i < d - 1)
+        x, mean, var = _UpsampleReluStats.apply(x, i < d - 1 - coarse)
         gamma, beta = weights[3 * i + 1], weights[3 * i + 2]
         scale = gamma * torch.rsqrt(var + BN_EPS)
         shift = beta - mean * scale
-    return torch.sigmoid(x[:, :, : arch.height, : arch.width])
+    return torch.sigmoid(x[:, :, : -(-arch.height >> coarse), : -(-arch.width >> coarse)])
 
 
 def render(arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor) -> torch.Tensor:

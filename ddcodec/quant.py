@@ -58,17 +58,23 @@ def spread(w: torch.Tensor) -> float:
     return max(float(w.std()) if w.numel() > 1 else 0.0, float(w.abs().mean()), 1e-3)
 
 
-def sensitivities(mse_of, weights: Sequence[torch.Tensor], draws: int = 2, rel: float = 0.05) -> list[list[float]]:
+def sensitivities(
+    mse_of, weights: Sequence[torch.Tensor], draws: int = 2, rel: float = 0.05, skip: Collection[int] = ()
+) -> list[list[float]]:
     """a[b][t]: the MSE that uniform noise of width s on tensor t adds to network b's image, divided by s².
 
     `weights` are batched (B, ...) and `mse_of(weights)` returns the B reconstruction errors; the noise width is
     `rel` times each network's spread of that tensor. Each draw is antithetic (+noise and -noise), so the gradient's
-    first-order term cancels and only the curvature that quantization pays for is measured.
+    first-order term cancels and only the curvature that quantization pays for is measured. Tensors in `skip`
+    (not allocated a step) get a[b][t] = 1 without being measured.
     """
     gen = torch.Generator().manual_seed(0)
     base = mse_of(weights).double().cpu()
     out = torch.empty(len(base), len(weights), dtype=torch.float64)
+    out[:, list(skip)] = 1.0
     for t, w in enumerate(weights):
+        if t in skip:
+            continue
         s = torch.tensor([rel * spread(wb) for wb in w], dtype=torch.float64)
         added = torch.zeros_like(base)
         for _ in range(draws):

@@ -8,7 +8,7 @@ import pytest
 from ddcodec import BitstreamError
 from ddcodec.bitstream import Header, header_size, pack, parse
 from ddcodec.decoder import decode_array
-from ddcodec.model import Architecture
+from ddcodec.architecture import Architecture
 
 
 def test_every_header_field_round_trips():

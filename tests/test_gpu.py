@@ -11,18 +11,22 @@ from ddcodec.metrics import psnr
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 
 
-def test_cuda_encode_decodes_to_the_reported_psnr_on_gpu_and_cpu(parrot):
-    result = ddcodec.encode(parrot, bpp=2.0, iters=300, device="cuda")
+@pytest.mark.parametrize("profile", ["seed", "coded"])
+def test_cuda_encode_decodes_to_the_reported_psnr_on_gpu_and_cpu(parrot, profile):
+    result = ddcodec.encode(parrot, bpp=2.0, iters=300, device="cuda", input=profile)
     assert result.device.startswith("cuda")
     assert psnr(decode_array(result.data, "cuda"), parrot) == pytest.approx(result.psnr, abs=0.01)
     assert psnr(decode_array(result.data, "cpu"), parrot) == pytest.approx(result.psnr, abs=0.05)
 
 
 def test_cuda_render_matches_cpu(parrot):
-    from ddcodec.model import Architecture, init_weights, network_input, render
+    from ddcodec.architecture import Architecture
+    from ddcodec.model import init_weights, network_input, render
 
-    arch = Architecture(64, 64, 3, (16,) * 4)
+    arch = Architecture(64, 64, 3, (16,) * 4, (1, 1, 0))
     weights = init_weights(arch, torch.Generator().manual_seed(0))
+    weights = [w + torch.randn(w.shape, generator=torch.Generator().manual_seed(t)).round() if t in arch.grid_indices
+               else w for t, w in enumerate(weights)]
     cpu = render(arch, weights, network_input(arch, 0))
     gpu = render(arch, [w.cuda() for w in weights], network_input(arch, 0, "cuda")).cpu()
     assert float((cpu - gpu).abs().max()) < 1e-4

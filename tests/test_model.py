@@ -1,18 +1,23 @@
 import torch
 import torch.nn.functional as F
 
-from ddcodec.model import BN_EPS, Architecture, init_weights, network_input, render
+from ddcodec.architecture import Architecture
+from ddcodec.model import BN_EPS, init_weights, network_input, render
 
 
 def plain_deep_decoder(arch, weights, z):
     """The textbook layer order, BatchNorm not folded: conv, upsample, ReLU, BatchNorm; conv, sigmoid; crop."""
     x = z[None]
     for i in range(arch.layers):
-        x = F.conv2d(x, weights[3 * i][:, :, None, None])
+        w = weights[3 * i]
+        if arch.latents and arch.latents[i]:  # coded input: latent grids concatenated to the layer's input
+            x = torch.cat([x, torch.stack([weights[t] for t in arch.latent_grids[i]])[None]], 1)
+            w = torch.cat([w, weights[arch.mixers[i]]], 1)
+        x = F.conv2d(x, w[:, :, None, None])
         if i < arch.layers - 1:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         x = F.batch_norm(torch.relu(x), None, None, weights[3 * i + 1], weights[3 * i + 2], training=True, eps=BN_EPS)
-    x = torch.sigmoid(F.conv2d(x, weights[-1][:, :, None, None]))
+    x = torch.sigmoid(F.conv2d(x, weights[3 * arch.layers][:, :, None, None]))
     return x[0, :, : arch.height, : arch.width]
 
 
@@ -39,3 +44,18 @@ def test_grayscale_single_layer():
     arch = Architecture(9, 11, 1, (4, 4))
     weights, z = random_weights(arch), network_input(arch, 0)
     torch.testing.assert_close(render(arch, weights, z), plain_deep_decoder(arch, weights, z), atol=1e-5, rtol=1e-4)
+
+
+def test_coded_input_equals_concatenating_the_latent_grids():
+    arch = Architecture(37, 50, 3, (5, 7, 6, 4), (2, 0, 1))
+    weights, z = random_weights(arch), network_input(arch, 3)
+    torch.testing.assert_close(render(arch, weights, z), plain_deep_decoder(arch, weights, z), atol=1e-5, rtol=1e-4)
+
+
+def test_coarse_rendering_is_the_image_shrunk():
+    from ddcodec.model import render_batch
+
+    arch = Architecture(37, 50, 3, (5, 7, 6, 4))
+    weights, z = random_weights(arch), network_input(arch, 3)
+    assert render_batch(arch, [w[None] for w in weights], z[None], coarse=1).shape == (1, 3, 19, 25)
+    assert render_batch(arch, [w[None] for w in weights], z[None], coarse=2).shape == (1, 3, 10, 13)

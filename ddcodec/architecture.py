@@ -1,0 +1,115 @@
+"""The network's shape record, without torch: image size, layer widths and, for the coded-input profile, the latent
+grids fed to each layer. Fitting, quantization, the bitstream and both decoders walk the tensor list it defines."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Image size and network shape; `widths[0]` is the seeded input's channel count, `widths[i]` layer i's output.
+
+    `latents[i]` (coded-input profile) is the number of coded latent grids added to hidden layer i's input, at that
+    layer's resolution; empty or all zero means the seed-only Deep Decoder of the paper.
+    """
+
+    height: int
+    width: int
+    channels: int
+    widths: tuple[int, ...]
+    latents: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.latents and len(self.latents) != self.layers:
+            raise ValueError("one latent channel count per hidden layer is required")
+
+    @property
+    def layers(self) -> int:
+        return len(self.widths) - 1
+
+    @property
+    def coded_input(self) -> bool:
+        return any(self.latents)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """Input grid (h0, w0): the smallest whose 2^(layers-1) upsampling covers the image."""
+        f = 2 ** (self.layers - 1)
+        return math.ceil(self.height / f), math.ceil(self.width / f)
+
+    def layer_size(self, i: int) -> tuple[int, int]:
+        """Resolution (h, w) of hidden layer i's input: the input grid upsampled i times (the last layer does not
+        upsample, so layer d-1 works at the output resolution)."""
+        h0, w0 = self.input_size
+        return h0 << i, w0 << i
+
+    def latent_layers(self) -> list[int]:
+        """Hidden layers that receive latent grids."""
+        return [i for i, n in enumerate(self.latents) if n > 0]
+
+    def tensor_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes of the coded tensors in stream order (docs/FORMAT.md): per layer (conv, BN scale, BN shift), the
+        output conv; then, for the coded-input profile, each latent layer's mixing matrix (widths[i+1] x latents[i]),
+        then every latent grid, one channel per tensor, layer by layer."""
+        shapes: list[tuple[int, ...]] = []
+        for c_in, c_out in zip(self.widths[:-1], self.widths[1:]):
+            shapes += [(c_out, c_in), (c_out,), (c_out,)]
+        shapes.append((self.channels, self.widths[-1]))
+        shapes += [(self.widths[i + 1], self.latents[i]) for i in self.latent_layers()]
+        for i in self.latent_layers():
+            shapes += [self.layer_size(i)] * self.latents[i]
+        return shapes
+
+    @property
+    def n_seed_tensors(self) -> int:
+        """Tensors of the seed-only network: 3 per hidden layer and the output conv."""
+        return 3 * self.layers + 1
+
+    @property
+    def mixers(self) -> dict[int, int]:
+        """Hidden layer -> index of its latent mixing matrix in the tensor list."""
+        return {i: self.n_seed_tensors + j for j, i in enumerate(self.latent_layers())}
+
+    @property
+    def latent_grids(self) -> dict[int, list[int]]:
+        """Hidden layer -> indices of its latent grids in the tensor list."""
+        out, t = {}, self.n_seed_tensors + len(self.latent_layers())
+        for i in self.latent_layers():
+            out[i] = list(range(t, t + self.latents[i]))
+            t += self.latents[i]
+        return out
+
+    @property
+    def grid_indices(self) -> frozenset[int]:
+        """Indices of all latent grids (integers with step 1, rate-trained, not allocated like weights)."""
+        return frozenset(t for ts in self.latent_grids.values() for t in ts)
+
+    @property
+    def bn_scales(self) -> frozenset[int]:
+        """Indices of the BatchNorm scales: redundant with the next convolution's columns (W·(γ·x) = (W·diag γ)·x),
+        so the encoder keeps them at 1 and codes each as one constant."""
+        return frozenset(3 * i + 1 for i in range(self.layers))
+
+    @property
+    def n_params(self) -> int:
+        """Network weights, latent mixers included, latent grids not."""
+        grids = self.grid_indices
+        return sum(math.prod(s) for t, s in enumerate(self.tensor_shapes()) if t not in grids)
+
+    @property
+    def n_latents(self) -> int:
+        """Coded latent values."""
+        return sum(self.latents[i] * math.prod(self.layer_size(i)) for i in self.latent_layers())
+
+    def macs_per_pixel(self) -> float:
+        """Multiply-adds of the decoder's convolutions (latent mixers included) per output pixel."""
+        h, w = self.layer_size(self.layers - 1)
+        total = 0
+        for i in range(self.layers):
+            hi, wi = self.layer_size(i)
+            lat = self.latents[i] if self.latents else 0
+            total += self.widths[i + 1] * (self.widths[i] + lat) * hi * wi
+        total += self.channels * self.widths[-1] * h * w
+        return total / (self.height * self.width)

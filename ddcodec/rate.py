@@ -1,0 +1,61 @@
+"""Differentiable estimates of what the range coder will spend on the latent grids, for the rate term of the loss.
+
+Each latent grid is coded under a discrete Laplace around 0 (the coder's two-sided geometric model, entropy.py);
+while fitting, its values carry uniform noise (or straight-through rounding) and cost -log2 P(y) bits, with
+P(y) = F(|y| + 1/2) - F(|y| - 1/2) for the Laplace CDF F whose scale is the grid's mean magnitude of the values before
+noise (about the maximum-likelihood scale of the rounded grid; not differentiated), so the estimate follows the model the coder fits to the rounded grid.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+MIN_SCALE = 0.05
+MAX_BITS = 16.0  # one value costs at most this much in the estimate (the coder's tables have a floor too)
+_LN2 = math.log(2.0)
+
+
+def laplace_bits(y: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Bits of each (noisy or rounded) value y under a zero-mean discrete Laplace of the given scale (broadcast)."""
+    a = y.abs()
+    inv = 1.0 / scale
+    # |y| >= 1/2: P = exp(-(|y| - 1/2)/b) · (1 - exp(-1/b)) / 2
+    log_tail = -(a - 0.5) * inv + torch.log1p(-torch.exp(-inv)) - _LN2
+    # |y| < 1/2: P = 1 - (exp(-(1/2 + |y|)/b) + exp(-(1/2 - |y|)/b)) / 2
+    centre = 1 - 0.5 * (torch.exp(-(0.5 + a) * inv) + torch.exp(-(0.5 - a).clamp_min(0) * inv))
+    log_centre = torch.log(centre.clamp_min(2.0**-MAX_BITS))
+    log_p = torch.where(a >= 0.5, log_tail, log_centre)
+    return (-log_p / _LN2).clamp(max=MAX_BITS)
+
+
+def grid_bits(grids: Sequence[torch.Tensor], clean: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+    """Estimated bits of B networks' latent grids, each (B, h, w): shape (B,). The Laplace scale of each grid is the
+    mean magnitude of its `clean` values (without the training noise; default: the grids themselves)."""
+    total = 0
+    for g, c in zip(grids, clean or grids):
+        flat = g.flatten(1)
+        scale = c.detach().flatten(1).abs().mean(1, keepdim=True).clamp_min(MIN_SCALE)
+        total = total + laplace_bits(flat, scale).sum(1)
+    return total
+
+
+def soft_round(y: torch.Tensor, temperature: float) -> torch.Tensor:
+    """A differentiable rounding (Agustsson & Theis 2020) that tends to round(y) as the temperature goes to 0."""
+    alpha = 1.0 / temperature
+    floor = torch.floor(y)
+    r = y - floor - 0.5
+    return floor + 0.5 + 0.5 * torch.tanh(alpha * r) / math.tanh(alpha / 2)
+
+
+def quantize_grids(grids: Sequence[torch.Tensor], noise: float, generator: torch.Generator | None = None,
+                   temperature: float | None = None) -> list[torch.Tensor]:
+    """The grids as the forward pass sees them: soft-rounded at `temperature` (if given) plus uniform noise of
+    width `noise` (the training proxy), or, with noise 0 and no temperature, rounded with a straight-through
+    gradient (what the decoder will see)."""
+    if not noise and temperature is None:
+        return [g + (torch.round(g) - g).detach() for g in grids]
+    soft = [g if temperature is None else soft_round(g, temperature) for g in grids]
+    return [g + noise * (torch.rand(g.shape, generator=generator, device=g.device) - 0.5) for g in soft]

@@ -1,0 +1,95 @@
+"""The coded-input profile (latent grids in the file), the rate estimate behind it, --psnr, and format version 1."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ddcodec
+from ddcodec.architecture import Architecture
+from ddcodec.bitstream import parse
+from ddcodec.decoder import decode_array
+from ddcodec.entropy import RANGE, decode_ints, encode_ints
+from ddcodec.fit import RateTerm, fit
+from ddcodec.metrics import psnr
+from ddcodec.model import init_weights, network_input
+from ddcodec.rate import grid_bits
+
+from .conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def coded(parrot) -> ddcodec.EncodeResult:
+    return ddcodec.encode(parrot, bpp=2.0, iters=200, input="coded", seed=3)
+
+
+def test_coded_round_trip_respects_the_budget(coded, parrot):
+    header, _ = parse(coded.data)
+    assert header.arch.coded_input and header.arch.latents == coded.arch.latents
+    assert coded.n_bytes <= 2.0 * 64 * 64 / 8
+    assert psnr(np.asarray(ddcodec.decode(coded.data)), parrot) == pytest.approx(coded.psnr, abs=0.01)
+    flat = np.broadcast_to(parrot.mean((0, 1)).round().astype(np.uint8), parrot.shape)
+    assert coded.psnr > psnr(flat, parrot) + 6
+
+
+def test_decoding_on_another_thread_count_gives_identical_pixels(coded):
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = decode_array(coded.data)
+        torch.set_num_threads(2)
+        two = decode_array(coded.data)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_rate_estimate_is_within_5_percent_of_the_coded_latents(coded):
+    header, payload = parse(coded.data)
+    arch = header.arch
+    ints = decode_ints(payload, [int(np.prod(s)) for s in arch.tensor_shapes()], header.coder)
+    grids = [ints[t].reshape(arch.tensor_shapes()[t]) for t in sorted(arch.grid_indices)]
+    estimate = float(grid_bits([torch.from_numpy(g).float()[None] for g in grids])[0])
+    coded_bits = 8 * len(encode_ints(grids, RANGE))
+    assert estimate == pytest.approx(coded_bits, rel=0.05)
+
+
+def test_a_larger_lambda_spends_fewer_latent_bits(parrot):
+    arch = Architecture(64, 64, 3, (8,) * 4, (1, 1, 1))
+    target = torch.from_numpy(parrot.copy()).permute(2, 0, 1)[None].float() / 255
+    z = network_input(arch, 0)[None]
+    weights = [w[None] for w in init_weights(arch, torch.Generator().manual_seed(0))]
+    bits = []
+    for lam in (1e-4, 1e-2):
+        fitted, _ = fit(arch, target, z, weights, 150, 0.02, frozen=arch.bn_scales, rate=RateTerm(torch.tensor([lam])),
+                        latent_noise=True, keep_best=False)
+        bits.append(float(grid_bits([torch.round(fitted[t]) for t in sorted(arch.grid_indices)])[0]))
+    assert bits[1] < 0.7 * bits[0]
+
+
+def test_psnr_target_is_reached(parrot):
+    result = ddcodec.encode(parrot, psnr=20.0, iters=150, tries=2)
+    assert result.psnr >= 20.0
+    assert psnr(decode_array(result.data), parrot) >= 20.0
+
+
+def test_version_1_files_still_decode():
+    data = (DATA / "v1_kodim19_48x40.ddc").read_bytes()
+    assert data[4] == 1
+    expected = np.asarray(Image.open(DATA / "v1_kodim19_48x40.png"))
+    np.testing.assert_array_equal(np.asarray(ddcodec.decode(data)), expected)
+
+
+def test_tensor_list_of_a_coded_architecture():
+    arch = Architecture(37, 50, 3, (5, 7, 6, 4), (2, 0, 1))
+    shapes = arch.tensor_shapes()
+    assert shapes[arch.mixers[0]] == (7, 2) and shapes[arch.mixers[2]] == (4, 1)
+    assert [shapes[t] for t in arch.latent_grids[0]] == [(10, 13)] * 2
+    assert [shapes[t] for t in arch.latent_grids[2]] == [(40, 52)]
+    assert arch.n_latents == 2 * 130 + 40 * 52
+
+
+@pytest.mark.parametrize("kwargs", [dict(input="latent"), dict(psnr=float("nan")), dict(psnr=30, bpp=1)])
+def test_bad_profile_options_raise_input_error(parrot, kwargs):
+    with pytest.raises(ddcodec.InputError):
+        ddcodec.encode(parrot, iters=5, **kwargs)
