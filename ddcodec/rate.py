@@ -2,8 +2,8 @@
 
 Each latent grid is coded under a discrete Laplace around 0 (the coder's two-sided geometric model, entropy.py);
 while fitting, its values carry uniform noise (or straight-through rounding) and cost -log2 P(y) bits, with
-P(y) = F(|y| + 1/2) - F(|y| - 1/2) for the Laplace CDF F whose scale is the grid's mean magnitude of the values before
-noise (about the maximum-likelihood scale of the rounded grid; not differentiated), so the estimate follows the model the coder fits to the rounded grid.
+P(y) = F(|y| + 1/2) - F(|y| - 1/2) for the Laplace CDF F whose scale is the one the coder's model fits to the grid's
+mean magnitude before noise (not differentiated), so the estimate follows the model the coder fits to the rounded grid.
 """
 
 from __future__ import annotations
@@ -37,9 +37,16 @@ def grid_bits(grids: Sequence[torch.Tensor], clean: Sequence[torch.Tensor] | Non
     total = 0
     for g, c in zip(grids, clean or grids):
         flat = g.flatten(1)
-        scale = c.detach().flatten(1).abs().mean(1, keepdim=True).clamp_min(MIN_SCALE)
-        total = total + laplace_bits(flat, scale).sum(1)
+        total = total + laplace_bits(flat, laplace_scale(c.detach().flatten(1).abs().mean(1, keepdim=True))).sum(1)
     return total
+
+
+def laplace_scale(mean_magnitude: torch.Tensor) -> torch.Tensor:
+    """The scale b of exp(-|q|/b) that the coder's two-sided geometric fits to integers of this mean magnitude m
+    (its maximum-likelihood ratio r = (sqrt(1 + m²) - 1) / m, and b = -1 / ln r)."""
+    m = mean_magnitude.clamp_min(1e-6)
+    ratio = ((1 + m * m).sqrt() - 1) / m
+    return (-1 / torch.log(ratio.clamp(1e-12, 1 - 1e-6))).clamp_min(MIN_SCALE)
 
 
 def soft_round(y: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -15,7 +15,7 @@ BITS_PER_PARAM = 6.5  # what a weight costs after quantization and range coding,
 MODEL_BYTES_PER_TENSOR = 4  # typical size of one tensor's entropy-model descriptor
 WEIGHT_SHARE = 0.35  # coded-input profile: part of the budget planned for the network's weights
 MAX_CODED_WIDTH = 40  # coded-input profile: keeps the decoder near 2,000 multiply-adds per pixel
-LATENTS_BY_SCALE = {0: 1, 1: 1, 2: 1, 3: 1, 4: 2}  # latent grids of a layer 2^-s below full size (s >= 4: 2)
+LATENTS_BY_SCALE = {0: 0, 1: 1, 2: 1, 3: 1, 4: 2}  # latent grids of a layer 2^-s below full size (s >= 4: 2)
 
 
 @dataclass(frozen=True)
