@@ -19,10 +19,6 @@ from .model import render_batch
 from .quant import ste_quantize
 from .rate import grid_bits, quantize_grids
 
-LATENT_LR_SCALE = 1.0  # the latent grids' learning rate relative to the weights'
-SOFT_ROUND_T: tuple[float, float] | None = None  # soft-rounding temperature, first to last iteration of a noisy fit
-NOISE = (1.0, 1.0)  # width of the uniform noise on the latents, first to last iteration of a noisy fit
-
 
 def pick_device(device: str = "auto") -> torch.device:
     """'auto' means CUDA when available, else CPU; 'cuda' without a GPU is an error for the caller to report."""
@@ -92,20 +88,17 @@ def fit(
     target = shrink(target, [-(-n >> coarse) for n in target.shape[2:]])
     params = [w.detach().clone().requires_grad_(t not in frozen) for t, w in enumerate(weights)]
     grids = sorted(arch.grid_indices)
-    groups = [[p for t, p in enumerate(params) if p.requires_grad and (t in grids) == g] for g in (False, True)]
-    opt = torch.optim.Adam([{"params": ps, "scale": s} for ps, s in zip(groups, (1.0, LATENT_LR_SCALE)) if ps], lr=lr)
+    opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=lr)
     gen = torch.Generator(device=target.device).manual_seed(0)
     pixels = target.shape[2] * target.shape[3]
     best = [p.detach().clone() for p in params]
     best_loss = torch.full((target.shape[0],), math.inf, device=target.device)
     best_mse = best_loss.clone()
 
-    def losses(ps: list[torch.Tensor], noise: bool, progress: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def losses(ps: list[torch.Tensor], noise: bool) -> tuple[torch.Tensor, torch.Tensor]:
         ws = ste_quantize(ps, steps) if steps is not None else list(ps)
         if grids:
-            temp = SOFT_ROUND_T[0] * (SOFT_ROUND_T[1] / SOFT_ROUND_T[0]) ** progress if noise and SOFT_ROUND_T else None
-            width = (NOISE[0] + (NOISE[1] - NOISE[0]) * progress) if noise else 0.0
-            for t, g in zip(grids, quantize_grids([ps[t] for t in grids], width, gen, temp)):
+            for t, g in zip(grids, quantize_grids([ps[t] for t in grids], noise, gen)):
                 ws[t] = g
         mse = per_image_mse(arch, ws, z, target, coarse)
         if rate is None or not grids:
@@ -118,8 +111,8 @@ def fit(
     bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     for it in bar:
         for group in opt.param_groups:
-            group["lr"] = group["scale"] * lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
-        loss, mse = losses(params, latent_noise, it / max(iters - 1, 1))
+            group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
+        loss, mse = losses(params, latent_noise)
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         with torch.no_grad():

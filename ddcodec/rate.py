@@ -49,20 +49,10 @@ def laplace_scale(mean_magnitude: torch.Tensor) -> torch.Tensor:
     return (-1 / torch.log(ratio.clamp(1e-12, 1 - 1e-6))).clamp_min(MIN_SCALE)
 
 
-def soft_round(y: torch.Tensor, temperature: float) -> torch.Tensor:
-    """A differentiable rounding (Agustsson & Theis 2020) that tends to round(y) as the temperature goes to 0."""
-    alpha = 1.0 / temperature
-    floor = torch.floor(y)
-    r = y - floor - 0.5
-    return floor + 0.5 + 0.5 * torch.tanh(alpha * r) / math.tanh(alpha / 2)
-
-
-def quantize_grids(grids: Sequence[torch.Tensor], noise: float, generator: torch.Generator | None = None,
-                   temperature: float | None = None) -> list[torch.Tensor]:
-    """The grids as the forward pass sees them: soft-rounded at `temperature` (if given) plus uniform noise of
-    width `noise` (the training proxy), or, with noise 0 and no temperature, rounded with a straight-through
-    gradient (what the decoder will see)."""
-    if not noise and temperature is None:
-        return [g + (torch.round(g) - g).detach() for g in grids]
-    soft = [g if temperature is None else soft_round(g, temperature) for g in grids]
-    return [g + noise * (torch.rand(g.shape, generator=generator, device=g.device) - 0.5) for g in soft]
+def quantize_grids(grids: Sequence[torch.Tensor], noise: bool, generator: torch.Generator | None = None
+                   ) -> list[torch.Tensor]:
+    """The grids as the forward pass sees them: with uniform noise of width 1 (the training proxy of rounding), or
+    rounded with a straight-through gradient (what the decoder will see)."""
+    if noise:
+        return [g + (torch.rand(g.shape, generator=generator, device=g.device) - 0.5) for g in grids]
+    return [g + (torch.round(g) - g).detach() for g in grids]
