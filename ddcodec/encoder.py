@@ -19,12 +19,10 @@ from .fit import fit, per_image_mse, pick_device
 from .images import ImageLike, to_array, write_bytes
 from .metrics import psnr
 from .model import Architecture, init_weights, network_input
+from .options import DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES
 from .quant import allocate_steps, quantize, sensitivities, step_tensors
 from .ratecontrol import Plan, plan
 
-DEFAULT_ITERS = 2000
-DEFAULT_LR = 0.02
-DEFAULT_TRIES = 8  # seeds tried in the warm-up; the best one's network is fitted on
 WARMUP_SHARE = 0.075  # iterations each try gets in the warm-up, as a share of --iters
 QAT_SHARE = 0.2  # part of the iterations spent on quantization-aware fine-tuning
 QAT_LR_SCALE = 0.2
@@ -60,9 +58,28 @@ class EncodeResult:
         write_bytes(path, self.data)
 
 
-def encode(image: ImageLike, **options) -> EncodeResult:
-    """Compress one image (path, PIL image or uint8 array) to .ddc bytes; the options are encode_many's."""
-    return encode_many([image], **options)[0]
+def encode(
+    image: ImageLike,
+    *,
+    bpp: float | None = None,
+    ratio: float | None = None,
+    quality: int | None = None,
+    iters: int = DEFAULT_ITERS,
+    lr: float = DEFAULT_LR,
+    seed: int = 0,
+    tries: int = DEFAULT_TRIES,
+    coder: str = "range",
+    device: str = "auto",
+    progress: bool = False,
+) -> EncodeResult:
+    """Compress one image (path, PIL image or uint8 array) to .ddc bytes; the options are those of encode_many.
+
+    Give at most one of `bpp` (a hard cap on bits per pixel), `ratio` (3·H·W / weights) or `quality` (1..5; the
+    default is 3). `iters` fitting iterations at learning rate `lr`; `tries` seeds from `seed` in the warm-up;
+    `coder` "range" or "zstd"; `device` "auto", "cpu" or "cuda"; `progress` shows a progress bar.
+    """
+    return encode_many([image], bpp=bpp, ratio=ratio, quality=quality, iters=iters, lr=lr, seed=seed, tries=tries,
+                       coder=coder, device=device, progress=progress)[0]
 
 
 def encode_many(
