@@ -84,8 +84,10 @@ def encode_cmd(paths, bpp, ratio, quality, iters, lr, seed, tries, coder, device
 
         done = encode_on_ray(sources, outputs, address=ray_address or None, **options)  # writes each file
     else:
-        from .encoder import encode_many
-
+        try:
+            from .encoder import encode_many
+        except ImportError as exc:
+            raise DdcodecError(f"encoding needs torch ({exc}): pip install 'ddcodec[encode]'") from None
         done = zip(outputs, encode_many(sources, **options, progress=not quiet))
     for out, r in done:
         if ray_address is None:
