@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from . import __version__
 from .errors import DdcodecError
 from .options import CODERS, DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES
 
@@ -40,7 +41,7 @@ def _one_line_errors(command):
 
 
 @click.group()
-@click.version_option(package_name="ddcodec")
+@click.version_option(__version__, prog_name="ddcodec")  # no package metadata scan: starts fast
 def main() -> None:
     """ddcodec: image compression by fitting a Deep Decoder; the file is the network's weights."""
 

@@ -17,8 +17,7 @@ from .architecture import BN_EPS, Architecture
 from .reader import read_weights
 from .seed import seeded_input
 
-
-MAX_THREADS = 8
+MAX_THREADS = 8  # threads for the per-channel steps; beyond the cores they only add overhead
 
 
 def _upsample_axis(x: np.ndarray, axis: int, out: np.ndarray) -> np.ndarray:
@@ -42,8 +41,10 @@ def upsample(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return _upsample_axis(wide, 0, np.empty((2 * h, 2 * w), np.float32) if out is None else out)
 
 
-def _relu_stats(r: np.ndarray) -> tuple[float, float]:
-    """ReLU in place on one channel; the sum and the sum of squares of what is left."""
+def _relu_stats(r: np.ndarray, bias: np.float32 | float = 0) -> tuple[float, float]:
+    """Bias and ReLU in place on one channel; the sum and the sum of squares of what is left."""
+    if bias:
+        r += bias
     np.maximum(r, 0, out=r)
     flat = r.reshape(-1)
     return float(flat.sum(dtype=np.float32)), float(np.dot(flat, flat))
@@ -61,31 +62,33 @@ def render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray) -> 
 
 
 def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, pool: ThreadPoolExecutor) -> np.ndarray:
+    """render's layers, with `scale` and `shift` the previous BatchNorm carried into the next convolution."""
     d = arch.layers
     h, w = z.shape[1:]
     x = z.reshape(z.shape[0], -1)
     scale, shift = np.ones(z.shape[0], np.float32), np.zeros(z.shape[0], np.float32)
     for i in range(d + 1):
         conv = weights[3 * i]
-        a = (conv * scale[None, :]) @ x
-        a += (conv @ shift)[:, None]
+        a, bias = (conv * scale[None, :]) @ x, conv @ shift  # the bias is added channel by channel below
         if i == d:
+            a += bias[:, None]
             break
         if i < d - 1:
             x = np.empty((a.shape[0], 2 * h, 2 * w), np.float32)
-            stats = list(pool.map(lambda c, out: _relu_stats(upsample(c.reshape(h, w), out)), a, x))
+            stats = list(pool.map(lambda c, b, out: _relu_stats(upsample(c.reshape(h, w) + b, out)), a, bias, x))
             h, w = 2 * h, 2 * w
             x = x.reshape(a.shape[0], -1)
         else:
             x = a
-            stats = list(pool.map(_relu_stats, x))
+            stats = list(pool.map(_relu_stats, x, bias))
         n = x.shape[1]
         mean, power = (np.array(stats, np.float64) / n).astype(np.float32).T
         var = np.maximum(power - mean * mean, 0)
         scale = weights[3 * i + 1] / np.sqrt(var + np.float32(BN_EPS))
         shift = weights[3 * i + 2] - mean * scale
     y = a.reshape(-1, h, w)[:, : arch.height, : arch.width]
-    return 1 / (1 + np.exp(-y))
+    with np.errstate(over="ignore"):  # exp(-y) = inf for very negative y gives sigmoid 0, as it should
+        return 1 / (1 + np.exp(-y))
 
 
 def decode_array(data: bytes) -> np.ndarray:

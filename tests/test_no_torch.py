@@ -61,3 +61,10 @@ def test_encode_without_torch_is_one_error_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: encoding needs torch") and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "o.ddc").exists()
+
+
+def test_the_command_line_starts_without_numpy_or_torch():
+    code = "import sys, ddcodec.cli; print(sorted({'numpy', 'torch', 'ray'} & set(sys.modules)))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stderr
