@@ -263,40 +263,76 @@ def bd_table(measured: dict[str, dict], title: str, on_kodak: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(measured: dict[str, dict], path: Path, title: str) -> None:
-    """PSNR and MS-SSIM (dB) against bpp: this run's codecs solid, a few published Kodak curves dashed."""
+# One colour per codec, the same in every panel; earlier ddcodec runs are grey.
+COLOURS = {"ddcodec": "black", "jpeg": "tab:blue", "webp": "tab:orange", "jpeg2000": "tab:green", "avif": "tab:red",
+           "COIN": "tab:purple", "COOL-CHIC": "tab:brown", "C3": "tab:pink", "BPG": "tab:olive", "VTM": "tab:cyan"}
+
+
+def _style(codec: str, full_kodak: bool) -> dict:
+    """Solid with markers for this run's curves, dashed for full-Kodak ones; colour by codec."""
+    style = dict(color=COLOURS.get(codec.split(" (")[0], "gray"), lw=1.3)
+    style.update(ls="--") if full_kodak else style.update(marker="o", ms=4)
+    if codec == "ddcodec":
+        style.update(lw=2.5, zorder=3)
+    if codec.startswith(EARLIER):
+        style.update(ls=":", color="gray")
+    return style
+
+
+def _fit_y(ax, xmax: float) -> None:
+    """The y-range of the points drawn at x <= xmax, with a small margin."""
+    ys = [y for line in ax.lines for x, y in zip(*line.get_data()) if x <= xmax]
+    if ys:
+        pad = 0.05 * (max(ys) - min(ys) or 1)
+        ax.set_ylim(min(ys) - pad, max(ys) + pad)
+
+
+def plot(measured: dict[str, dict], path: Path, title: str, on_kodak: bool = False) -> None:
+    """PSNR and MS-SSIM (dB) against bpp on this run's images, and published full-Kodak PSNR curves in a third
+    panel (with ddcodec only when this run is the full Kodak set); legends below the panels, off the curves."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5))
-    published = json.loads((ANCHORS / "published.json").read_text())
-    for name in PLOTTED:
-        left.plot(*zip(*sorted(zip(published[name]["bpp"], published[name]["psnr-rgb"]))), "--", lw=1,
-                  label=f"{name} (published, Kodak)")
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(18, 5.5))
     for codec, res in measured.items():
-        style = dict(marker="o", ms=4, lw=1.2)
-        if codec.startswith("ddcodec"):
-            style.update(lw=2.5, color="black")
-        if codec.startswith(EARLIER):
-            style.update(ls=":", color="gray")
-        left.plot(*zip(*sorted(zip(res["bpp"], res["psnr-rgb"]))), label=codec, **style)
+        left.plot(*zip(*sorted(zip(res["bpp"], res["psnr-rgb"]))), label=codec, **_style(codec, False))
         if None not in res["ms-ssim-rgb"]:
             db = [-10 * math.log10(max(1 - m, 1e-10)) for m in res["ms-ssim-rgb"]]
-            right.plot(*zip(*sorted(zip(res["bpp"], db))), label=codec, **style)
-    if not right.lines:
-        right.text(0.5, 0.5, "MS-SSIM undefined: images under 161 px a side", ha="center", transform=right.transAxes)
+            middle.plot(*zip(*sorted(zip(res["bpp"], db))), label=codec, **_style(codec, False))
+    if not middle.lines:
+        middle.text(0.5, 0.5, "MS-SSIM undefined: images under 161 px a side", ha="center",
+                    transform=middle.transAxes)
+    full = [(name, curve) for name, origin, curve in anchors({}) if name in PLOTTED or "Pillow" in name]
+    if on_kodak:
+        full.insert(0, ("ddcodec", (measured["ddcodec"]["bpp"], measured["ddcodec"]["psnr-rgb"])))
+    for name, (bpp, db) in full:
+        label = f"{name} (published)" if name in PLOTTED else name
+        right.plot(*zip(*sorted(zip(bpp, db))), label=label, **_style(name, name != "ddcodec"))
     xmax = max(1.6, 1.05 * max(measured["ddcodec"]["bpp"]))
-    for ax, ylabel in ((left, "PSNR RGB (dB)"), (right, "MS-SSIM (dB, -10 log10(1 - MS-SSIM))")):
-        ax.set(xlim=(0, xmax), xlabel="bits per pixel", ylabel=ylabel)
+    panels = ((left, "PSNR RGB (dB)", "PSNR, this run's images"),
+              (middle, "MS-SSIM (dB, -10 log10(1 - MS-SSIM))", "MS-SSIM, this run's images"),
+              (right, "PSNR RGB (dB)", "PSNR, full Kodak (24 images, 768×512)"))
+    for ax, ylabel, heading in panels:
+        ax.set(xlim=(0, xmax), xlabel="bits per pixel", ylabel=ylabel, title=heading)
         ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+        _fit_y(ax, xmax)
+    left.legend(loc="upper center", bbox_to_anchor=(1.1, -0.12), ncol=3, fontsize=8, frameon=False)
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(f"Rate-distortion on {title}")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def dataset(images: dict[str, np.ndarray], on_kodak: bool) -> str:
+    """The images in words, for titles: the Kodak set, or how many images of which sizes (and which Kodak crops)."""
+    if on_kodak:
+        return "Kodak (24 images, 768×512)"
+    sizes = ", ".join(sorted({f"{a.shape[1]}×{a.shape[0]}" for a in images.values()}))
+    kodak = all(n.startswith("kodim") for n in images)
+    what = f"crops of Kodak {', '.join(images)}" if kodak else ", ".join(images)
+    return f"{len(images)} images of {sizes}: {what}"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -352,11 +388,11 @@ def report(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: 
     write_json(out / "per-image.json", records)
     measured.update(earlier or {})
     on_kodak = len(images) == 24 and all(sorted(a.shape[:2]) == [512, 768] for a in images.values())
-    title = f"preset {name}, {len(images)} images, ddcodec ({preset.input} input) {preset.iters} iterations"
+    title = f"{dataset(images, on_kodak)} (preset {name}, ddcodec, {preset.input} input, {preset.iters} iterations)"
     table = bd_table(measured, title, on_kodak)
     (out / "bdrate.md").write_text(table)
     print(table)
-    plot(measured, out / "rd.png", title)
+    plot(measured, out / "rd.png", title, on_kodak)
     print(f"results in {out}")
 
 

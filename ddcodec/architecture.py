@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+BN_EPS = 1e-5  # BatchNorm's variance floor, part of the format
 
 @dataclass(frozen=True)
 class Architecture:

@@ -10,9 +10,9 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from .architecture import Architecture
 from .entropy import CODERS
 from .errors import BitstreamError
-from .architecture import Architecture
 
 MAGIC = b"\x89DDC"
 VERSION = 2  # written; version 1 (no latent counts) is still read
@@ -39,6 +39,11 @@ class Header:
     def __post_init__(self) -> None:
         if len(self.step_codes) != len(self.arch.tensor_shapes()):
             raise ValueError("one step code per weight tensor is required")
+
+
+def step_from_code(code: int) -> float:
+    """The quantization step that a header's step code stands for: 2^(code/4)."""
+    return 2.0 ** (code / 4)
 
 
 def header_size(layers: int, n_tensors: int | None = None, version: int = VERSION) -> int:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import click
 
-from .bitstream import parse
-from .decoder import decode, read_stream
-from .encoder import DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES, encode_many
-from .entropy import CODERS
+from . import __version__
 from .errors import DdcodecError
-from .images import check_output, image_format, save_image
+from .options import CODERS, DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES
+
+# The commands import the rest of ddcodec when they run, so that --help, --version and info start fast and decode
+# works without torch.
 
 EXIT_ERROR = 2
 
@@ -41,7 +41,7 @@ def _one_line_errors(command):
 
 
 @click.group()
-@click.version_option(package_name="ddcodec")
+@click.version_option(__version__, prog_name="ddcodec")  # no package metadata scan: starts fast
 def main() -> None:
     """ddcodec: image compression by fitting a Deep Decoder; the file is the network's weights."""
 
@@ -63,10 +63,14 @@ def main() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch", type=int, help="Images of one size fitted together (default 16 on CUDA, 1 on CPU).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+              help="Spread the images over a Ray cluster (local, or ADDRESS: auto, ray://head:10001, ...).")
 @_one_line_errors
-def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tries, coder, device, batch, quiet
-               ) -> None:
+def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tries, coder, device, batch, quiet,
+               ray_address) -> None:
     """Compress image SRC into the .ddc file DST, or several images into the folder DST (as NAME.ddc)."""
+    from .images import check_output
+
     if len(paths) < 2:
         raise DdcodecError("give an input image and an output: ddcodec encode SRC... DST")
     *sources, dst = paths
@@ -78,10 +82,21 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tr
         outputs = [Path(dst)]
     for out in outputs:
         check_output(out)
-    results = encode_many(sources, bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, input=input_, iters=iters,
-                          lr=lr, seed=seed, tries=tries, coder=coder, device=device, batch=batch, progress=not quiet)
-    for out, r in zip(outputs, results):
-        r.save(out)
+    options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, input=input_, iters=iters, lr=lr, seed=seed,
+                   tries=tries, coder=coder, device=device, batch=batch)
+    if ray_address is not None:
+        from .distributed import encode_on_ray
+
+        done = encode_on_ray(sources, outputs, address=ray_address or None, **options)  # writes each file
+    else:
+        try:
+            from .encoder import encode_many
+        except ImportError as exc:
+            raise DdcodecError(f"encoding needs torch ({exc}): pip install 'ddcodec[encode]'") from None
+        done = zip(outputs, encode_many(sources, **options, progress=not quiet))
+    for out, r in done:
+        if ray_address is None:
+            r.save(out)
         click.echo(f"{out}: {r.n_bytes} bytes, {r.bpp:.4f} bpp, PSNR {r.psnr:.2f} dB (unquantized "
                    f"{r.psnr_float:.2f}), {r.n_params} weights, {r.seconds:.1f} s on {r.device}")
 
@@ -93,6 +108,9 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tr
 @_one_line_errors
 def decode_cmd(src, dst, device) -> None:
     """Decode the .ddc file SRC into image DST (format from its extension: png, ppm, bmp, ...)."""
+    from .decoder import decode
+    from .images import check_output, image_format, save_image
+
     image_format(check_output(dst))
     save_image(decode(src, device), dst)
     click.echo(f"{dst}: decoded")
@@ -104,6 +122,9 @@ def decode_cmd(src, dst, device) -> None:
 @_one_line_errors
 def info_cmd(src, as_json) -> None:
     """Show the header of the .ddc file SRC."""
+    from .bitstream import parse
+    from .reader import read_stream
+
     data = read_stream(src)
     header, payload = parse(data)
     a = header.arch

@@ -1,45 +1,60 @@
-"""Decoding: parse and verify the header, decode the weights, rebuild the input from the seed, one forward pass."""
+"""Decoding: a .ddc (bytes, path or file object) to a PIL image or a NumPy array, with torch or with NumPy alone.
+
+Torch is imported only when it decodes, so that a decode-only install (no torch) works and starts fast.
+"""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import importlib.util
+from typing import Literal
 
 import numpy as np
-import torch
 from PIL import Image
 
-from .bitstream import parse
-from .entropy import decode_ints
-from .errors import BitstreamError
+from .errors import InputError
 from .images import to_pil
-from .model import network_input, render
-from .quant import dequantize
+from .reader import Source, read_stream
+
+BACKENDS = ("auto", "torch", "numpy")
+OUTPUTS = ("pil", "numpy")
 
 
-def read_stream(source: bytes | str | os.PathLike) -> bytes:
-    """The bytes of a .ddc given as bytes or a path."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source)
+def torch_available() -> bool:
+    """Whether torch can be imported (without importing it)."""
     try:
-        return Path(source).read_bytes()
-    except OSError as exc:
-        raise BitstreamError(f"cannot read {os.fspath(source)!r}: {exc.strerror or exc}") from None
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
 
 
-def decode_array(data: bytes, device: str | torch.device = "cpu") -> np.ndarray:
-    """The decoded image of a .ddc stream as a uint8 array (H, W, C)."""
-    header, payload = parse(data)
-    arch = header.arch
-    ints = decode_ints(payload, [int(np.prod(s)) for s in arch.tensor_shapes()], header.coder)
-    shaped = [q.reshape(s) for q, s in zip(ints, arch.tensor_shapes())]
-    weights = [w.to(device) for w in dequantize(shaped, header.step_codes)]
-    with torch.no_grad():
-        img = render(arch, weights, network_input(arch, header.seed, device))
-    out = torch.round(img * 255).clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
-    return out.cpu().numpy()
+def decode_array(data: bytes, device: str = "cpu", backend: str = "auto") -> np.ndarray:
+    """The decoded image of a .ddc stream as a uint8 array (H, W, C).
+
+    `backend` "auto" uses torch when it is installed (on `device`), else NumPy (CPU only).
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"unknown decoder backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    if backend == "torch" or (backend == "auto" and torch_available()):
+        from .torchdecode import decode_array as torch_decode
+
+        return torch_decode(data, device)
+    if str(device) != "cpu":
+        raise InputError(f"the NumPy decoder runs on the CPU only, not on {device!r}")
+    from .npdecode import decode_array as numpy_decode
+
+    return numpy_decode(data)
 
 
-def decode(source: bytes | str | os.PathLike, device: str | torch.device = "cpu") -> Image.Image:
-    """Decode a .ddc (bytes or path) to a PIL image ('L' or 'RGB')."""
-    return to_pil(decode_array(read_stream(source), device))
+def decode(
+    source: Source,
+    device: str = "cpu",
+    *,
+    backend: Literal["auto", "torch", "numpy"] = "auto",
+    output: Literal["pil", "numpy"] = "pil",
+) -> Image.Image | np.ndarray:
+    """Decode a .ddc (bytes, path or binary file object) to a PIL image ('L' or 'RGB') or, with output="numpy",
+    a uint8 array (H, W, C). `backend`: "torch", "numpy" or "auto" (torch when installed)."""
+    if output not in OUTPUTS:
+        raise InputError(f"unknown output {output!r} (choose from {', '.join(OUTPUTS)})")
+    pixels = decode_array(read_stream(source), device, backend)
+    return to_pil(pixels) if output == "pil" else pixels

@@ -20,12 +20,10 @@ from .images import ImageLike, to_array, write_bytes
 from .metrics import psnr
 from .architecture import Architecture
 from .model import init_weights, network_input
+from .options import DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES
 from .quant import allocate_steps, quantize, sensitivities, step_tensors
 from .ratecontrol import BITS_PER_PARAM, Plan, bpp_for_psnr, plan
 
-DEFAULT_ITERS = 2000
-DEFAULT_LR = 0.02
-DEFAULT_TRIES = 8  # seeds tried in the warm-up; the best one's network is fitted on
 WARMUP_SHARE = 0.075  # iterations each try gets in the warm-up, as a share of --iters
 WARMUP_COARSE = 2  # the warm-up fits the image 2^2 times smaller (1/16 of the pixels), seed-only profile
 QAT_SHARE = 0.2  # part of the iterations spent on quantization-aware fine-tuning
@@ -68,9 +66,32 @@ class EncodeResult:
         write_bytes(path, self.data)
 
 
-def encode(image: ImageLike, **options) -> EncodeResult:
-    """Compress one image (path, PIL image or uint8 array) to .ddc bytes; the options are encode_many's."""
-    return encode_many([image], **options)[0]
+def encode(
+    image: ImageLike,
+    *,
+    bpp: float | None = None,
+    ratio: float | None = None,
+    quality: int | None = None,
+    psnr: float | None = None,
+    input: str = "seed",
+    iters: int = DEFAULT_ITERS,
+    lr: float = DEFAULT_LR,
+    seed: int = 0,
+    tries: int = DEFAULT_TRIES,
+    coder: str = "range",
+    device: str = "auto",
+    progress: bool = False,
+) -> EncodeResult:
+    """Compress one image (path, PIL image or uint8 array) to .ddc bytes; the options are those of encode_many.
+
+    Give at most one of `bpp` (a hard cap on bits per pixel), `ratio` (3·H·W / weights), `quality` (1..5; the
+    default is 3) or `psnr` (dB: the smallest file found that reaches it). `input` "seed" (the paper's Deep Decoder)
+    or "coded" (latent grids coded in the file too). `iters` fitting iterations at learning rate `lr`; `tries`
+    seeds from `seed` in the warm-up; `coder` "range" or "zstd"; `device` "auto", "cpu" or "cuda"; `progress` shows
+    a progress bar.
+    """
+    return encode_many([image], bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, input=input, iters=iters, lr=lr,
+                       seed=seed, tries=tries, coder=coder, device=device, progress=progress)[0]
 
 
 def encode_many(

@@ -15,9 +15,9 @@ import numpy as np
 import zstandard
 
 from .errors import BitstreamError
+from .options import CODERS
 
-RANGE, ZSTD = 0, 1
-CODERS = {"range": RANGE, "zstd": ZSTD}
+RANGE, ZSTD = CODERS["range"], CODERS["zstd"]
 
 CONSTANT, GEOMETRIC, CATEGORICAL = 0, 1, 2
 MAX_SUPPORT = 1 << 16  # widest symbol range one tensor may use

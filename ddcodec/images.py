@@ -105,7 +105,7 @@ def image_format(path: str | os.PathLike) -> str:
     """Pillow's format name for an output path's extension (png, ppm, bmp, ...), or an InputError."""
     ext = Path(path).suffix.lower()
     fmt = Image.registered_extensions().get(ext)
-    if fmt is None or fmt not in Image.SAVE:
+    if fmt is None or fmt not in Image.SAVE or fmt == "DDC":  # DDC: the plugin would encode, not write pixels
         raise InputError(f"cannot write images with extension {ext!r} (use .png, .ppm, .bmp, ...)")
     return fmt
 

@@ -1,4 +1,4 @@
-"""The Deep Decoder network: its architecture record and its forward pass as a function of the weights.
+"""The Deep Decoder network in torch: its input, initial weights and forward pass as a function of the weights.
 
 Per hidden layer: 1x1 convolution (no bias), x2 bilinear upsampling (all layers but the last), ReLU, channel-wise
 BatchNorm with the image's own statistics and affine parameters; then a 1x1 convolution to the output channels and
@@ -14,10 +14,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .architecture import Architecture
+from .architecture import BN_EPS, Architecture
 from .seed import seeded_input
-
-BN_EPS = 1e-5  # BatchNorm's variance floor, part of the format
 
 
 def network_input(arch: Architecture, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:

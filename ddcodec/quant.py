@@ -14,12 +14,9 @@ from typing import Collection, Sequence
 import numpy as np
 import torch
 
+from .bitstream import step_from_code
+
 STEP_CODE_MIN, STEP_CODE_MAX = -128, 127
-
-
-def step_from_code(code: int) -> float:
-    """The quantization step that a header's step code stands for."""
-    return 2.0 ** (code / 4)
 
 
 def code_for_step(step: float) -> int:
@@ -30,11 +27,6 @@ def code_for_step(step: float) -> int:
 def quantize(weights: Sequence[torch.Tensor], codes: Sequence[int]) -> list[np.ndarray]:
     """Integer tensors round(w / step), as int64 numpy arrays."""
     return [torch.round(w.detach() / step_from_code(c)).cpu().numpy().astype(np.int64) for w, c in zip(weights, codes)]
-
-
-def dequantize(ints: Sequence[np.ndarray], codes: Sequence[int]) -> list[torch.Tensor]:
-    """Float32 weights from integer tensors and step codes."""
-    return [torch.from_numpy(q.astype(np.float32) * np.float32(step_from_code(c))) for q, c in zip(ints, codes)]
 
 
 def step_tensors(codes: Sequence[Sequence[int]], weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:

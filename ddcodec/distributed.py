@@ -1,0 +1,112 @@
+"""Encoding many images on a Ray cluster: one task per image (or per batch of same-size images on GPUs).
+
+Ray is an optional extra (`pip install 'ddcodec[encode,ray]'` on every node). Each task receives the image file's
+bytes and returns the .ddc bytes, so the workers need no shared file system; the driver reads images only as tasks
+are submitted (a bounded number in flight) and writes each .ddc as soon as its task is done. Tasks ask for a GPU when
+the cluster has one, and one CPU each otherwise (Ray then gives torch one thread per task).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from .errors import InputError
+
+IN_FLIGHT_PER_SLOT = 2  # tasks submitted per CPU (or GPU) of the cluster, so that no worker waits for the driver
+
+
+def _encode_task(named: list[tuple[str, bytes]], options: dict[str, Any]) -> list[Any]:
+    """On a worker: encode the images (name, file bytes) together; per image its EncodeResult or an error line."""
+    from PIL import Image
+
+    from .encoder import encode_many
+    from .errors import DdcodecError
+
+    try:
+        return list(encode_many([Image.open(io.BytesIO(data)) for _, data in named], **options))
+    except (DdcodecError, OSError, SyntaxError) as exc:
+        if len(named) == 1:
+            return [f"{named[0][0]}: {exc}"]
+        return [item for pair in named for item in _encode_task([pair], options)]  # find which image failed
+
+
+def _groups(jobs: list[tuple[Path, Path]], batch: int) -> Iterator[list[tuple[Path, Path]]]:
+    """The (source, output) pairs in tasks: one each, or up to `batch` images of one size per task."""
+    if batch <= 1:
+        yield from ([job] for job in jobs)
+        return
+    from PIL import Image
+
+    buckets: dict[tuple[int, int] | None, list[tuple[Path, Path]]] = {}
+    for job in jobs:
+        try:
+            with Image.open(job[0]) as img:
+                key: tuple[int, int] | None = img.size
+        except (OSError, SyntaxError):
+            key = None  # unreadable: its task reports the error
+        bucket = buckets.setdefault(key, [])
+        bucket.append(job)
+        if len(bucket) == batch or key is None:
+            yield buckets.pop(key)
+    yield from buckets.values()
+
+
+def encode_on_ray(
+    sources: Sequence[str | os.PathLike],
+    outputs: Sequence[str | os.PathLike],
+    *,
+    address: str | None = None,
+    skip_existing: bool = False,
+    batch: int | None = None,
+    **options: Any,
+) -> Iterator[tuple[Path, Any]]:
+    """Encode sources[i] into outputs[i] on a Ray cluster; yields (output, EncodeResult) as each file is written.
+
+    `address` is Ray's (None: the RAY_ADDRESS variable or a new local instance; "auto": the local cluster that
+    `ray start` made; "ray://head:10001": a remote one); a Ray session already initialized is used as it is.
+    `skip_existing` leaves outputs that exist alone, so a rerun resumes. `batch` images of one size go in one task
+    (default 16 where the cluster has GPUs, else 1). The other options are ddcodec.encode's.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--ray needs Ray: pip install 'ddcodec[ray]'") from None
+    jobs = [(Path(s), Path(o)) for s, o in zip(sources, outputs) if not (skip_existing and Path(o).exists())]
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    try:
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        task = ray.remote(num_gpus=1, num_cpus=1)(_encode_task) if gpus else ray.remote(num_cpus=1)(_encode_task)
+        window = IN_FLIGHT_PER_SLOT * max(gpus or int(resources.get("CPU", 1)), 1)
+        options = {**options, "batch": batch or (16 if gpus else 1)}
+        pending: dict[Any, list[tuple[Path, Path]]] = {}
+        groups = _groups(jobs, options["batch"])
+        while True:
+            for group in groups:
+                named = [(str(src), _read(src)) for src, _ in group]
+                pending[task.remote(named, options)] = group
+                if len(pending) >= window:
+                    break
+            if not pending:
+                return
+            (done,), _ = ray.wait(list(pending), num_returns=1)
+            for (_, out), result in zip(pending.pop(done), ray.get(done)):
+                if isinstance(result, str):
+                    raise InputError(result)
+                result.save(out)
+                yield out, result
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read image {str(path)!r}: {exc.strerror or exc}") from None

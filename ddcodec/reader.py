@@ -1,0 +1,50 @@
+"""Reading a .ddc without torch: its bytes (from bytes, a path or a binary file object), its header, its weights.
+
+Both decoders (torchdecode.py, npdecode.py) start from `read_weights`, so they differ only in the forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+
+from .bitstream import Header, parse, step_from_code
+from .entropy import decode_ints
+from .errors import BitstreamError
+
+Source = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO]
+
+
+def read_stream(source: Source) -> bytes:
+    """The bytes of a .ddc given as bytes, a path or a binary file object (read from its current position)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if hasattr(source, "read"):
+        data = source.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise BitstreamError("the file object must be opened in binary mode ('rb')")
+        return bytes(data)
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise BitstreamError(f"cannot read {os.fspath(source)!r}: {exc.strerror or exc}") from None
+
+
+def read_header(source: Source) -> Header:
+    """The header of a .ddc (image size, network widths, seed, coder, step codes), after checking the whole file."""
+    return parse(read_stream(source))[0]
+
+
+def read_weights(data: bytes) -> tuple[Header, list[np.ndarray]]:
+    """The header and the float32 weight tensors (stream order, shaped) of a .ddc stream."""
+    header, payload = parse(data)
+    shapes = header.arch.tensor_shapes()
+    ints = decode_ints(payload, [math.prod(s) for s in shapes], header.coder)
+    return header, [
+        (q.astype(np.float32) * np.float32(step_from_code(c))).reshape(s)
+        for q, c, s in zip(ints, header.step_codes, shapes)
+    ]

@@ -1,0 +1,19 @@
+"""The decoder in torch: the same forward pass that the encoder fits (model.render), on the CPU or a GPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .model import network_input, render
+from .reader import read_weights
+
+
+def decode_array(data: bytes, device: str | torch.device = "cpu") -> np.ndarray:
+    """The decoded image of a .ddc stream as a uint8 array (H, W, C)."""
+    header, weights = read_weights(data)
+    tensors = [torch.from_numpy(w).to(device) for w in weights]
+    with torch.no_grad():
+        img = render(header.arch, tensors, network_input(header.arch, header.seed, device))
+    out = torch.round(img * 255).clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
+    return out.cpu().numpy()

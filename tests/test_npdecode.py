@@ -1,0 +1,44 @@
+"""The NumPy decoder, written from docs/FORMAT.md, against the torch decoder on the same files."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from benchmarks.npdecode import random_stream
+from ddcodec import npdecode, torchdecode
+from ddcodec.architecture import Architecture
+from ddcodec.entropy import CODERS
+
+ARCHS = [
+    (Architecture(64, 64, 3, (16, 16, 16, 16, 16)), "range"),
+    (Architecture(37, 53, 1, (5, 7, 9, 4)), "zstd"),  # grayscale, sizes that are cropped
+    (Architecture(20, 30, 3, (8, 6)), "range"),  # one layer: no upsampling
+    (Architecture(96, 128, 3, (32,) * 6), "range"),
+]
+
+
+def assert_same_up_to_rounding(a: np.ndarray, b: np.ndarray) -> None:
+    """Equal up to float rounding: at most one level apart, on at most 0.1 % of the values."""
+    assert a.shape == b.shape and a.dtype == b.dtype == np.uint8
+    diff = np.abs(a.astype(int) - b.astype(int))
+    assert diff.max() <= 1 and np.mean(diff > 0) <= 0.001
+
+
+@pytest.mark.parametrize("arch,coder", ARCHS, ids=lambda v: str(v))
+def test_both_decoders_agree_on_made_up_files(arch, coder):
+    data = random_stream(arch, seed=5, coder=CODERS[coder])
+    pixels = npdecode.decode_array(data)
+    assert pixels.shape == (arch.height, arch.width, arch.channels) and pixels.std() > 5
+    assert_same_up_to_rounding(pixels, torchdecode.decode_array(data))
+
+
+def test_both_decoders_agree_on_an_encoded_file(encoded):
+    assert_same_up_to_rounding(npdecode.decode_array(encoded.data), torchdecode.decode_array(encoded.data))
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (1, 5), (4, 3), (7, 10)])
+def test_upsample_is_pytorchs_bilinear(h, w):
+    x = np.random.default_rng(h * w).random((h, w), dtype=np.float32)
+    ref = F.interpolate(torch.from_numpy(x)[None, None], scale_factor=2, mode="bilinear", align_corners=False)
+    np.testing.assert_allclose(npdecode.upsample(x), ref[0, 0].numpy(), rtol=1e-6, atol=1e-7)
