@@ -15,6 +15,7 @@ ARCHS = [
     (Architecture(37, 53, 1, (5, 7, 9, 4)), "zstd"),  # grayscale, sizes that are cropped
     (Architecture(20, 30, 3, (8, 6)), "range"),  # one layer: no upsampling
     (Architecture(96, 128, 3, (32,) * 6), "range"),
+    (Architecture(50, 70, 3, (12,) * 5, (2, 1, 0, 1)), "range"),  # coded input: latent grids at three scales
 ]
 
 
