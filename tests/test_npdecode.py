@@ -4,11 +4,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from benchmarks.npdecode import random_stream
 from ddcodec import npdecode, torchdecode
 from ddcodec.architecture import Architecture
 from ddcodec.entropy import CODERS
+
+from .conftest import DATA
 
 ARCHS = [
     (Architecture(64, 64, 3, (16, 16, 16, 16, 16)), "range"),
@@ -36,6 +39,11 @@ def test_both_decoders_agree_on_made_up_files(arch, coder):
 
 def test_both_decoders_agree_on_an_encoded_file(encoded):
     assert_same_up_to_rounding(npdecode.decode_array(encoded.data), torchdecode.decode_array(encoded.data))
+
+
+def test_numpy_decoder_reads_format_version_1():
+    v1 = (DATA / "v1_kodim19_48x40.ddc").read_bytes()  # decoded pixels committed beside it
+    assert_same_up_to_rounding(npdecode.decode_array(v1), np.asarray(Image.open(DATA / "v1_kodim19_48x40.png")))
 
 
 @pytest.mark.parametrize("h,w", [(1, 1), (1, 5), (4, 3), (7, 10)])
