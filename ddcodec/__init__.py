@@ -9,22 +9,24 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import BitstreamError, DdcodecError, InputError
+from .errors import BitstreamError, DdcodecError, DecodeBudgetError, InputError
 from .pillow import register_pillow
 
 __version__ = "0.6.0"
 
 _LAZY = {
     "encode": "encoder", "encode_many": "encoder", "EncodeResult": "encoder",
-    "decode": "decoder", "read_header": "reader", "Header": "bitstream",
+    "decode": "decoder", "read_header": "reader", "Header": "bitstream", "Limits": "limits",
 }
 __all__ = ["encode", "encode_many", "decode", "read_header", "register_pillow", "EncodeResult", "Header",
-           "BitstreamError", "DdcodecError", "InputError"]
+           "Limits", "BitstreamError", "DdcodecError",
+           "DecodeBudgetError", "InputError"]
 
 if TYPE_CHECKING:
     from .bitstream import Header
     from .decoder import decode
     from .encoder import EncodeResult, encode, encode_many
+    from .limits import Limits
     from .reader import read_header
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .architecture import Architecture
 from .entropy import CODERS
 from .errors import BitstreamError
+from .limits import Limits, check_budget
 
 MAGIC = b"\x89DDC"
 VERSION = 2  # written; version 1 (no latent counts) is still read
@@ -67,8 +68,9 @@ def pack(header: Header, payload: bytes) -> bytes:
     return bytes(out)
 
 
-def parse(data: bytes) -> tuple[Header, bytes]:
-    """Header and payload of a .ddc file (version 1 or 2), after validating every field and the CRC-32."""
+def parse(data: bytes, limits: Limits | None = None, budget: bool = True) -> tuple[Header, bytes]:
+    """Header and payload of a .ddc file (version 1 or 2), after validating every field, the decode's cost against
+    `limits` (ddcodec.limits; budget=False skips it, for reading a header only) and the CRC-32."""
     if len(data) < _FIXED.size:
         raise BitstreamError(f"file is {len(data)} bytes, too short for a .ddc header")
     magic, version, height, width, channels, layers = _FIXED.unpack_from(data)
@@ -103,6 +105,8 @@ def parse(data: bytes) -> tuple[Header, bytes]:
     if coder not in CODERS.values():
         raise BitstreamError(f"unknown coder id {coder}")
     arch = Architecture(height, width, channels, tuple(widths), latents)
+    if budget:
+        check_budget(arch, limits)
     n_tensors = len(arch.tensor_shapes())
     if len(data) < header_size(layers, n_tensors, version) + 4:
         raise BitstreamError(f"file is {len(data)} bytes, too short for its header")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -17,14 +18,19 @@ from .options import CODERS, DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES
 # The commands import the rest of ddcodec when they run, so that --help, --version and info start fast and decode
 # works without torch.
 
-EXIT_ERROR = 2
+EXIT_ERROR = 2  # the user's input or options cannot be used
+EXIT_BUG = 1  # anything else: a bug or an unexpected failure
+DDC_SUFFIXES = {".ddc"}
 
 
 def _one_line_errors(command):
-    """Report ddcodec's errors and OS errors as 'error: ...' on stderr with exit code 2, warnings as one line."""
+    """Report ddcodec's errors and OS errors as 'error: ...' on stderr with exit code 2, warnings as one line, and
+    any other exception as one line with exit code 1 (the traceback with --debug). SIGTERM exits like Ctrl-C, so
+    temporary files are removed."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)
@@ -35,6 +41,16 @@ def _one_line_errors(command):
                 click.echo(f"error: {exc}", err=True)
             except OSError as exc:
                 click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+            except KeyboardInterrupt:
+                click.echo("error: interrupted", err=True)
+                sys.exit(130)
+            except Exception as exc:  # the last resort: never a traceback unless asked for
+                if click.get_current_context().find_root().params.get("debug"):
+                    raise
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                click.echo(f"error: unexpected {type(exc).__name__}: {first} (rerun with --debug for details)",
+                           err=True)
+                sys.exit(EXIT_BUG)
             sys.exit(EXIT_ERROR)
 
     return wrapper
@@ -42,8 +58,24 @@ def _one_line_errors(command):
 
 @click.group()
 @click.version_option(__version__, prog_name="ddcodec")  # no package metadata scan: starts fast
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of unexpected errors.")
+def main(debug: bool) -> None:
     """ddcodec: image compression by fitting a Deep Decoder; the file is the network's weights."""
+
+
+def _report(out: Path, result, as_json: bool) -> None:
+    """One line (or one JSON object) about a file just written."""
+    if as_json:
+        click.echo(json.dumps({"file": str(out), "bytes": result.n_bytes, "bpp": result.bpp, "psnr": result.psnr,
+                               "psnr_unquantized": result.psnr_float, "weights": result.n_params,
+                               "seconds": result.seconds, "device": result.device}))
+    else:
+        click.echo(f"{out}: {result.n_bytes} bytes, {result.bpp:.4f} bpp, PSNR {result.psnr:.2f} dB (unquantized "
+                   f"{result.psnr_float:.2f}), {result.n_params} weights, {result.seconds:.1f} s on {result.device}")
+
+
+overwrite_option = click.option("--overwrite", "-y", is_flag=True, help="Replace outputs that exist.")
+skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs that exist alone (resume a batch).")
 
 
 @main.command("encode")
@@ -62,58 +94,67 @@ def main() -> None:
 @click.option("--coder", type=click.Choice(sorted(CODERS)), default="range", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch", type=int, help="Images of one size fitted together (default 16 on CUDA, 1 on CPU).")
+@overwrite_option
+@skip_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file written, on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
               help="Spread the images over a Ray cluster (local, or ADDRESS: auto, ray://head:10001, ...).")
 @_one_line_errors
-def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tries, coder, device, batch, quiet,
-               ray_address) -> None:
-    """Compress image SRC into the .ddc file DST, or several images into the folder DST (as NAME.ddc)."""
-    from .images import check_output
+def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tries, coder, device, batch, overwrite,
+               skip_existing, as_json, quiet, ray_address) -> None:
+    """Compress image SRC into the .ddc file DST, or several images (files or folders) into the folder DST (as
+    NAME.ddc); each file is written as soon as it is done."""
+    from .outputs import IMAGE_SUFFIXES, plan_outputs
 
     if len(paths) < 2:
         raise DdcodecError("give an input image and an output: ddcodec encode SRC... DST")
     *sources, dst = paths
-    if len(sources) > 1 or Path(dst).is_dir():
-        if not Path(dst).is_dir():
-            raise DdcodecError(f"with several inputs, {dst!r} must be an existing folder")
-        outputs = [Path(dst) / f"{Path(src).stem}.ddc" for src in sources]
-    else:
-        outputs = [Path(dst)]
-    for out in outputs:
-        check_output(out)
+    jobs = plan_outputs(sources, dst, ".ddc", IMAGE_SUFFIXES, overwrite, skip_existing)
     options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, input=input_, iters=iters, lr=lr, seed=seed,
                    tries=tries, coder=coder, device=device, batch=batch)
     if ray_address is not None:
         from .distributed import encode_on_ray
 
-        done = encode_on_ray(sources, outputs, address=ray_address or None, **options)  # writes each file
-    else:
-        try:
-            from .encoder import encode_many
-        except ImportError as exc:
-            raise DdcodecError(f"encoding needs torch ({exc}): pip install 'ddcodec[encode]'") from None
-        done = zip(outputs, encode_many(sources, **options, progress=not quiet))
-    for out, r in done:
-        if ray_address is None:
+        for out, r in encode_on_ray([s for s, _ in jobs], [o for _, o in jobs], address=ray_address or None,
+                                    **options):  # writes each file
+            _report(out, r, as_json)
+        return
+    try:
+        from .encoder import check_options, encode_many
+    except ImportError as exc:
+        raise DdcodecError(f"encoding needs torch ({exc}): pip install 'ddcodec[encode]'") from None
+    per_call = check_options(**options)  # every option checked before the first image is read
+    for k in range(0, len(jobs), per_call):  # images read per chunk, and each file written as soon as it is done
+        chunk = jobs[k : k + per_call]
+        for (_, out), r in zip(chunk, encode_many([s for s, _ in chunk], **options, progress=not quiet)):
             r.save(out)
-        click.echo(f"{out}: {r.n_bytes} bytes, {r.bpp:.4f} bpp, PSNR {r.psnr:.2f} dB (unquantized "
-                   f"{r.psnr_float:.2f}), {r.n_params} weights, {r.seconds:.1f} s on {r.device}")
+            _report(out, r, as_json)
 
 
 @main.command("decode")
-@click.argument("src", type=click.Path(dir_okay=False))
-@click.argument("dst", type=click.Path(dir_okay=False))
+@click.argument("paths", nargs=-1, required=True, metavar="SRC... DST")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--format", "fmt", default="png", show_default=True, help="Image type written into a DST folder.")
+@overwrite_option
+@skip_option
 @_one_line_errors
-def decode_cmd(src, dst, device) -> None:
-    """Decode the .ddc file SRC into image DST (format from its extension: png, ppm, bmp, ...)."""
+def decode_cmd(paths, device, fmt, overwrite, skip_existing) -> None:
+    """Decode the .ddc file SRC into image DST (format from its extension: png, ppm, bmp, ...), or several .ddc
+    files (files or folders) into the folder DST (as NAME.png, or the --format given)."""
     from .decoder import decode
-    from .images import check_output, image_format, save_image
+    from .images import image_format, save_image
+    from .outputs import plan_outputs
 
-    image_format(check_output(dst))
-    save_image(decode(src, device), dst)
-    click.echo(f"{dst}: decoded")
+    if len(paths) < 2:
+        raise DdcodecError("give a .ddc file and an output: ddcodec decode SRC... DST")
+    *sources, dst = paths
+    jobs = plan_outputs(sources, dst, f".{fmt.lstrip('.')}", DDC_SUFFIXES, overwrite, skip_existing)
+    for _, out in jobs:
+        image_format(out)
+    for src, out in jobs:
+        save_image(decode(src, device), out)
+        click.echo(f"{out}: decoded")
 
 
 @main.command("info")
@@ -123,17 +164,19 @@ def decode_cmd(src, dst, device) -> None:
 def info_cmd(src, as_json) -> None:
     """Show the header of the .ddc file SRC."""
     from .bitstream import parse
+    from .limits import decode_cost
     from .reader import read_stream
 
     data = read_stream(src)
-    header, payload = parse(data)
+    header, payload = parse(data, budget=False)
     a = header.arch
+    cost = decode_cost(a)
     fields = {
         "file": str(src), "bytes": len(data), "bpp": 8 * len(data) / (a.height * a.width),
         "height": a.height, "width": a.width, "channels": a.channels, "layers": a.layers,
         "widths": list(a.widths), "input_size": list(a.input_size), "parameters": a.n_params,
         "input": "coded" if a.coded_input else "seed", "latents": list(a.latents), "latent_values": a.n_latents,
-        "macs_per_pixel": round(a.macs_per_pixel()),
+        "macs_per_pixel": round(a.macs_per_pixel()), "decode_memory_bytes": cost.memory,
         "seed": header.seed, "coder": {v: k for k, v in CODERS.items()}[header.coder],
         "step_codes": list(header.step_codes), "payload_bytes": len(payload),
     }

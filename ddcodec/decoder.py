@@ -11,7 +11,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from .errors import InputError
+from .errors import DecodeBudgetError, InputError
+from .limits import Limits
 from .images import to_pil
 from .reader import Source, read_stream
 
@@ -27,22 +28,37 @@ def torch_available() -> bool:
         return False
 
 
-def decode_array(data: bytes, device: str = "cpu", backend: str = "auto") -> np.ndarray:
+def decode_array(data: bytes, device: str = "cpu", backend: str = "auto", limits: Limits | None = None
+                 ) -> np.ndarray:
     """The decoded image of a .ddc stream as a uint8 array (H, W, C).
 
-    `backend` "auto" uses torch when it is installed (on `device`), else NumPy (CPU only).
+    `backend` "auto" uses torch when it is installed (on `device`), else NumPy (CPU only). `limits` caps the decode's
+    cost (ddcodec.limits; a file above them raises DecodeBudgetError before anything is allocated). Running out of
+    memory anyway (a machine with less than the limits allow) is a DecodeBudgetError too, never a crash.
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown decoder backend {backend!r} (choose from {', '.join(BACKENDS)})")
     if backend == "torch" or (backend == "auto" and torch_available()):
         from .torchdecode import decode_array as torch_decode
 
-        return torch_decode(data, device)
+        return _backstop(lambda: torch_decode(data, device, limits))
     if str(device) != "cpu":
         raise InputError(f"the NumPy decoder runs on the CPU only, not on {device!r}")
     from .npdecode import decode_array as numpy_decode
 
-    return numpy_decode(data)
+    return _backstop(lambda: numpy_decode(data, limits))
+
+
+def _backstop(run):
+    """run(), with an allocation failure turned into the package's own error."""
+    try:
+        return run()
+    except MemoryError:
+        raise DecodeBudgetError("out of memory while decoding (lower ddcodec.limits.MAX_MEMORY)") from None
+    except RuntimeError as exc:  # torch reports failed allocations as RuntimeError
+        if "memory" not in str(exc).lower() and "alloc" not in str(exc).lower():
+            raise
+        raise DecodeBudgetError(f"out of memory while decoding ({str(exc).splitlines()[0]})") from None
 
 
 def decode(
@@ -51,10 +67,12 @@ def decode(
     *,
     backend: Literal["auto", "torch", "numpy"] = "auto",
     output: Literal["pil", "numpy"] = "pil",
+    limits: Limits | None = None,
 ) -> Image.Image | np.ndarray:
     """Decode a .ddc (bytes, path or binary file object) to a PIL image ('L' or 'RGB') or, with output="numpy",
-    a uint8 array (H, W, C). `backend`: "torch", "numpy" or "auto" (torch when installed)."""
+    a uint8 array (H, W, C). `backend`: "torch", "numpy" or "auto" (torch when installed); `limits`: see
+    decode_array."""
     if output not in OUTPUTS:
         raise InputError(f"unknown output {output!r} (choose from {', '.join(OUTPUTS)})")
-    pixels = decode_array(read_stream(source), device, backend)
+    pixels = decode_array(read_stream(source), device, backend, limits)
     return to_pil(pixels) if output == "pil" else pixels

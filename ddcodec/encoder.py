@@ -14,8 +14,9 @@ import torch
 from .bitstream import Header, header_size, pack
 from .decoder import decode_array
 from .entropy import CODERS, encode_ints
-from .errors import InputError
+from .errors import DecodeBudgetError, InputError
 from .fit import RateTerm, fit, per_image_mse, pick_device
+from .limits import check_budget
 from .images import ImageLike, to_array, write_bytes
 from .metrics import psnr
 from .architecture import Architecture
@@ -30,6 +31,7 @@ QAT_SHARE = 0.2  # part of the iterations spent on quantization-aware fine-tunin
 QAT_LR_SCALE = 0.2
 QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share of the float fit's MSE
 FINEST_MU, COARSEST_MU = 1e-14, 1e2  # the range of the quantization knob searched
+MAX_ITERS = 10**7
 PSNR_RETRIES = 3  # --psnr: times a network twice the size is tried when the fit falls short
 INPUTS = ("seed", "coded")  # profiles: the paper's seeded input, or latent grids coded in the file too
 LATENT_MARGIN = 0.9  # the latents aim at this share of what the weights leave, so that an overshoot still fits
@@ -116,37 +118,25 @@ def encode_many(
     Choose the size with one of `bpp` (a hard cap on bits per pixel, header included), `ratio` (3·H·W / parameters)
     or `quality` (presets of bpp, 1..5), or ask for `psnr` (dB: the smallest file found whose decoded PSNR reaches
     it; the network is sized from a guess of the rate, doubled up to twice if the fit falls short); the default is
-    quality 3. `batch` defaults to 16 on CUDA and 1 on the CPU,
-    where batching saves little. Each result is the same as encoding its image alone, up to float rounding.
+    quality 3. `batch` defaults to 16 on CUDA and 1 on the CPU, where batching saves little. Each result is the same as encoding its image alone, up to float rounding.
     The warm-up fits `tries` networks per image (seeds seed .. seed+tries-1) briefly and goes on with the best.
     `input="coded"` selects the coded-input profile: latent grids fitted with a rate term and coded in the file.
     """
-    if input not in INPUTS:
-        raise InputError(f"unknown input profile {input!r} (choose from {', '.join(INPUTS)})")
-    if coder not in CODERS:
-        raise InputError(f"unknown coder {coder!r} (choose from {', '.join(CODERS)})")
-    if iters < 1:
-        raise InputError(f"--iters must be at least 1, not {iters}")
-    if not 0 <= seed <= 2**64 - tries:
-        raise InputError("--seed must be in 0 .. 2^64-1 minus the number of tries")
-    if tries < 1:
-        raise InputError(f"--tries must be at least 1, not {tries}")
-    try:
-        dev = pick_device(device)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    batch = batch or (16 if dev.type == "cuda" else 1)
+    batch = check_options(bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, input=input, iters=iters, lr=lr,
+                          seed=seed, tries=tries, coder=coder, device=device, batch=batch)
+    dev = pick_device(device)
     arrays = [to_array(image) for image in images]
-    if psnr is not None and not (math.isfinite(psnr) and 0 < psnr < 100):
-        raise InputError(f"--psnr must be a number of dB between 0 and 100, not {psnr}")
-    if psnr is not None and (bpp, ratio, quality) != (None, None, None):
-        raise InputError("give at most one of --bpp, --ratio, --quality and --psnr")
     coded = input == "coded"
     if psnr is None:
         plans = [plan(*a.shape, bpp=bpp, ratio=ratio, quality=quality, coded_input=coded) for a in arrays]
     else:
         sized = [_psnr_plan(a.shape, bpp_for_psnr(psnr), coded) for a in arrays]
         plans = [p for p, _ in sized]
+    for p in plans:  # the encoder refuses what the decoder would refuse, before any work
+        try:
+            check_budget(p.arch)
+        except DecodeBudgetError as exc:
+            raise InputError(f"image too large for ddcodec's decode limits: {exc}") from None
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, a in enumerate(arrays):
         groups.setdefault(a.shape, []).append(i)
@@ -170,6 +160,39 @@ def encode_many(
             if results[i].psnr < psnr:
                 raise InputError(f"--psnr {psnr} dB not reached (best {results[i].psnr:.2f} dB); try more --iters")
     return results
+
+
+def check_options(
+    *, bpp: float | None = None, ratio: float | None = None, quality: int | None = None, psnr: float | None = None,
+    input: str = "seed", iters: int = DEFAULT_ITERS, lr: float = DEFAULT_LR, seed: int = 0,
+    tries: int = DEFAULT_TRIES, coder: str = "range", device: str = "auto", batch: int | None = None,
+) -> int:
+    """Check encode_many's options (an InputError names the first one that cannot be used); return how many images
+    one call fits together (`batch`, or its default for the device)."""
+    if input not in INPUTS:
+        raise InputError(f"unknown input profile {input!r} (choose from {', '.join(INPUTS)})")
+    if coder not in CODERS:
+        raise InputError(f"unknown coder {coder!r} (choose from {', '.join(CODERS)})")
+    if not 1 <= iters <= MAX_ITERS:
+        raise InputError(f"--iters must be in 1 .. {MAX_ITERS}, not {iters}")
+    if tries < 1:
+        raise InputError(f"--tries must be at least 1, not {tries}")
+    if not 0 <= seed <= 2**64 - tries:
+        raise InputError("--seed must be in 0 .. 2^64-1 minus the number of tries")
+    for name, value in (("bpp", bpp), ("ratio", ratio), ("lr", lr)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise InputError(f"--{name} must be a positive finite number, not {value}")
+    if psnr is not None and not (math.isfinite(psnr) and 0 < psnr < 100):
+        raise InputError(f"--psnr must be a number of dB between 0 and 100, not {psnr}")
+    if sum(x is not None for x in (bpp, ratio, quality, psnr)) > 1:
+        raise InputError("give at most one of --bpp, --ratio, --quality and --psnr")
+    if batch is not None and batch < 1:
+        raise InputError(f"--batch must be at least 1, not {batch}")
+    try:
+        dev = pick_device(device)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return batch or (16 if dev.type == "cuda" else 1)
 
 
 def _encode_batch(

@@ -21,7 +21,14 @@ RANGE, ZSTD = CODERS["range"], CODERS["zstd"]
 
 CONSTANT, GEOMETRIC, CATEGORICAL = 0, 1, 2
 MAX_SUPPORT = 1 << 16  # widest symbol range one tensor may use
+
+
+def table_budget(sizes: Sequence[int]) -> int:
+    """Most probability-table entries a payload of tensors of these sizes may declare in all: a table far longer than
+    its tensor only costs the decoder time and memory, so the coder never writes one and the decoder refuses it."""
+    return MAX_SUPPORT + 4 * sum(sizes)
 _RATIO_ONE = 1 << 16  # the geometric ratio r is stored as round(r * 2^16)
+ZSTD_PIECE = 256  # compressed bytes fed to zstd at a time (at most a few MB of output each)
 
 
 # ---- varints ------------------------------------------------------------------------------------------------------
@@ -65,7 +72,7 @@ class _Reader:
 
 # ---- models -------------------------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=64)  # tables of at most 2^16 float64: the cache never holds more than 32 MB
 def _geometric_weights(ratio: int, n: int) -> np.ndarray:
     """Integer weights w_j (j = 0..n-1) with w_0 = 2^32 and w_{j+1} = max(1, floor(w_j · ratio / 2^16))."""
     w = np.empty(n, dtype=np.float64)
@@ -116,20 +123,21 @@ def _choose_model(q: np.ndarray) -> tuple[bytes, np.ndarray | None, int, float]:
     return best
 
 
-def _read_model(r: _Reader, n: int) -> tuple[np.ndarray | None, int]:
-    """Parse one tensor's model descriptor: (probability table or None for a constant, symbol offset)."""
+def _read_model(r: _Reader, n: int, budget: int) -> tuple[np.ndarray | None, int]:
+    """Parse one tensor's model descriptor: (probability table or None for a constant, symbol offset); a table
+    longer than MAX_SUPPORT or than what is left of the payload's table budget is refused before it is built."""
     kind = r.byte()
     if kind == CONSTANT:
         return None, r.signed()
     if kind == GEOMETRIC:
         centre, lo, hi = r.signed(), r.varint(), r.varint()
         ratio = r.byte() | (r.byte() << 8)
-        if lo + hi + 1 > MAX_SUPPORT or ratio == 0:
+        if lo + hi + 1 > min(MAX_SUPPORT, budget) or ratio == 0:
             raise BitstreamError("geometric tensor model out of range")
         return _geometric_table(lo, hi, ratio), centre - lo
     if kind == CATEGORICAL:
         lo, size = r.signed(), r.varint()
-        if not 2 <= size <= MAX_SUPPORT:
+        if not 2 <= size <= min(MAX_SUPPORT, budget):
             raise BitstreamError(f"categorical tensor model with {size} symbols")
         counts = np.array([r.varint() for _ in range(size)], dtype=np.float64)
         if counts.sum() != n:
@@ -146,36 +154,50 @@ def encode_ints(tensors: Sequence[np.ndarray], coder: int) -> bytes:
     if coder == ZSTD:
         return _zstd_encode(flat)
     models = [_choose_model(q) for q in flat]
+    if sum(len(m[1]) for m in models if m[1] is not None) > table_budget([q.size for q in flat]):
+        raise ValueError("the tensors' value ranges need longer probability tables than a payload may declare")
     enc = constriction.stream.queue.RangeEncoder()
     for q, (_, table, offset, _) in zip(flat, models):
         if table is not None:
-            enc.encode((q - offset).astype(np.int32), constriction.stream.model.Categorical(table, perfect=False))
+            enc.encode((q - offset).astype(np.int32), _categorical(table))
     return b"".join(m[0] for m in models) + enc.get_compressed().astype("<u4").tobytes()
 
 
 def decode_ints(payload: bytes, sizes: Sequence[int], coder: int) -> list[np.ndarray]:
-    """Flat int64 tensors of the given sizes from a payload; damage raises BitstreamError."""
+    """Flat int64 tensors of the given sizes from a payload; damage, declared tables longer than table_budget, and
+    coded data that does not end exactly where the symbols do raise BitstreamError."""
     if coder == ZSTD:
         return _zstd_decode(payload, sizes)
     if coder != RANGE:
         raise BitstreamError(f"unknown coder id {coder}")
     r = _Reader(payload)
-    models = [_read_model(r, n) for n in sizes]
+    models, budget = [], table_budget(sizes)
+    for n in sizes:
+        models.append(_read_model(r, n, budget))
+        budget -= 0 if models[-1][0] is None else len(models[-1][0])
     words = payload[r.pos :]
     if len(words) % 4:
         raise BitstreamError("range-coded data is not a whole number of 32-bit words")
-    dec = constriction.stream.queue.RangeDecoder(np.frombuffer(words, dtype="<u4").astype(np.uint32))
-    out = []
+    data = np.frombuffer(words, dtype="<u4").astype(np.uint32)
+    dec = constriction.stream.queue.RangeDecoder(data)
+    coded = [(n, table, offset) for n, (table, offset) in zip(sizes, models)]
     try:
-        for n, (table, offset) in zip(sizes, models):
-            if table is None:
-                out.append(np.full(n, offset, dtype=np.int64))
-            else:
-                model = constriction.stream.model.Categorical(table, perfect=False)
-                out.append(dec.decode(model, n).astype(np.int64) + offset)
+        symbols = [None if t is None else dec.decode(_categorical(t), n) for n, t, _ in coded]
     except Exception as exc:  # constriction reports corrupt data with its own exception types
         raise BitstreamError(f"range-coded data is corrupt ({exc})") from None
-    return out
+    enc = constriction.stream.queue.RangeEncoder()  # the words must be exactly those of these symbols: no junk
+    for s, (_, t, _) in zip(symbols, coded):  # after them, none cut off (which would decode to other values)
+        if s is not None:
+            enc.encode(s, _categorical(t))
+    if not np.array_equal(enc.get_compressed(), data):
+        raise BitstreamError("range-coded data does not end where its symbols do (extra or missing words)")
+    return [np.full(n, o, dtype=np.int64) if s is None else s.astype(np.int64) + o
+            for s, (n, _, o) in zip(symbols, coded)]
+
+
+def _categorical(table: np.ndarray) -> constriction.stream.model.Categorical:
+    """The coder's model for a table of unnormalized probabilities (normalized by constriction, deterministically)."""
+    return constriction.stream.model.Categorical(table, perfect=False)
 
 
 def _zstd_encode(flat: list[np.ndarray]) -> bytes:
@@ -187,17 +209,22 @@ def _zstd_encode(flat: list[np.ndarray]) -> bytes:
 
 
 def _zstd_decode(payload: bytes, sizes: Sequence[int]) -> list[np.ndarray]:
+    """The integers of a zstd payload: one frame that ends exactly at the payload's end and holds exactly the bytes
+    the tensors need. Input is fed in small pieces, so a crafted frame cannot expand beyond that by much."""
     if not payload or payload[0] not in (1, 2, 4):
         raise BitstreamError("zstd payload has no valid integer width")
     width, expected = payload[0], payload[0] * sum(sizes)
-    packed = b""
-    try:  # read at most one byte more than expected, so a crafted frame cannot exhaust memory
-        with zstandard.ZstdDecompressor().stream_reader(payload[1:]) as reader:
-            while len(packed) <= expected and (chunk := reader.read(expected + 1 - len(packed))):
-                packed += chunk
+    dobj = zstandard.ZstdDecompressor().decompressobj()
+    parts, produced, pos = [], 0, 1
+    try:
+        while pos < len(payload) and produced <= expected and not dobj.eof:
+            part = dobj.decompress(payload[pos : pos + ZSTD_PIECE])
+            pos += ZSTD_PIECE
+            parts.append(part)
+            produced += len(part)
     except zstandard.ZstdError as exc:
         raise BitstreamError(f"zstd data is corrupt ({exc})") from None
-    if len(packed) != expected:
-        raise BitstreamError(f"zstd data holds {len(packed)} bytes, expected {expected}")
-    values = np.frombuffer(packed, dtype=f"<i{width}").astype(np.int64)
+    if produced != expected or not dobj.eof or dobj.unused_data or pos < len(payload):
+        raise BitstreamError(f"zstd data is not one frame of the {expected} bytes expected, ending with the payload")
+    values = np.frombuffer(b"".join(parts), dtype=f"<i{width}").astype(np.int64)
     return np.split(values, np.cumsum(sizes)[:-1])

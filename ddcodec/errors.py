@@ -11,3 +11,8 @@ class BitstreamError(DdcodecError):
 
 class InputError(DdcodecError):
     """An image or an option given to the encoder cannot be used."""
+
+
+class DecodeBudgetError(BitstreamError):
+    """A .ddc stream is well formed but would cost more to decode than the limits allow (a decompression bomb, or a
+    trusted large file: raise ddcodec.limits' settings, or pass larger limits to decode)."""

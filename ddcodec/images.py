@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InputError
+from .outputs import check_writable
 
 MAX_SIDE = 16384
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
@@ -73,27 +74,26 @@ def to_pil(arr: np.ndarray) -> Image.Image:
     return Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
 
 
-def check_output(path: str | os.PathLike) -> Path:
-    """The output path, after checking that a file can be created there (before any long work starts)."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"output {str(path)!r} is a directory")
-    if not path.parent.is_dir():
-        raise InputError(f"output folder {str(path.parent)!r} does not exist")
-    return path
-
-
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
-    """Call write(tmp) on a temporary file beside `path`, then rename it over `path`; no partial file survives."""
-    path = check_output(path)
+    """Call write(tmp) on a temporary file beside `path`, then rename it over `path`: no partial file survives (the
+    command line turns SIGTERM into an exit, so this cleans up then too). The file gets the umask's usual mode."""
+    path = check_writable(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

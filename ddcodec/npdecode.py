@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from .architecture import BN_EPS, Architecture
+from .limits import Limits
 from .reader import read_weights
 from .seed import seeded_input
 
@@ -94,9 +95,9 @@ def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, po
         return 1 / (1 + np.exp(-y))
 
 
-def decode_array(data: bytes) -> np.ndarray:
+def decode_array(data: bytes, limits: Limits | None = None) -> np.ndarray:
     """The decoded image of a .ddc stream as a uint8 array (H, W, C)."""
-    header, weights = read_weights(data)
+    header, weights = read_weights(data, limits)
     arch = header.arch
     z = seeded_input(header.seed, arch.widths[0], *arch.input_size)
     img = render(arch, weights, z)

@@ -30,9 +30,10 @@ class DdcImageFile(ImageFile.ImageFile):
     def _open(self) -> None:
         from .bitstream import parse
         from .errors import BitstreamError
+        from .reader import read_stream
 
         try:
-            arch = parse(self.fp.read())[0].arch
+            arch = parse(read_stream(self.fp), budget=False)[0].arch
         except BitstreamError as exc:
             raise SyntaxError(f"damaged .ddc file: {exc}") from None
         self._mode = "RGB" if arch.channels == 3 else "L"
@@ -48,10 +49,11 @@ class _DdcDecoder(ImageFile.PyDecoder):
     def decode(self, buffer: bytes | Image.SupportsArrayInterface) -> tuple[int, int]:
         from .decoder import decode_array
         from .errors import DdcodecError
+        from .reader import read_stream
 
         assert self.fd is not None
         try:
-            pixels = decode_array(self.fd.read())
+            pixels = decode_array(read_stream(self.fd))
         except DdcodecError as exc:
             raise OSError(f"broken .ddc data: {exc}") from None
         self.set_as_raw(pixels.tobytes())

@@ -15,33 +15,43 @@ import numpy as np
 from .bitstream import Header, parse, step_from_code
 from .entropy import decode_ints
 from .errors import BitstreamError
+from .limits import Limits
+
+MAX_STREAM_BYTES = 1 << 28  # no legal .ddc within the default decode limits is larger; more is not read
 
 Source = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO]
 
 
 def read_stream(source: Source) -> bytes:
-    """The bytes of a .ddc given as bytes, a path or a binary file object (read from its current position)."""
+    """The bytes of a .ddc given as bytes, a path or a binary file object (read from its current position), reading
+    at most MAX_STREAM_BYTES + 1 bytes so that a device or a pipe cannot exhaust memory."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source)
-    if hasattr(source, "read"):
-        data = source.read()
+        data = bytes(source)
+    elif hasattr(source, "read"):
+        data = source.read(MAX_STREAM_BYTES + 1)
         if not isinstance(data, (bytes, bytearray)):
             raise BitstreamError("the file object must be opened in binary mode ('rb')")
-        return bytes(data)
-    try:
-        return Path(source).read_bytes()
-    except OSError as exc:
-        raise BitstreamError(f"cannot read {os.fspath(source)!r}: {exc.strerror or exc}") from None
+    else:
+        try:
+            with open(source, "rb") as f:
+                data = f.read(MAX_STREAM_BYTES + 1)
+        except OSError as exc:
+            raise BitstreamError(f"cannot read {os.fspath(source)!r}: {exc.strerror or exc}") from None
+    if len(data) > MAX_STREAM_BYTES:
+        raise BitstreamError(f"more than {MAX_STREAM_BYTES} bytes: larger than any .ddc this decoder accepts")
+    return bytes(data)
 
 
 def read_header(source: Source) -> Header:
-    """The header of a .ddc (image size, network widths, seed, coder, step codes), after checking the whole file."""
-    return parse(read_stream(source))[0]
+    """The header of a .ddc (image size, network widths, seed, coder, step codes), after checking the whole file
+    (not its decode cost: see ddcodec.limits.decode_cost)."""
+    return parse(read_stream(source), budget=False)[0]
 
 
-def read_weights(data: bytes) -> tuple[Header, list[np.ndarray]]:
-    """The header and the float32 weight tensors (stream order, shaped) of a .ddc stream."""
-    header, payload = parse(data)
+def read_weights(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
+    """The header and the float32 weight tensors (stream order, shaped) of a .ddc stream, after checking the decode's
+    cost against `limits` (ddcodec.limits)."""
+    header, payload = parse(data, limits)
     shapes = header.arch.tensor_shapes()
     ints = decode_ints(payload, [math.prod(s) for s in shapes], header.coder)
     return header, [

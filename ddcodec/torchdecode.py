@@ -6,12 +6,13 @@ import numpy as np
 import torch
 
 from .model import network_input, render
+from .limits import Limits
 from .reader import read_weights
 
 
-def decode_array(data: bytes, device: str | torch.device = "cpu") -> np.ndarray:
+def decode_array(data: bytes, device: str | torch.device = "cpu", limits: Limits | None = None) -> np.ndarray:
     """The decoded image of a .ddc stream as a uint8 array (H, W, C)."""
-    header, weights = read_weights(data)
+    header, weights = read_weights(data, limits)
     tensors = [torch.from_numpy(w).to(device) for w in weights]
     with torch.no_grad():
         img = render(header.arch, tensors, network_input(header.arch, header.seed, device))
