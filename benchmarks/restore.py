@@ -193,7 +193,8 @@ def main() -> None:
             y, known = degrade(task, x, 1000 * seed + t)
             Image.fromarray(x).save(folder / "original.png")
             Image.fromarray(y).save(folder / "degraded.png")
-            methods = {**classical(task), **{pr: prior_method(task, pr, args.preset, args.device, args.iters) for pr in PRIORS}}
+            methods = classical(task)
+            methods.update({pr: prior_method(task, pr, args.preset, args.device, args.iters) for pr in PRIORS})
             jobs += [(folder / name, x, y, known, method) for name, method in methods.items()]
     for i, (cache, x, y, known, method) in enumerate(jobs):
         if i % shards == shard and not args.report:

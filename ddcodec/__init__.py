@@ -3,6 +3,9 @@
 from .decoder import decode
 from .encoder import EncodeResult, encode, encode_many
 from .errors import BitstreamError, DdcodecError, InputError
+from . import restore
 
-__all__ = ["encode", "encode_many", "decode", "EncodeResult", "BitstreamError", "DdcodecError", "InputError"]
+__all__ = [
+    "encode", "encode_many", "decode", "restore", "EncodeResult", "BitstreamError", "DdcodecError", "InputError",
+]
 __version__ = "0.5.0"

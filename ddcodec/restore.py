@@ -73,7 +73,7 @@ def inpaint(image: ImageLike, mask: ImageLike | None = None, missing_fraction: f
 
 
 def superres(image: ImageLike, scale: int = 4, **options) -> Image.Image:
-    """Upscale by `scale` (2..8): the output's downsampling (bicubic, antialiased, as `downsample`) matches the input."""
+    """Upscale by `scale` (2..8) so that the output, downsampled by `downsample`, matches the input."""
     if scale not in SCALES:
         raise InputError(f"--scale must be an integer in {SCALES.start}..{SCALES.stop - 1}, not {scale}")
     y = _tensor(to_array(image))
@@ -123,7 +123,7 @@ def _run(
     if n_known == 0:
         raise InputError("the mask marks no pixel as known")
     try:
-        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if dev.type == "cuda" else []):
             torch.manual_seed(seed)
             net = make_prior(prior, preset, *size, y.shape[0], s.ratio, seed, dev)
             avg = _fit(net, observe, target, weight, n_known, iters, s.lr if lr is None else lr, s, stop_mse,

@@ -133,3 +133,18 @@ def test_cli_keeps_existing_output_without_overwrite(tmp_path):
     assert out.read_bytes() == b"keep"
     assert run("restore", "denoise", SRC, out, "--iters", "2", "--quiet", "-y").exit_code == 0
     assert Image.open(out).size == (64, 64)
+
+
+def test_readme_restore_example_runs(tmp_path, monkeypatch):
+    """The README's restoration example, with 2 iterations per task instead of the defaults."""
+    import dataclasses
+    import re
+
+    root = DATA.parent.parent
+    code = re.findall(r"```python\n(.*?)```", (root / "README.md").read_text(), re.S)[1]
+    assert "ddcodec.restore" in code
+    monkeypatch.setattr(restore, "SETTINGS", {k: dataclasses.replace(v, iters=2) for k, v in restore.SETTINGS.items()})
+    monkeypatch.chdir(root)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["upscaled"].size == (256, 256) and scope["filled"].size == (128, 128)
