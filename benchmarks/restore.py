@@ -167,7 +167,7 @@ def figure(out: Path, image: str, means: dict) -> None:
     plt.close(fig)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=Path, default=HERE / "images" / "cpu")
     p.add_argument("--crops", type=int, default=3, help="how many images (sorted by name) to use")
@@ -179,7 +179,7 @@ def main() -> None:
     p.add_argument("--report", action="store_true", help="only rewrite the report from the cache")
     p.add_argument("--shard", default="0/1", help="I/N: run every N-th job starting at I")
     p.add_argument("--out", type=Path, default=HERE / "results" / "restore-cpu")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     shard, shards = map(int, args.shard.split("/"))
     paths = sorted(args.images.glob("*.png"))[: args.crops]
