@@ -18,7 +18,7 @@ _LAZY = {
     "encode": "encoder", "encode_many": "encoder", "EncodeResult": "encoder",
     "decode": "decoder", "read_header": "reader", "Header": "bitstream", "Limits": "limits",
 }
-__all__ = ["encode", "encode_many", "decode", "read_header", "register_pillow", "EncodeResult", "Header",
+__all__ = ["encode", "encode_many", "decode", "read_header", "restore", "register_pillow", "EncodeResult", "Header",
            "Limits", "BitstreamError", "DdcodecError",
            "DecodeBudgetError", "InputError"]
 
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "restore":  # the restoration tasks' module (ddcodec.restore.denoise, ...)
+        return importlib.import_module(".restore", __name__)
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)

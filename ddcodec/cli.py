@@ -1,4 +1,4 @@
-"""The `ddcodec` command: encode, decode, info, demo. Errors print one line and exit with code 2."""
+"""The `ddcodec` command: encode, decode, info, demo, restore. Errors print one line and exit with code 2."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import functools
 import json
 import signal
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -197,3 +198,89 @@ def demo_cmd(out_dir, iters, device) -> None:
     from .demo import run_demo
 
     run_demo(Path(out_dir), iters, device, click.echo)
+
+
+def _restore_output(src, dst, overwrite: bool) -> Path:
+    """Check DST before the fit starts (the same rules as encode's outputs); a folder DST gets SRC's name as .png."""
+    from .images import image_format
+    from .outputs import IMAGE_SUFFIXES, plan_outputs
+
+    ((_, out),) = plan_outputs([src], dst, ".png", IMAGE_SUFFIXES, overwrite)
+    image_format(out)
+    return out
+
+
+def _restore_options(command):
+    """Options shared by the restore commands."""
+    options = [
+        click.option("--prior", type=click.Choice(["dip", "dd"]), default="dip", show_default=True,
+                     help="Deep Image Prior skip network or Deep Decoder."),
+        click.option("--preset", type=click.Choice(["cpu", "full"]), default="cpu", show_default=True,
+                     help="Network size: 'full' is the papers' setting (DIP: 128 channels; slow on a CPU)."),
+        click.option("--iters", type=int, help="Fitting iterations (default: the task's)."),
+        click.option("--lr", type=float, help="Adam learning rate (default 0.01)."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        overwrite_option,
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _restore_run(function, dst, overwrite, quiet, **options) -> None:
+    """Check the output, restore, write the image atomically and say how long it took."""
+    from .images import save_image
+
+    dst = _restore_output(options["image"], dst, overwrite)
+    options["progress"] = not quiet
+    start = time.perf_counter()
+    save_image(function(**options), dst)
+    click.echo(f"{dst}: restored in {time.perf_counter() - start:.1f} s")
+
+
+@main.group("restore")
+def restore_group() -> None:
+    """Restore an image with an untrained network as the prior (no training data)."""
+
+
+@restore_group.command("denoise")
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.argument("dst", type=click.Path(dir_okay=False))
+@click.option("--sigma", type=float, help="Noise std on the 0-255 scale (default: estimated from the image).")
+@_restore_options
+@_one_line_errors
+def denoise_cmd(src, dst, overwrite, quiet, **options) -> None:
+    """Remove Gaussian-like noise from SRC; write DST."""
+    from . import restore
+
+    _restore_run(restore.denoise, dst, overwrite, quiet, image=src, **options)
+
+
+@restore_group.command("inpaint")
+@click.argument("paths", nargs=-1, required=True, metavar="SRC [MASK] DST")
+@click.option("--missing-fraction", type=float, help="Drop this share of pixels at random instead of a MASK.")
+@_restore_options
+@_one_line_errors
+def inpaint_cmd(paths, missing_fraction, overwrite, quiet, **options) -> None:
+    """Fill the pixels of SRC that MASK marks black (white = known); write DST."""
+    from . import restore
+
+    if len(paths) != (2 if missing_fraction is not None else 3):
+        raise DdcodecError("give SRC MASK DST, or SRC DST with --missing-fraction")
+    _restore_run(restore.inpaint, paths[-1], overwrite, quiet, image=paths[0],
+                 mask=paths[1] if len(paths) == 3 else None, missing_fraction=missing_fraction, **options)
+
+
+@restore_group.command("superres")
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.argument("dst", type=click.Path(dir_okay=False))
+@click.option("--scale", type=int, default=4, show_default=True, help="Upscaling factor (2..8).")
+@_restore_options
+@_one_line_errors
+def superres_cmd(src, dst, overwrite, quiet, **options) -> None:
+    """Upscale SRC by --scale; write DST."""
+    from . import restore
+
+    _restore_run(restore.superres, dst, overwrite, quiet, image=src, **options)
