@@ -284,3 +284,7 @@ def superres_cmd(src, dst, overwrite, quiet, **options) -> None:
     from . import restore
 
     _restore_run(restore.superres, dst, overwrite, quiet, image=src, **options)
+
+
+if __name__ == "__main__":
+    main()
