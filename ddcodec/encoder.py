@@ -19,6 +19,7 @@ from .fit import fit, per_image_mse, pick_device
 from .images import ImageLike, to_array, write_bytes
 from .metrics import psnr
 from .model import Architecture, init_weights, network_input
+from .progress import Progress
 from .quant import allocate_steps, quantize, sensitivities, step_tensors
 from .ratecontrol import Plan, plan
 
@@ -106,11 +107,14 @@ def encode_many(
     for i, a in enumerate(arrays):
         groups.setdefault(a.shape, []).append(i)
     results: list[EncodeResult | None] = [None] * len(arrays)
+    n_batches = sum(math.ceil(len(m) / batch) for m in groups.values())
+    reporter = Progress(iters * n_batches) if progress else None
     for members in groups.values():
         for k in range(0, len(members), batch):
             chunk = members[k : k + batch]
             group = [arrays[i] for i in chunk]
-            fitted = _encode_batch(group, plans[chunk[0]], iters, lr, seed, tries, CODERS[coder], dev, progress)
+            label = f"image {'+'.join(str(i + 1) for i in chunk)}/{len(arrays)}"
+            fitted = _encode_batch(group, plans[chunk[0]], iters, lr, seed, tries, CODERS[coder], dev, reporter, label)
             for i, r in zip(chunk, fitted):
                 results[i] = r
     return results
@@ -118,17 +122,17 @@ def encode_many(
 
 def _encode_batch(
     pixels: list[np.ndarray], p: Plan, iters: int, lr: float, seed: int, tries: int, coder: int, dev: torch.device,
-    progress: bool,
+    progress: Progress | None, label: str = "",
 ) -> list[EncodeResult]:
     """Warm up, fit, allocate steps, fine-tune and code B images of one size as B networks in one batch."""
     start = time.perf_counter()
     arch, n = p.arch, len(pixels)
     target = torch.stack([torch.from_numpy(a.copy()).permute(2, 0, 1) for a in pixels]).float().div(255).to(dev)
     warmup_iters = int(iters * WARMUP_SHARE) if tries > 1 else 0  # the main fit goes on from the warm-up
-    seeds, z, weights = _warm_up(arch, target, seed, tries, warmup_iters, lr, progress)
+    seeds, z, weights = _warm_up(arch, target, seed, tries, warmup_iters, lr, progress, label)
     qat_iters = int(iters * QAT_SHARE)
     weights, mse_float = fit(arch, target, z, weights, iters - warmup_iters - qat_iters, lr, frozen=arch.bn_scales,
-                             progress=progress)
+                             progress=progress, label=label)
     with torch.no_grad():
         sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights)
 
@@ -145,7 +149,7 @@ def _encode_batch(
     ]
     codes = [allocate_steps(mus[b], sens[b], [w[b] for w in weights], arch.bn_scales) for b in range(n)]
     tuned, _ = fit(arch, target, z, weights, qat_iters, lr * QAT_LR_SCALE, step_tensors(codes, weights),
-                   arch.bn_scales, progress=progress, desc="qat")
+                   arch.bn_scales, progress=progress, desc="qat", label=label)
     datas = [_coarsen_until_fits(lambda m, b=b: stream(b, tuned, m), mus[b], p.budget) for b in range(n)]
     seconds = (time.perf_counter() - start) / n
     return [
@@ -156,7 +160,8 @@ def _encode_batch(
 
 
 def _warm_up(
-    arch: Architecture, target: torch.Tensor, seed: int, tries: int, iters: int, lr: float, progress: bool
+    arch: Architecture, target: torch.Tensor, seed: int, tries: int, iters: int, lr: float,
+    progress: Progress | None, label: str = "",
 ) -> tuple[list[int], torch.Tensor, list[torch.Tensor]]:
     """Per image, the seed among seed .. seed+tries-1 whose network fits best after `iters` iterations.
 
@@ -172,7 +177,7 @@ def _warm_up(
         best = [b * tries for b in range(n)]
     else:
         weights, mse = fit(arch, target.repeat_interleave(tries, 0), z, weights, iters, lr, frozen=arch.bn_scales,
-                           progress=progress, desc="warm-up")
+                           progress=progress, desc="warm-up", label=label)
         best = [b * tries + min(range(tries), key=lambda j: mse[b * tries + j]) for b in range(n)]
     return [seed + i % tries for i in best], z[best], [w[best] for w in weights]
 

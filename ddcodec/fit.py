@@ -10,9 +10,9 @@ import math
 from typing import Collection, Sequence
 
 import torch
-from tqdm import tqdm
 
 from .model import Architecture, render_batch
+from .progress import Progress
 from .quant import ste_quantize
 
 
@@ -41,8 +41,9 @@ def fit(
     lr: float,
     steps: Sequence[torch.Tensor] | None = None,
     frozen: Collection[int] = (),
-    progress: bool = False,
+    progress: Progress | None = None,
     desc: str = "fit",
+    label: str = "",
 ) -> tuple[list[torch.Tensor], list[float]]:
     """Minimize each image's MSE for `iters` Adam steps; return the best weights seen per image and their MSEs.
 
@@ -54,8 +55,8 @@ def fit(
     opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=lr)
     best = [p.detach().clone() for p in params]
     best_mse = torch.full((target.shape[0],), math.inf, device=target.device)
-    bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
-    for it in bar:
+    stage = progress.stage(desc, iters, label) if progress else None
+    for it in range(iters):
         for group in opt.param_groups:
             group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
         mse = per_image_mse(arch, ste_quantize(params, steps) if steps is not None else params, z, target)
@@ -67,10 +68,11 @@ def fit(
             for b, p in zip(best, params):
                 b.copy_(torch.where(better.view(-1, *[1] * (p.dim() - 1)), p, b))
         opt.step()
-        if progress and it % 10 == 0:
-            worst = float(mse.detach().max())
-            bar.set_postfix(loss=f"{worst:.2e}", psnr=f"{-10 * math.log10(max(worst, 1e-12)):.2f}")
+        if stage and it % 10 == 0:
+            stage.update(it + 1, float(mse.detach().max()))
     if iters == 0:
         with torch.no_grad():
             best_mse = per_image_mse(arch, ste_quantize(best, steps) if steps is not None else best, z, target)
+    if stage:
+        stage.close(float(best_mse.max()))
     return best, best_mse.tolist()
