@@ -21,6 +21,7 @@ from .images import ImageLike, to_array, write_bytes
 from .metrics import psnr
 from .architecture import Architecture
 from .model import init_weights, network_input
+from .progress import Progress
 from .options import DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES
 from .quant import allocate_steps, quantize, sensitivities, step_tensors
 from .ratecontrol import BITS_PER_PARAM, Plan, bpp_for_psnr, plan
@@ -141,12 +142,15 @@ def encode_many(
     for i, a in enumerate(arrays):
         groups.setdefault(a.shape, []).append(i)
     results: list[EncodeResult | None] = [None] * len(arrays)
+    n_batches = sum(math.ceil(len(m) / batch) for m in groups.values())
+    reporter = Progress(iters * n_batches) if progress else None
     for members in groups.values():
         for k in range(0, len(members), batch):
             chunk = members[k : k + batch]
             group = [arrays[i] for i in chunk]
-            fitted = _encode_batch(group, plans[chunk[0]], iters, lr, seed, tries, CODERS[coder], dev, progress,
-                                   psnr)
+            label = f"image {'+'.join(str(i + 1) for i in chunk)}/{len(arrays)}"
+            fitted = _encode_batch(group, plans[chunk[0]], iters, lr, seed, tries, CODERS[coder], dev, reporter,
+                                   psnr, label)
             for i, r in zip(chunk, fitted):
                 results[i] = r
     if psnr is not None:  # a fit that fell short of the target is redone, alone, with a network twice the size
@@ -156,7 +160,8 @@ def encode_many(
                 if results[i].psnr >= psnr:
                     break
                 p, guess = _psnr_plan(a.shape, 2 * guess, coded)
-                results[i] = _encode_batch([a], p, iters, lr, seed, tries, CODERS[coder], dev, progress, psnr)[0]
+                results[i] = _encode_batch([a], p, iters, lr, seed, tries, CODERS[coder], dev, reporter, psnr,
+                                           f"image {i + 1}/{len(arrays)}, retry")[0]
             if results[i].psnr < psnr:
                 raise InputError(f"--psnr {psnr} dB not reached (best {results[i].psnr:.2f} dB); try more --iters")
     return results
@@ -197,14 +202,14 @@ def check_options(
 
 def _encode_batch(
     pixels: list[np.ndarray], p: Plan, iters: int, lr: float, seed: int, tries: int, coder: int, dev: torch.device,
-    progress: bool, min_psnr: float | None = None,
+    progress: Progress | None, min_psnr: float | None = None, label: str = "",
 ) -> list[EncodeResult]:
     """Warm up, fit, allocate steps, fine-tune and code B images of one size as B networks in one batch."""
     start = time.perf_counter()
     arch, n = p.arch, len(pixels)
     target = torch.stack([torch.from_numpy(a.copy()).permute(2, 0, 1) for a in pixels]).float().div(255).to(dev)
     warmup_iters = int(iters * WARMUP_SHARE) if tries > 1 else 0  # the main fit goes on from the warm-up
-    seeds, z, weights = _warm_up(arch, target, seed, tries, warmup_iters, lr, progress)
+    seeds, z, weights = _warm_up(arch, target, seed, tries, warmup_iters, lr, progress, label)
     qat_iters = int(iters * QAT_SHARE)
     main_iters = iters - warmup_iters - qat_iters
     grids = arch.grid_indices
@@ -213,11 +218,12 @@ def _encode_batch(
         rate = RateTerm(torch.full((n,), LAMBDA_START, device=dev), _latent_target(p, n, dev), min(0.1, 10 / main_iters),
                         LAMBDA_START)
         weights, mse_float = fit(arch, target, z, weights, main_iters, lr, frozen=arch.bn_scales, progress=progress,
-                                 rate=rate, latent_noise=True, keep_best=False)
+                                 label=label, rate=rate, latent_noise=True, keep_best=False)
         weights = [torch.round(w) if t in grids else w for t, w in enumerate(weights)]
         rate.target_bits = None
     else:
-        weights, mse_float = fit(arch, target, z, weights, main_iters, lr, frozen=arch.bn_scales, progress=progress)
+        weights, mse_float = fit(arch, target, z, weights, main_iters, lr, frozen=arch.bn_scales, progress=progress,
+                                 label=label)
     fixed = arch.bn_scales | grids  # step code 0: BN scales (held at 1) and latent grids (integers)
     with torch.no_grad():
         sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights, skip=grids)
@@ -253,7 +259,7 @@ def _encode_batch(
     ]
     codes = [allocate_steps(mus[b], sens[b], [w[b] for w in weights], fixed) for b in range(n)]
     tuned, _ = fit(arch, target, z, weights, qat_iters, lr * QAT_LR_SCALE, step_tensors(codes, weights),
-                   arch.bn_scales, progress=progress, desc="qat", rate=rate)
+                   arch.bn_scales, progress=progress, desc="qat", label=label, rate=rate)
     for b in range(n):
         prune_to_fit(b, tuned)
     datas = [
@@ -290,7 +296,8 @@ def _latent_target(p: Plan, n: int, dev: torch.device) -> torch.Tensor:
 
 
 def _warm_up(
-    arch: Architecture, target: torch.Tensor, seed: int, tries: int, iters: int, lr: float, progress: bool
+    arch: Architecture, target: torch.Tensor, seed: int, tries: int, iters: int, lr: float,
+    progress: Progress | None, label: str = "",
 ) -> tuple[list[int], torch.Tensor, list[torch.Tensor]]:
     """Per image, the seed among seed .. seed+tries-1 whose network fits best after `iters` iterations.
 
@@ -309,7 +316,7 @@ def _warm_up(
         coarse = min(WARMUP_COARSE, arch.layers - 1) if not arch.coded_input else 0
         weights, mse = fit(arch, target.repeat_interleave(tries, 0), z, weights, iters, lr,
                            frozen=arch.bn_scales | arch.grid_indices, coarse=coarse,
-                           progress=progress, desc="warm-up")
+                           progress=progress, desc="warm-up", label=label)
         best = [b * tries + min(range(tries), key=lambda j: mse[b * tries + j]) for b in range(n)]
     return [seed + i % tries for i in best], z[best], [w[best] for w in weights]
 

@@ -12,10 +12,10 @@ from typing import Collection, Sequence
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from .architecture import Architecture
 from .model import render_batch
+from .progress import Progress
 from .quant import ste_quantize
 from .rate import grid_bits, quantize_grids
 
@@ -69,8 +69,9 @@ def fit(
     lr: float,
     steps: Sequence[torch.Tensor | float] | None = None,
     frozen: Collection[int] = (),
-    progress: bool = False,
+    progress: Progress | None = None,
     desc: str = "fit",
+    label: str = "",
     rate: RateTerm | None = None,
     latent_noise: bool = False,
     keep_best: bool = True,
@@ -108,8 +109,8 @@ def fit(
             rate.steer(grid_bits([torch.round(ps[t]) for t in grids]))
         return mse + rate.lam * bits / pixels, mse
 
-    bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
-    for it in bar:
+    stage = progress.stage(desc, iters, label) if progress else None
+    for it in range(iters):
         for group in opt.param_groups:
             group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
         loss, mse = losses(params, latent_noise)
@@ -122,13 +123,14 @@ def fit(
             for b, p in zip(best, params):
                 b.copy_(torch.where(better.view(-1, *[1] * (p.dim() - 1)), p, b))
         opt.step()
-        if progress and it % 10 == 0:
-            worst = float(mse.detach().max())
-            bar.set_postfix(loss=f"{worst:.2e}", psnr=f"{-10 * math.log10(max(worst, 1e-12)):.2f}")
+        if stage and it % 10 == 0:
+            stage.update(it + 1, float(mse.detach().max()))
     if iters == 0 or not keep_best or latent_noise:  # the returned weights' MSE with their latents rounded
         best = best if keep_best else [p.detach().clone() for p in params]
         with torch.no_grad():
             best_mse = per_image_mse(arch, _rounded_grids(arch, best, steps), z, target, coarse)
+    if stage:
+        stage.close(float(best_mse.max()))
     return best, best_mse.tolist()
 
 
