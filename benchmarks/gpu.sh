@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on a lent GPU: CUDA correctness tests, then ddcodec's rate-distortion on the cpu preset's crops (both
-# profiles) and on the full Kodak set, ddcodec only (Pillow's curves are measured on the CPU machine, or taken
+# profiles), the restoration benchmark with the papers' network sizes, and the full Kodak set, ddcodec only (Pillow's curves are measured on the CPU machine, or taken
 # from benchmarks/anchors for full Kodak). Everything is written under benchmarks/results/gpu and packed into
 # $OUT/gpu-results.tgz, since at most 8 files come back from a device call.
 #
@@ -28,6 +28,10 @@ for input in seed coded; do
     | tee "$res/cpu-$input.log"
   echo "cpu preset, $input input: $SECONDS s" | tee -a "$res/timing.txt"
 done
+SECONDS=0
+timeout "${RESTORE_S:-200}" python3 -m benchmarks.restore --device cuda --preset full --size 256 --crops 2 --threads 8 \
+  --out "$res/restore" 2>&1 | tail -30 | tee "$res/restore.log"
+echo "restore benchmark, full DIP preset: $SECONDS s" | tee -a "$res/timing.txt"
 if [ -d .kodak ]; then
   SECONDS=0
   timeout "${KODAK_S:-200}" bash -c "$(declare -f rd); rd --preset kodak --images .kodak --rates 0.15 0.3 0.6 1.2 \
