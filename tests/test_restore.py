@@ -141,8 +141,8 @@ def test_readme_restore_example_runs(tmp_path, monkeypatch):
     import re
 
     root = DATA.parent.parent
-    code = re.findall(r"```python\n(.*?)```", (root / "README.md").read_text(), re.S)[1]
-    assert "ddcodec.restore" in code
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", (root / "README.md").read_text(), re.S)
+               if "ddcodec.restore" in b]
     monkeypatch.setattr(restore, "SETTINGS", {k: dataclasses.replace(v, iters=2) for k, v in restore.SETTINGS.items()})
     monkeypatch.chdir(root)
     scope = {}
