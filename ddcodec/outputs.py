@@ -57,7 +57,7 @@ def plan_outputs(
         if out.exists() and not overwrite:
             if skip_existing:
                 continue
-            raise InputError(f"output {str(out)!r} exists (use --overwrite to replace it, or --skip-existing)")
+            raise InputError(f"output {str(out)!r} exists (use --overwrite to replace it)")
         check_writable(out)
         kept.append((src, out))
     return kept
