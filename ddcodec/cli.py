@@ -14,7 +14,7 @@ import click
 
 from . import __version__
 from .errors import DdcodecError
-from .options import CODERS, DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES
+from .options import CODERS, DEFAULT_INPUT, DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES, INPUTS
 
 # The commands import the rest of ddcodec when they run, so that --help, --version and info start fast and decode
 # works without torch.
@@ -85,8 +85,8 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
 @click.option("--ratio", type=float, help="Compression factor 3·H·W / number of coded weights.")
 @click.option("--quality", type=int, help="Preset 1..5 = at most 0.15, 0.25, 0.4, 0.6, 1.0 bpp; the default is 3.")
 @click.option("--psnr", "min_psnr", type=float, help="Smallest file found whose decoded PSNR reaches this (dB).")
-@click.option("--input", "input_", type=click.Choice(["seed", "coded"]), default="seed", show_default=True,
-              help="Network input: from the seed (the paper's Deep Decoder) or latent grids coded in the file too.")
+@click.option("--input", "input_", type=click.Choice(INPUTS), default=DEFAULT_INPUT, show_default=True,
+              help="Network input: latent grids coded in the file too, or only the seed (the paper's Deep Decoder).")
 @click.option("--iters", type=int, default=DEFAULT_ITERS, show_default=True, help="Fitting iterations.")
 @click.option("--lr", type=float, default=DEFAULT_LR, show_default=True, help="Adam learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed of the network input and init.")
@@ -95,6 +95,9 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
 @click.option("--coder", type=click.Choice(sorted(CODERS)), default="range", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch", type=int, help="Images of one size fitted together (default 16 on CUDA, 1 on CPU).")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="Images encoded at once, each in its own process (faster on a CPU with several cores).")
+@click.option("--threads", type=int, help="torch CPU threads (per job; default: the cores shared out among jobs).")
 @overwrite_option
 @skip_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file written, on stdout.")
@@ -102,8 +105,8 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
               help="Spread the images over a Ray cluster (local, or ADDRESS: auto, ray://head:10001, ...).")
 @_one_line_errors
-def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tries, coder, device, batch, overwrite,
-               skip_existing, as_json, quiet, ray_address) -> None:
+def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tries, coder, device, batch, jobs,
+               threads, overwrite, skip_existing, as_json, quiet, ray_address) -> None:
     """Compress image SRC into the .ddc file DST, or several images (files or folders) into the folder DST (as
     NAME.ddc); each file is written as soon as it is done."""
     from .outputs import IMAGE_SUFFIXES, plan_outputs
@@ -111,23 +114,38 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tr
     if len(paths) < 2:
         raise DdcodecError("give an input image and an output: ddcodec encode SRC... DST")
     *sources, dst = paths
-    jobs = plan_outputs(sources, dst, ".ddc", IMAGE_SUFFIXES, overwrite, skip_existing)
+    if jobs < 1 or (threads is not None and threads < 1):
+        raise DdcodecError("--jobs and --threads must be at least 1")
+    if ray_address is not None and (jobs > 1 or threads):
+        raise DdcodecError("--ray spreads the images itself: leave out --jobs and --threads")
+    pairs = plan_outputs(sources, dst, ".ddc", IMAGE_SUFFIXES, overwrite, skip_existing)
     options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, input=input_, iters=iters, lr=lr, seed=seed,
                    tries=tries, coder=coder, device=device, batch=batch)
     if ray_address is not None:
         from .distributed import encode_on_ray
 
-        for out, r in encode_on_ray([s for s, _ in jobs], [o for _, o in jobs], address=ray_address or None,
+        for out, r in encode_on_ray([s for s, _ in pairs], [o for _, o in pairs], address=ray_address or None,
                                     **options):  # writes each file
             _report(out, r, as_json)
         return
     try:
+        import torch
+
         from .encoder import check_options, encode_many
     except ImportError as exc:
         raise DdcodecError(f"encoding needs torch ({exc}): pip install 'ddcodec[encode]'") from None
     per_call = check_options(**options)  # every option checked before the first image is read
-    for k in range(0, len(jobs), per_call):  # images read per chunk, and each file written as soon as it is done
-        chunk = jobs[k : k + per_call]
+    if jobs > 1:
+        from .parallel import encode_in_processes
+
+        for out, r in encode_in_processes([s for s, _ in pairs], [o for _, o in pairs], jobs=jobs, threads=threads,
+                                          **options):  # writes each file
+            _report(out, r, as_json)
+        return
+    if threads:
+        torch.set_num_threads(threads)
+    for k in range(0, len(pairs), per_call):  # images read per chunk, and each file written as soon as it is done
+        chunk = pairs[k : k + per_call]
         for (_, out), r in zip(chunk, encode_many([s for s, _ in chunk], **options, progress=not quiet)):
             r.save(out)
             _report(out, r, as_json)

@@ -8,29 +8,14 @@ the cluster has one, and one CPU each otherwise (Ray then gives torch one thread
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .errors import InputError
+from .parallel import encode_task, read_image_bytes
 
 IN_FLIGHT_PER_SLOT = 2  # tasks submitted per CPU (or GPU) of the cluster, so that no worker waits for the driver
-
-
-def _encode_task(named: list[tuple[str, bytes]], options: dict[str, Any]) -> list[Any]:
-    """On a worker: encode the images (name, file bytes) together; per image its EncodeResult or an error line."""
-    from PIL import Image
-
-    from .encoder import encode_many
-    from .errors import DdcodecError
-
-    try:
-        return list(encode_many([Image.open(io.BytesIO(data)) for _, data in named], **options))
-    except (DdcodecError, OSError, SyntaxError) as exc:
-        if len(named) == 1:
-            return [f"{named[0][0]}: {exc}"]
-        return [item for pair in named for item in _encode_task([pair], options)]  # find which image failed
 
 
 def _groups(jobs: list[tuple[Path, Path]], batch: int) -> Iterator[list[tuple[Path, Path]]]:
@@ -81,14 +66,14 @@ def encode_on_ray(
     try:
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
-        task = ray.remote(num_gpus=1, num_cpus=1)(_encode_task) if gpus else ray.remote(num_cpus=1)(_encode_task)
+        task = ray.remote(num_gpus=1, num_cpus=1)(encode_task) if gpus else ray.remote(num_cpus=1)(encode_task)
         window = IN_FLIGHT_PER_SLOT * max(gpus or int(resources.get("CPU", 1)), 1)
         options = {**options, "batch": batch or (16 if gpus else 1)}
         pending: dict[Any, list[tuple[Path, Path]]] = {}
         groups = _groups(jobs, options["batch"])
         while True:
             for group in groups:
-                named = [(str(src), _read(src)) for src, _ in group]
+                named = [(str(src), read_image_bytes(src)) for src, _ in group]
                 pending[task.remote(named, options)] = group
                 if len(pending) >= window:
                     break
@@ -103,10 +88,3 @@ def encode_on_ray(
     finally:
         if started_here:
             ray.shutdown()
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read image {str(path)!r}: {exc.strerror or exc}") from None

@@ -1,0 +1,84 @@
+"""Encoding several images at once on one machine: `jobs` worker processes with `threads` torch threads each.
+
+On a CPU, small tensors leave cores idle between kernels, so images in parallel processes with one or two threads
+each finish a batch sooner than one process using every core. Workers get the image file's bytes and return the
+EncodeResult; the caller writes each file as soon as its image is done. The worker function is shared with the Ray
+backend (distributed.py).
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+from collections import deque
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from .errors import InputError
+
+
+def encode_task(named: list[tuple[str, bytes]], options: dict[str, Any]) -> list[Any]:
+    """In a worker: encode the images (name, file bytes) together; per image its EncodeResult or an error line."""
+    from PIL import Image
+
+    from .encoder import encode_many
+    from .errors import DdcodecError
+
+    try:
+        return list(encode_many([Image.open(io.BytesIO(data)) for _, data in named], **options))
+    except (DdcodecError, OSError, SyntaxError) as exc:
+        if len(named) == 1:
+            return [f"{named[0][0]}: {exc}"]
+        return [item for pair in named for item in encode_task([pair], options)]  # find which image failed
+
+
+def read_image_bytes(path: Path) -> bytes:
+    """The file's bytes, or an InputError naming it."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read image {str(path)!r}: {exc.strerror or exc}") from None
+
+
+def default_threads(jobs: int) -> int:
+    """torch threads per worker: the cores shared out among the jobs, at least one."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def encode_in_processes(
+    sources: Sequence[str | os.PathLike], outputs: Sequence[str | os.PathLike], *, jobs: int,
+    threads: int | None = None, **options: Any,
+) -> Iterator[tuple[Path, Any]]:
+    """Encode sources[i] into outputs[i] in `jobs` processes of `threads` torch threads (default: the cores shared
+    out); yields (output, EncodeResult) as each file is written. The options are ddcodec.encode's. On an error or
+    an interrupt the workers are stopped at once."""
+    pairs = iter([(Path(s), Path(o)) for s, o in zip(sources, outputs)])
+    context = multiprocessing.get_context("spawn")  # no fork of a parent whose torch threads already exist
+    pool = context.Pool(jobs, _set_threads, (threads or default_threads(jobs),))
+    try:
+        pending: deque[tuple[Any, Path]] = deque()
+        while True:
+            for src, out in pairs:  # at most 2 images per worker read ahead
+                pending.append((pool.apply_async(encode_task, ([(str(src), read_image_bytes(src))], options)), out))
+                if len(pending) >= 2 * jobs:
+                    break
+            if not pending:
+                return
+            while not any(task.ready() for task, _ in pending):
+                pending[0][0].wait(0.2)
+            task, out = next(item for item in pending if item[0].ready())
+            pending.remove((task, out))
+            (result,) = task.get()
+            if isinstance(result, str):
+                raise InputError(result)
+            result.save(out)
+            yield out, result
+    finally:
+        pool.terminate()
