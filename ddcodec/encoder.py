@@ -22,19 +22,18 @@ from .metrics import psnr
 from .architecture import Architecture
 from .model import init_weights, network_input
 from .progress import Progress
-from .options import DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES
+from .options import DEFAULT_INPUT, DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES, INPUTS
 from .quant import allocate_steps, quantize, sensitivities, step_tensors
 from .ratecontrol import BITS_PER_PARAM, Plan, bpp_for_psnr, plan
 
 WARMUP_SHARE = 0.075  # iterations each try gets in the warm-up, as a share of --iters
-WARMUP_COARSE = 2  # the warm-up fits the image 2^2 times smaller (1/16 of the pixels), seed-only profile
+WARMUP_COARSE = 2  # the warm-up fits the image 2^2 times smaller (1/16 of the pixels)
 QAT_SHARE = 0.2  # part of the iterations spent on quantization-aware fine-tuning
 QAT_LR_SCALE = 0.2
 QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share of the float fit's MSE
 FINEST_MU, COARSEST_MU = 1e-14, 1e2  # the range of the quantization knob searched
 MAX_ITERS = 10**7
 PSNR_RETRIES = 3  # --psnr: times a network twice the size is tried when the fit falls short
-INPUTS = ("seed", "coded")  # profiles: the paper's seeded input, or latent grids coded in the file too
 LATENT_MARGIN = 0.9  # the latents aim at this share of what the weights leave, so that an overshoot still fits
 LAMBDA_START = 2e-3  # coded input: first and least rate weight (MSE per bit per pixel); rate control steers it up
 LATENT_SHARE_NO_BUDGET = 0.5  # coded input with --ratio: latents get about as many bits as the weights
@@ -76,7 +75,7 @@ def encode(
     ratio: float | None = None,
     quality: int | None = None,
     psnr: float | None = None,
-    input: str = "seed",
+    input: str = DEFAULT_INPUT,
     iters: int = DEFAULT_ITERS,
     lr: float = DEFAULT_LR,
     seed: int = 0,
@@ -88,10 +87,10 @@ def encode(
     """Compress one image (path, PIL image or uint8 array) to .ddc bytes; the options are those of encode_many.
 
     Give at most one of `bpp` (a hard cap on bits per pixel), `ratio` (3·H·W / weights), `quality` (1..5; the
-    default is 3) or `psnr` (dB: the smallest file found that reaches it). `input` "seed" (the paper's Deep Decoder)
-    or "coded" (latent grids coded in the file too). `iters` fitting iterations at learning rate `lr`; `tries`
-    seeds from `seed` in the warm-up; `coder` "range" or "zstd"; `device` "auto", "cpu" or "cuda"; `progress` shows
-    a progress bar.
+    default is 3) or `psnr` (dB: the smallest file found that reaches it). `input` "coded" (latent grids coded in
+    the file too; the default) or "seed" (the paper's Deep Decoder: weights and a seed). `iters` fitting iterations
+    at learning rate `lr`; `tries` seeds from `seed` in the warm-up; `coder` "range" or "zstd"; `device` "auto",
+    "cpu" or "cuda"; `progress` shows a progress bar.
     """
     return encode_many([image], bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, input=input, iters=iters, lr=lr,
                        seed=seed, tries=tries, coder=coder, device=device, progress=progress)[0]
@@ -112,16 +111,17 @@ def encode_many(
     device: str = "auto",
     batch: int | None = None,
     progress: bool = False,
-    input: str = "seed",
+    input: str = DEFAULT_INPUT,
 ) -> list[EncodeResult]:
     """Compress several images; those of one size are fitted together, `batch` at a time, in batched kernels.
 
     Choose the size with one of `bpp` (a hard cap on bits per pixel, header included), `ratio` (3·H·W / parameters)
     or `quality` (presets of bpp, 1..5), or ask for `psnr` (dB: the smallest file found whose decoded PSNR reaches
     it; the network is sized from a guess of the rate, doubled up to twice if the fit falls short); the default is
-    quality 3. `batch` defaults to 16 on CUDA and 1 on the CPU, where batching saves little. Each result is the same as encoding its image alone, up to float rounding.
-    The warm-up fits `tries` networks per image (seeds seed .. seed+tries-1) briefly and goes on with the best.
-    `input="coded"` selects the coded-input profile: latent grids fitted with a rate term and coded in the file.
+    quality 3. `batch` defaults to 16 on CUDA and 1 on the CPU, where batching saves little. Each result is the same
+    as encoding its image alone, up to float rounding. The warm-up fits `tries` networks per image (seeds seed ..
+    seed+tries-1) briefly and goes on with the best. `input` "coded" (the default) also fits latent grids with a
+    rate term and codes them in the file; "seed" codes only the weights and the seed.
     """
     batch = check_options(bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, input=input, iters=iters, lr=lr,
                           seed=seed, tries=tries, coder=coder, device=device, batch=batch)
@@ -169,7 +169,7 @@ def encode_many(
 
 def check_options(
     *, bpp: float | None = None, ratio: float | None = None, quality: int | None = None, psnr: float | None = None,
-    input: str = "seed", iters: int = DEFAULT_ITERS, lr: float = DEFAULT_LR, seed: int = 0,
+    input: str = DEFAULT_INPUT, iters: int = DEFAULT_ITERS, lr: float = DEFAULT_LR, seed: int = 0,
     tries: int = DEFAULT_TRIES, coder: str = "range", device: str = "auto", batch: int | None = None,
 ) -> int:
     """Check encode_many's options (an InputError names the first one that cannot be used); return how many images
@@ -302,8 +302,9 @@ def _warm_up(
     """Per image, the seed among seed .. seed+tries-1 whose network fits best after `iters` iterations.
 
     The seed is free (it is in the header); on Kodak crops the full fit's PSNR spreads by up to 0.9 dB over seeds and
-    a short fit roughly predicts the ranking. The seed-only profile warms up on the image shrunk 2^WARMUP_COARSE
-    times (render_batch's `coarse`), which costs a fraction of full-size iterations. Returns the chosen seeds, their inputs and warmed-up weights.
+    a short fit roughly predicts the ranking. The warm-up runs on the image shrunk 2^WARMUP_COARSE times
+    (render_batch's `coarse`; latent grids stay 0), which costs a fraction of full-size iterations. Returns the
+    chosen seeds, their inputs and warmed-up weights.
     """
     n, dev = target.shape[0], target.device
     inputs = [network_input(arch, seed + j, dev) for j in range(tries)]
@@ -313,7 +314,7 @@ def _warm_up(
     if iters == 0:
         best = [b * tries for b in range(n)]
     else:
-        coarse = min(WARMUP_COARSE, arch.layers - 1) if not arch.coded_input else 0
+        coarse = min(WARMUP_COARSE, arch.layers - 1)
         weights, mse = fit(arch, target.repeat_interleave(tries, 0), z, weights, iters, lr,
                            frozen=arch.bn_scales | arch.grid_indices, coarse=coarse,
                            progress=progress, desc="warm-up", label=label)

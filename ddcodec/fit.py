@@ -90,7 +90,7 @@ def fit(
     params = [w.detach().clone().requires_grad_(t not in frozen) for t, w in enumerate(weights)]
     grids = sorted(arch.grid_indices)
     opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=lr)
-    gen = torch.Generator(device=target.device).manual_seed(0)
+    gens = [torch.Generator(device=target.device).manual_seed(0) for _ in range(target.shape[0])]
     pixels = target.shape[2] * target.shape[3]
     best = [p.detach().clone() for p in params]
     best_loss = torch.full((target.shape[0],), math.inf, device=target.device)
@@ -99,7 +99,7 @@ def fit(
     def losses(ps: list[torch.Tensor], noise: bool) -> tuple[torch.Tensor, torch.Tensor]:
         ws = ste_quantize(ps, steps) if steps is not None else list(ps)
         if grids:
-            for t, g in zip(grids, quantize_grids([ps[t] for t in grids], noise, gen)):
+            for t, g in zip(grids, quantize_grids([ps[t] for t in grids], noise, gens)):
                 ws[t] = g
         mse = per_image_mse(arch, ws, z, target, coarse)
         if rate is None or not grids:

@@ -82,8 +82,8 @@ def render_batch(
     Coded-input networks (arch.latents) add each latent layer's grids, mixed by their matrix, to the layer's
     convolution output: the same as concatenating them to its input. Each BatchNorm is folded into the next 1x1
     convolution (W·(a·x + b) = (W·diag a)·x + W·b): the same function, one pass less over the largest activations.
-    `coarse` = s > 0 (seed-only networks, for coarse-to-fine fitting) skips the last s upsamplings: the same
-    network renders the image 2^s times smaller, and its weights carry over to full size almost unchanged, since
+    `coarse` = s > 0 (for the warm-up) skips the last s upsamplings and the latent grids (zero in the warm-up):
+    the same network renders the image 2^s times smaller, and its weights carry over to full size almost unchanged, since
     ReLU, BatchNorm and the 1x1 convolutions after a skipped upsampling nearly commute with it.
     """
     x = z
@@ -96,7 +96,7 @@ def render_batch(
             x = torch.bmm(w, x.reshape(b, c, h * wd))
         else:
             x = torch.baddbmm(torch.bmm(w, shift[:, :, None]), w * scale[:, None, :], x.reshape(b, c, h * wd))
-        if i in mixers:  # coded input: W·[x; L] = W_x·x + M·L
+        if i in mixers and not coarse:  # coded input: W·[x; L] = W_x·x + M·L
             grids = torch.stack([weights[t] for t in arch.latent_grids[i]], 1).reshape(b, -1, h * wd)
             x = torch.baddbmm(x, weights[mixers[i]], grids)
         x = x.reshape(b, -1, h, wd)

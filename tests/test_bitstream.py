@@ -44,7 +44,7 @@ def _with_crc(body: bytes) -> bytes:
 def test_payload_garbage_under_a_valid_crc_is_a_bitstream_error(encoded):
     """A crafted file passes the CRC; the payload parser must still refuse it, never crash."""
     data, rng = encoded.data, random.Random(1)
-    start = header_size(encoded.arch.layers)
+    start = header_size(encoded.arch.layers, len(encoded.arch.tensor_shapes()))
     for _ in range(100):
         body = bytearray(data[:-4])
         for _ in range(rng.randrange(1, 4)):

@@ -26,7 +26,7 @@ def coded(parrot) -> ddcodec.EncodeResult:
 def test_coded_round_trip_respects_the_budget(coded, parrot):
     header, _ = parse(coded.data)
     assert header.arch.coded_input and header.arch.latents == coded.arch.latents
-    assert coded.n_bytes <= 2.0 * 64 * 64 / 8
+    assert 0.8 * 2.0 * 64 * 64 / 8 <= coded.n_bytes <= 2.0 * 64 * 64 / 8  # at 200 iterations the latents fill it
     assert psnr(np.asarray(ddcodec.decode(coded.data)), parrot) == pytest.approx(coded.psnr, abs=0.01)
     flat = np.broadcast_to(parrot.mean((0, 1)).round().astype(np.uint8), parrot.shape)
     assert coded.psnr > psnr(flat, parrot) + 6

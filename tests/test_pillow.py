@@ -40,7 +40,7 @@ def test_damaged_files_raise_pillows_errors(encoded, tmp_path):
     for content in (data[:-5], data[:20], b"\x89DDC" + bytes(60)):
         with pytest.raises(UnidentifiedImageError):
             Image.open(io.BytesIO(content))
-    payload_start = header_size(encoded.arch.layers)
+    payload_start = header_size(encoded.arch.layers, len(encoded.arch.tensor_shapes()))
     bad = bytearray(data[:-4])
     bad[payload_start] = 9  # an unknown tensor-model kind, under a valid CRC
     bad += struct.pack("<I", zlib.crc32(bad))
