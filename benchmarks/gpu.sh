@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # One call on a lent GPU: CUDA correctness tests, then ddcodec's rate-distortion on the cpu preset's crops (both
-# profiles), the restoration benchmark with the papers' network sizes, and the full Kodak set, ddcodec only (Pillow's curves are measured on the CPU machine, or taken
+# profiles), time to quality on two full 768x512 images, the restoration benchmark with the papers' network sizes, and the full Kodak set, ddcodec only (Pillow's curves are measured on the CPU machine, or taken
 # from benchmarks/anchors for full Kodak). Everything is written under benchmarks/results/gpu and packed into
 # $OUT/gpu-results.tgz, since at most 8 files come back from a device call.
 #
 # Before the call, on the CPU machine (see the device tool's README for the wheel recipe):
 #   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/      # the images do not travel otherwise
 #   wheels for what the GPU image lacks (constriction, zstandard, pytorch-msssim, bjontegaard) in .whl/
-# then: device run "bash benchmarks/gpu.sh" with carry [".kodak", ".whl"], timeout_s 560.
+# then: device run "bash benchmarks/gpu.sh" with carry [".kodak", ".whl"], timeout_s 590 (the steps' timeouts add
+# up to 560 s).
 # Unpack with `tar xzf gpu-results.tgz` in the repository and commit benchmarks/results/gpu.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,21 +21,25 @@ mkdir -p "$res"
 pack() { [ -n "${OUT:-}" ] && tar czf "$OUT/gpu-results.tgz" "$res"; }
 trap pack EXIT
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$res/gpu.txt"
-timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_model.py 2>&1 | tail -5 | tee "$res/tests.log"
+timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_model.py 2>&1 | tail -5 | tee "$res/tests.log"
 rd() { python3 -m benchmarks.rd --codecs ddcodec --device cuda "$@" 2>&1 | grep -v "^rd:" | tail -30; }
 for input in seed coded; do
   SECONDS=0
-  timeout "${CPU_PRESET_S:-150}" bash -c "$(declare -f rd); rd --preset cpu --input $input --out $res/cpu-$input" \
+  timeout "${CPU_PRESET_S:-100}" bash -c "$(declare -f rd); rd --preset cpu --input $input --out $res/cpu-$input" \
     | tee "$res/cpu-$input.log"
   echo "cpu preset, $input input: $SECONDS s" | tee -a "$res/timing.txt"
 done
 SECONDS=0
-timeout "${RESTORE_S:-200}" python3 -m benchmarks.restore --device cuda --preset full --size 256 --crops 2 --threads 8 \
+timeout "${RESTORE_S:-90}" python3 -m benchmarks.restore --device cuda --preset full --size 256 --crops 2 --threads 8 \
   --out "$res/restore" 2>&1 | tail -30 | tee "$res/restore.log"
 echo "restore benchmark, full DIP preset: $SECONDS s" | tee -a "$res/timing.txt"
+SECONDS=0
+timeout "${TTQ_S:-90}" python3 -m benchmarks.ttq --device cuda --levers default iters=1000 iters=500 input=seed \
+  --out "$res/ttq-full" 2>&1 | tail -12 | tee "$res/ttq.log"
+echo "time to quality, two 768x512 images: $SECONDS s" | tee -a "$res/timing.txt"
 if [ -d .kodak ]; then
   SECONDS=0
-  timeout "${KODAK_S:-200}" bash -c "$(declare -f rd); rd --preset kodak --images .kodak --rates 0.15 0.3 0.6 1.2 \
+  timeout "${KODAK_S:-120}" bash -c "$(declare -f rd); rd --preset kodak --images .kodak --rates 0.15 0.3 0.6 1.2 \
     --iters 2000 --out $res/kodak-seed" | tee "$res/kodak-seed.log"
-  echo "kodak, seed input, 24 images x 4 rates: $SECONDS s (timeout ${KODAK_S:-200} s)" | tee -a "$res/timing.txt"
+  echo "kodak, seed input, 24 images x 4 rates: $SECONDS s (timeout ${KODAK_S:-120} s)" | tee -a "$res/timing.txt"
 fi

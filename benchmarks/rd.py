@@ -28,7 +28,7 @@ from pytorch_msssim import ms_ssim
 from tqdm import tqdm
 
 import ddcodec
-from ddcodec.encoder import DEFAULT_ITERS
+from ddcodec.options import DEFAULT_INPUT, DEFAULT_ITERS, INPUTS
 from ddcodec.metrics import psnr
 
 HERE = Path(__file__).resolve().parent
@@ -67,7 +67,7 @@ class Preset:
     settings: dict[str, tuple[float, ...]]
     device: str
     threads: int | None = None  # None: torch's default
-    input: str = "seed"  # ddcodec's profile: seed or coded
+    input: str = DEFAULT_INPUT  # ddcodec's profile: coded or seed
 
 
 FULL_SWEEP = {
@@ -346,7 +346,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--iters", type=int, help="ddcodec iterations (default: the preset's)")
     p.add_argument("--device", help="ddcodec encoding device: auto, cpu, cuda (default: the preset's)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: the preset's, else torch's)")
-    p.add_argument("--input", choices=("seed", "coded"), default="seed", help="ddcodec's profile (default seed)")
+    p.add_argument("--input", choices=INPUTS, default=DEFAULT_INPUT, help=f"ddcodec's profile (default {DEFAULT_INPUT})")
     p.add_argument("--codecs", nargs="+", choices=("ddcodec", *PILLOW), help="codecs to run (default: all)")
     p.add_argument("--earlier", type=Path, nargs="+", default=[],
                    help="ddcodec.json files of earlier runs on the same images, compared in the table and plot")

@@ -43,7 +43,7 @@ def parse_lever(lever: str) -> dict:
     return changes
 
 
-def run(image: np.ndarray, rate: float, lever: str) -> dict:
+def run(image: np.ndarray, rate: float, lever: str, device: str) -> dict:
     """Encode one image at `rate` bpp with the lever's changes; the wall time includes everything encode does."""
     changes = parse_lever(lever)
     threads = changes.pop("threads", None)
@@ -52,17 +52,18 @@ def run(image: np.ndarray, rate: float, lever: str) -> dict:
         torch.set_num_threads(threads)
     try:
         start = time.perf_counter()
-        result = ddcodec.encode(image, bpp=rate, device="cpu", **changes)
+        result = ddcodec.encode(image, bpp=rate, device=device, **changes)
         seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(before)
     decoded = ddcodec.decode(result.data, output="numpy")
     return {"lever": lever, "seconds": seconds, "bpp": result.bpp, "psnr": psnr(image, decoded),
             "psnr_float": result.psnr_float, "iters": result.iters, "threads": threads or before,
-            "height": image.shape[0], "width": image.shape[1], "load_1min": os.getloadavg()[0]}
+            "height": image.shape[0], "width": image.shape[1], "device": result.device,
+            "load_1min": os.getloadavg()[0]}
 
 
-def measure(images: dict[str, np.ndarray], rate: float, levers: list[str], out: Path) -> list[dict]:
+def measure(images: dict[str, np.ndarray], rate: float, levers: list[str], out: Path, device: str) -> list[dict]:
     """Every image under every lever, from the cache where a record exists."""
     records = []
     for lever in levers:
@@ -71,7 +72,7 @@ def measure(images: dict[str, np.ndarray], rate: float, levers: list[str], out: 
             if path.exists():
                 record = json.loads(path.read_text())
             else:
-                record = {"image": name, **run(image, rate, lever)}
+                record = {"image": name, **run(image, rate, lever, device)}
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(record, indent=1))
             print(f"{name:10s} {lever:28s} {record['seconds']:8.1f} s {record['psnr']:6.2f} dB "
@@ -112,6 +113,7 @@ def main() -> None:
     p.add_argument("--only", nargs="+", help="image names (file stems) to use from the folder")
     p.add_argument("--rate", type=float, default=0.3, help="bpp target (default 0.3)")
     p.add_argument("--levers", nargs="+", default=["default", "iters=1000", "iters=500"])
+    p.add_argument("--device", default="cpu", help="encoding device: cpu, cuda or auto (default cpu)")
     p.add_argument("--out", type=Path, default=HERE / "results" / "ttq-cpu")
     args = p.parse_args()
     for lever in args.levers:
@@ -120,11 +122,11 @@ def main() -> None:
     if args.only:
         images = {n: images[n] for n in args.only}
     args.out.mkdir(parents=True, exist_ok=True)
-    records = measure(images, args.rate, args.levers, args.out)
+    records = measure(images, args.rate, args.levers, args.out, args.device)
     names = list(images)
     sizes = sorted({f"{r['width']}x{r['height']}" for r in records})
     title = (f"ddcodec {ddcodec.__version__}, {args.rate:g} bpp, {', '.join(names)} ({', '.join(sizes)}), "
-             f"{machine({'cpu'})}")
+             f"{machine({r.get('device', 'cpu') for r in records})}")
     md = table(records, args.levers, names)
     (args.out / "ttq.md").write_text(f"# Time to quality\n\n{title}\n\n{md}\n")
     (args.out / "ttq.json").write_text(json.dumps({"title": title, "records": records}, indent=1))
