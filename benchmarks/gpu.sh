@@ -40,6 +40,6 @@ echo "time to quality, two 768x512 images: $SECONDS s" | tee -a "$res/timing.txt
 if [ -d .kodak ]; then
   SECONDS=0
   timeout "${KODAK_S:-120}" bash -c "$(declare -f rd); rd --preset kodak --images .kodak --rates 0.15 0.3 0.6 1.2 \
-    --iters 2000 --out $res/kodak-seed" | tee "$res/kodak-seed.log"
-  echo "kodak, seed input, 24 images x 4 rates: $SECONDS s (timeout ${KODAK_S:-120} s)" | tee -a "$res/timing.txt"
+    --iters 2000 --out $res/kodak" | tee "$res/kodak.log"
+  echo "kodak, default (coded) input, 24 images x 4 rates: $SECONDS s (timeout ${KODAK_S:-120} s)" | tee -a "$res/timing.txt"
 fi
