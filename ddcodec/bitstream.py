@@ -16,7 +16,7 @@ from .errors import BitstreamError
 from .limits import Limits, check_budget
 
 MAGIC = b"\x89DDC"
-VERSION = 2  # written; version 1 (no latent counts) is still read
+VERSION = 3  # written (3 adds the context model of grids to the payload); versions 1 (no latent counts) and 2 are read
 BILINEAR = 0  # upsampling mode: x2 bilinear, half-pixel centres (align_corners=False)
 
 MAX_SIDE = 16384
@@ -56,7 +56,7 @@ def header_size(layers: int, n_tensors: int | None = None, version: int = VERSIO
 
 
 def pack(header: Header, payload: bytes) -> bytes:
-    """The complete .ddc file (version 2) for a header and an entropy-coded payload."""
+    """The complete .ddc file (version 3) for a header and an entropy-coded payload."""
     a = header.arch
     out = bytearray(_FIXED.pack(MAGIC, VERSION, a.height, a.width, a.channels, a.layers))
     out += struct.pack(f"<{a.layers + 1}H", *a.widths)
@@ -69,15 +69,15 @@ def pack(header: Header, payload: bytes) -> bytes:
 
 
 def parse(data: bytes, limits: Limits | None = None, budget: bool = True) -> tuple[Header, bytes]:
-    """Header and payload of a .ddc file (version 1 or 2), after validating every field, the decode's cost against
+    """Header and payload of a .ddc file (version 1, 2 or 3), after validating every field, the decode's cost against
     `limits` (ddcodec.limits; budget=False skips it, for reading a header only) and the CRC-32."""
     if len(data) < _FIXED.size:
         raise BitstreamError(f"file is {len(data)} bytes, too short for a .ddc header")
     magic, version, height, width, channels, layers = _FIXED.unpack_from(data)
     if magic != MAGIC:
         raise BitstreamError("not a .ddc file (bad magic bytes)")
-    if version not in (1, VERSION):
-        raise BitstreamError(f"unsupported format version {version} (this decoder reads versions 1 and {VERSION})")
+    if version not in (1, 2, VERSION):
+        raise BitstreamError(f"unsupported format version {version} (this decoder reads versions 1 to {VERSION})")
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
         raise BitstreamError(f"image size {width}x{height} outside 1..{MAX_SIDE}")
     if channels not in (1, 3):

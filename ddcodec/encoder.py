@@ -16,6 +16,7 @@ from .decoder import decode_array
 from .entropy import CODERS, encode_ints
 from .errors import DecodeBudgetError, InputError
 from .fit import RateTerm, fit, per_image_mse, pick_device
+from .rate import grid_bits
 from .limits import check_budget
 from .images import ImageLike, to_array, write_bytes
 from .metrics import psnr
@@ -37,6 +38,7 @@ PSNR_RETRIES = 3  # --psnr: times a network twice the size is tried when the fit
 LATENT_MARGIN = 0.9  # the latents aim at this share of what the weights leave, so that an overshoot still fits
 LAMBDA_START = 2e-3  # coded input: first and least rate weight (MSE per bit per pixel); rate control steers it up
 LATENT_SHARE_NO_BUDGET = 0.5  # coded input with --ratio: latents get about as many bits as the weights
+CALIBRATE_EVERY = 100  # iterations between two measurements of the coder's real latent bits against the estimate
 
 
 @dataclass
@@ -216,7 +218,7 @@ def _encode_batch(
     rate = None
     if grids:  # latents with noise and a steered rate term, then rounded
         rate = RateTerm(torch.full((n,), LAMBDA_START, device=dev), _latent_target(p, n, dev), min(0.1, 10 / main_iters),
-                        LAMBDA_START)
+                        LAMBDA_START, coded_bits=_coded_grid_bits, every=CALIBRATE_EVERY)
         weights, mse_float = fit(arch, target, z, weights, main_iters, lr, frozen=arch.bn_scales, progress=progress,
                                  label=label, rate=rate, latent_noise=True, keep_best=False)
         weights = [torch.round(w) if t in grids else w for t, w in enumerate(weights)]
@@ -232,7 +234,7 @@ def _encode_batch(
         """Image b's file with weights ws[.][b], its steps allocated at mu from the float fit."""
         codes = allocate_steps(mu, sens[b], [w[b] for w in weights], fixed)
         ints = quantize([w[b] for w in ws], codes)
-        return pack(Header(arch, seeds[b], coder, tuple(codes)), encode_ints(ints, coder))
+        return pack(Header(arch, seeds[b], coder, tuple(codes)), encode_ints(ints, coder, grids))
 
     def good(b: int, data: bytes) -> bool:
         """Whether image b's stream meets the target: the byte budget, or the PSNR asked for."""
@@ -285,6 +287,17 @@ def _psnr_plan(shape: tuple[int, ...], bpp: float, coded: bool) -> tuple[Plan, f
         except InputError:
             bpp *= 2
     raise InputError("no network can be sized for this image")
+
+
+def _coded_grid_bits(rounded: list[torch.Tensor]) -> torch.Tensor:
+    """What the range coder spends on each of B networks' rounded latent grids (each (B, h, w)), descriptors
+    included; the estimate where the values are beyond the coder's range (early in a fit)."""
+    per_image = [[g[b].cpu().numpy().astype(np.int64) for g in rounded] for b in range(rounded[0].shape[0])]
+    try:
+        bits = [8 * len(encode_ints(grids, CODERS["range"], range(len(grids)))) for grids in per_image]
+    except ValueError:
+        return grid_bits(rounded)
+    return torch.tensor(bits, dtype=rounded[0].dtype, device=rounded[0].device)
 
 
 def _latent_target(p: Plan, n: int, dev: torch.device) -> torch.Tensor:

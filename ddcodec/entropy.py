@@ -1,26 +1,33 @@
 """Lossless coding of the quantized weight tensors: range coding (default) or zstd (docs/FORMAT.md, "Payload").
 
 Range coding (constriction) uses one model per tensor, whichever codes that tensor smallest once the model's own
-bytes are counted: a constant, a two-sided geometric (discrete Laplace) around a centre, or a categorical histogram.
-Every model is built from integers only, so encoder and decoder derive bit-identical probability tables.
+bytes are counted: a constant, a two-sided geometric (discrete Laplace) around a centre, a categorical histogram,
+or, for grids (2-D tensors), the context model of context.py: a residual from the rows above under one of several
+constant or geometric models. Every model is built from integers only, so encoder and decoder derive bit-identical
+probability tables.
 """
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
-from typing import Sequence
+from typing import Collection, Sequence
 
 import constriction
 import numpy as np
 import zstandard
 
+from . import context
 from .errors import BitstreamError
 from .options import CODERS
 
 RANGE, ZSTD = CODERS["range"], CODERS["zstd"]
 
-CONSTANT, GEOMETRIC, CATEGORICAL = 0, 1, 2
+CONSTANT, GEOMETRIC, CATEGORICAL, CONTEXT = 0, 1, 2, 3
 MAX_SUPPORT = 1 << 16  # widest symbol range one tensor may use
+MIN_CONTEXT_SIDE = 4  # a context model is tried only on grids at least this large both ways
+Shape = int | tuple[int, ...]  # a tensor's size, or its shape where a context model may need its rows
+Model = tuple[bytes, np.ndarray | None, int, float]  # descriptor, table (None: constant), symbol offset, bits
 
 
 def table_budget(sizes: Sequence[int]) -> int:
@@ -89,8 +96,11 @@ def _geometric_table(lo: int, hi: int, ratio: int) -> np.ndarray:
     return np.concatenate([w[lo:0:-1], w[: hi + 1]])
 
 
-def _choose_model(q: np.ndarray) -> tuple[bytes, np.ndarray | None, int, float]:
-    """(descriptor bytes, probability table or None, symbol offset, estimated bits) of the cheapest model for q."""
+def _choose_model(q: np.ndarray, categorical: bool = True) -> Model:
+    """(descriptor bytes, probability table or None, symbol offset, estimated bits) of the cheapest model for q
+    (flat); without `categorical`, only a constant or a geometric (their size does not depend on q's length)."""
+    if q.size == 0:
+        return bytes([CONSTANT, 0]), None, 0, 16.0
     lo_v, hi_v = int(q.min()), int(q.max())
     if lo_v == hi_v:
         desc = bytearray([CONSTANT])
@@ -100,13 +110,15 @@ def _choose_model(q: np.ndarray) -> tuple[bytes, np.ndarray | None, int, float]:
         raise ValueError(f"quantized weights span {hi_v - lo_v + 1} values, more than {MAX_SUPPORT}")
     counts = np.bincount(q - lo_v)
     nz = counts[counts > 0]
-    cat_bits = -float(np.sum(nz * np.log2(nz / q.size)))
-    cat = bytearray([CATEGORICAL])
-    _put_varint(cat, _zigzag(lo_v))
-    _put_varint(cat, len(counts))
-    for c in counts:
-        _put_varint(cat, int(c))
-    best = (bytes(cat), counts.astype(np.float64), lo_v, cat_bits + 8 * len(cat))
+    best: Model = (b"", None, 0, np.inf)
+    if categorical:
+        cat_bits = -float(np.sum(nz * np.log2(nz / q.size)))
+        cat = bytearray([CATEGORICAL])
+        _put_varint(cat, _zigzag(lo_v))
+        _put_varint(cat, len(counts))
+        for c in counts:
+            _put_varint(cat, int(c))
+        best = (bytes(cat), counts.astype(np.float64), lo_v, cat_bits + 8 * len(cat))
 
     centre = int(np.median(q))
     lo, hi = centre - lo_v, hi_v - centre
@@ -123,10 +135,47 @@ def _choose_model(q: np.ndarray) -> tuple[bytes, np.ndarray | None, int, float]:
     return best
 
 
-def _read_model(r: _Reader, n: int, budget: int) -> tuple[np.ndarray | None, int]:
-    """Parse one tensor's model descriptor: (probability table or None for a constant, symbol offset); a table
-    longer than MAX_SUPPORT or than what is left of the payload's table budget is refused before it is built."""
+def _context_model(q: np.ndarray) -> tuple[bytes, list[tuple[np.ndarray, Model]], float]:
+    """For a grid q (h, w): the context model's descriptor, its (row residuals, bucket model) groups in coding
+    order, and its estimated bits."""
+    coefs = context.fit_coefs(q)
+    pred, bucket = context.predict(*context.shifted_rows(q), coefs)
+    resid = q - pred
+    models = [_choose_model(resid[bucket == k], categorical=False) for k in range(context.BUCKETS)]
+    desc = bytes([CONTEXT]) + coefs.astype(np.int8).tobytes() + b"".join(m[0] for m in models)
+    groups = [(resid[y][bucket[y] == k], models[k]) for y in range(q.shape[0]) for k in range(context.BUCKETS)]
+    bits = 8 * (1 + context.TAPS) + sum(m[3] for m in models)
+    return desc, [(r, m) for r, m in groups if r.size and m[1] is not None], bits
+
+
+def _tensor_groups(q: np.ndarray, grid: bool) -> tuple[bytes, list[tuple[np.ndarray, Model]]]:
+    """A tensor's cheapest descriptor and its (symbols, model) groups in coding order: one flat group, or, for a
+    grid, the context model's row and bucket groups where that codes smaller."""
+    if grid and q.ndim == 2 and min(q.shape) >= MIN_CONTEXT_SIDE:
+        return _grid_groups(q.tobytes(), q.shape)
+    flat = _choose_model(q.ravel())
+    return flat[0], [(q.ravel(), flat)] if flat[1] is not None else []
+
+
+@lru_cache(maxsize=64)  # a grid's integers do not change while rate control searches the weights' steps
+def _grid_groups(data: bytes, shape: tuple[int, int]) -> tuple[bytes, list[tuple[np.ndarray, Model]]]:
+    """_tensor_groups of the grid whose int64 values are `data`."""
+    q = np.frombuffer(data, np.int64).reshape(shape)
+    flat = _choose_model(q.ravel())
+    desc, groups, bits = _context_model(q)
+    if bits < flat[3]:
+        return desc, groups
+    return flat[0], [(q.ravel(), flat)] if flat[1] is not None else []
+
+
+def _read_model(r: _Reader, n: int, budget: int, kinds: tuple[int, ...] = (CONSTANT, GEOMETRIC, CATEGORICAL)
+                ) -> tuple[np.ndarray | None, int]:
+    """Parse one flat model descriptor of a kind in `kinds`: (probability table or None for a constant, symbol
+    offset); a table longer than MAX_SUPPORT or than what is left of the payload's table budget is refused before
+    it is built."""
     kind = r.byte()
+    if kind not in kinds:
+        raise BitstreamError(f"tensor model kind {kind} not allowed here")
     if kind == CONSTANT:
         return None, r.signed()
     if kind == GEOMETRIC:
@@ -146,53 +195,108 @@ def _read_model(r: _Reader, n: int, budget: int) -> tuple[np.ndarray | None, int
     raise BitstreamError(f"unknown tensor model kind {kind}")
 
 
+def _read_tensor_model(r: _Reader, shape: Shape, budget: int) -> tuple[np.ndarray | None, int, list | None]:
+    """One tensor's descriptor: a flat model (table, offset, None) or a context model (None, 0, [coefs, bucket
+    models]), the latter only for a grid (a 2-D shape)."""
+    if r.pos < len(r.data) and r.data[r.pos] == CONTEXT:
+        r.byte()
+        if not (isinstance(shape, tuple) and len(shape) == 2):
+            raise BitstreamError("context model on a tensor that is not a grid")
+        coefs = np.array([int.from_bytes([r.byte()], "little", signed=True) for _ in range(context.TAPS)], np.int64)
+        buckets = []
+        for _ in range(context.BUCKETS):
+            buckets.append(_read_model(r, 0, budget, (CONSTANT, GEOMETRIC)))
+            budget -= 0 if buckets[-1][0] is None else len(buckets[-1][0])
+        return None, 0, [coefs, buckets]
+    n = math.prod(shape) if isinstance(shape, tuple) else shape
+    return (*_read_model(r, n, budget), None)
+
+
 # ---- coders -------------------------------------------------------------------------------------------------------
 
-def encode_ints(tensors: Sequence[np.ndarray], coder: int) -> bytes:
-    """Payload bytes for the integer tensors (any shape, coded flat in order) with the given coder id."""
-    flat = [np.asarray(t, dtype=np.int64).ravel() for t in tensors]
+def encode_ints(tensors: Sequence[np.ndarray], coder: int, grids: Collection[int] = ()) -> bytes:
+    """Payload bytes for the integer tensors (coded in order) with the given coder id; the tensors whose indices
+    are in `grids` (2-D latent grids) may get the context model."""
+    arrays = [np.asarray(t, dtype=np.int64) for t in tensors]
     if coder == ZSTD:
-        return _zstd_encode(flat)
-    models = [_choose_model(q) for q in flat]
-    if sum(len(m[1]) for m in models if m[1] is not None) > table_budget([q.size for q in flat]):
+        return _zstd_encode([a.ravel() for a in arrays])
+    coded = [_tensor_groups(a, t in grids) for t, a in enumerate(arrays)]
+    tables = sum(len(m[1]) for _, groups in coded for m in {id(m): m for _, m in groups}.values())
+    if tables > table_budget([a.size for a in arrays]):
         raise ValueError("the tensors' value ranges need longer probability tables than a payload may declare")
     enc = constriction.stream.queue.RangeEncoder()
-    for q, (_, table, offset, _) in zip(flat, models):
-        if table is not None:
-            enc.encode((q - offset).astype(np.int32), _categorical(table))
-    return b"".join(m[0] for m in models) + enc.get_compressed().astype("<u4").tobytes()
+    cache: dict[int, constriction.stream.model.Categorical] = {}
+    for _, groups in coded:
+        for symbols, (_, table, offset, _) in groups:
+            model = cache.setdefault(id(table), _categorical(table))
+            enc.encode((symbols - offset).astype(np.int32), model)
+    return b"".join(desc for desc, _ in coded) + enc.get_compressed().astype("<u4").tobytes()
 
 
-def decode_ints(payload: bytes, sizes: Sequence[int], coder: int) -> list[np.ndarray]:
-    """Flat int64 tensors of the given sizes from a payload; damage, declared tables longer than table_budget, and
-    coded data that does not end exactly where the symbols do raise BitstreamError."""
+def decode_ints(payload: bytes, shapes: Sequence[Shape], coder: int) -> list[np.ndarray]:
+    """Flat int64 tensors of the given sizes (for latent grids, their shapes: they may use the context model) from a
+    payload; damage, declared tables longer than table_budget, and coded data that does not end exactly where the
+    symbols do raise BitstreamError."""
+    sizes = [math.prod(s) if isinstance(s, tuple) else s for s in shapes]
     if coder == ZSTD:
         return _zstd_decode(payload, sizes)
     if coder != RANGE:
         raise BitstreamError(f"unknown coder id {coder}")
     r = _Reader(payload)
     models, budget = [], table_budget(sizes)
-    for n in sizes:
-        models.append(_read_model(r, n, budget))
-        budget -= 0 if models[-1][0] is None else len(models[-1][0])
+    for shape in shapes:
+        models.append(_read_tensor_model(r, shape, budget))
+        tables = [models[-1][0]] if models[-1][2] is None else [t for t, _ in models[-1][2][1]]
+        budget -= sum(len(t) for t in tables if t is not None)
     words = payload[r.pos :]
     if len(words) % 4:
         raise BitstreamError("range-coded data is not a whole number of 32-bit words")
     data = np.frombuffer(words, dtype="<u4").astype(np.uint32)
     dec = constriction.stream.queue.RangeDecoder(data)
-    coded = [(n, table, offset) for n, (table, offset) in zip(sizes, models)]
+    groups: list[tuple[np.ndarray, constriction.stream.model.Categorical]] = []  # in coding order, for the check
     try:
-        symbols = [None if t is None else dec.decode(_categorical(t), n) for n, t, _ in coded]
+        out = [_decode_tensor(dec, shape, n, model, groups) for shape, n, model in zip(shapes, sizes, models)]
+    except BitstreamError:
+        raise
     except Exception as exc:  # constriction reports corrupt data with its own exception types
         raise BitstreamError(f"range-coded data is corrupt ({exc})") from None
     enc = constriction.stream.queue.RangeEncoder()  # the words must be exactly those of these symbols: no junk
-    for s, (_, t, _) in zip(symbols, coded):  # after them, none cut off (which would decode to other values)
-        if s is not None:
-            enc.encode(s, _categorical(t))
+    for symbols, model in groups:  # after them, none cut off (which would decode to other values)
+        enc.encode(symbols, model)
     if not np.array_equal(enc.get_compressed(), data):
         raise BitstreamError("range-coded data does not end where its symbols do (extra or missing words)")
-    return [np.full(n, o, dtype=np.int64) if s is None else s.astype(np.int64) + o
-            for s, (n, _, o) in zip(symbols, coded)]
+    return out
+
+
+def _decode_tensor(dec, shape: Shape, n: int, model, groups: list) -> np.ndarray:
+    """One tensor's integers (flat), appending each decoded (symbols, coder model) group to `groups`."""
+    table, offset, ctx = model
+    if ctx is None:
+        if table is None:
+            return np.full(n, offset, dtype=np.int64)
+        cat = _categorical(table)
+        groups.append((dec.decode(cat, n), cat))
+        return groups[-1][0].astype(np.int64) + offset
+    coefs, buckets = ctx
+    cats = [None if t is None else _categorical(t) for t, _ in buckets]
+    offsets = np.array([o for _, o in buckets], np.int64)
+    h, w = shape
+    q = np.zeros((h + 2, w), np.int64)  # two rows of zeros above the grid
+    for y in range(h):
+        pred, bucket = context.predict(q[y + 1], q[y], coefs)
+        order = np.argsort(bucket, kind="stable")  # the row's values grouped by bucket, left to right in each
+        counts = np.bincount(bucket, minlength=context.BUCKETS)
+        values = np.repeat(offsets, counts)
+        start = 0
+        for k in np.flatnonzero(counts):
+            if cats[k] is not None:
+                groups.append((dec.decode(cats[k], int(counts[k])), cats[k]))
+                values[start : start + counts[k]] += groups[-1][0]
+            start += counts[k]
+        q[y + 2, order] = pred[order] + values
+        if np.abs(q[y + 2]).max() > context.MAX_VALUE:
+            raise BitstreamError("a context-coded grid grows beyond the values a grid may hold")
+    return q[2:].ravel()
 
 
 def _categorical(table: np.ndarray) -> constriction.stream.model.Categorical:

@@ -7,8 +7,8 @@ sum of the per-image losses, so each network's gradients (and Adam's per-weight 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Collection, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -43,21 +43,37 @@ def shrink(images: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return images if tuple(images.shape[2:]) == tuple(size) else F.interpolate(images, size=tuple(size), mode="area")
 
 
+MIN_CALIBRATION_BITS = 1000.0  # below this the coder's fixed costs (model descriptors) dominate the ratio
+CALIBRATION_RANGE = (0.5, 1.5)
+
+
 @dataclass
 class RateTerm:
     """lam · (estimated latent bits) / pixels added to each image's loss; with `target_bits`, lam is steered each
-    iteration (multiplicatively, by `gain`) so that the estimate settles on the target: rate control in the loop."""
+    iteration (multiplicatively, by `gain`) so that the bits of the rounded grids settle on the target: rate control
+    in the loop. With `coded_bits`, those bits are the estimate scaled to what the coder really spends (its context
+    model codes spatially correlated grids below the factorized estimate), measured every `every` iterations."""
 
     lam: torch.Tensor  # (B,)
     target_bits: torch.Tensor | None = None  # (B,)
     gain: float = 0.01  # per iteration; 10 / iterations lets lam move e^10-fold over a fit at most
-
     floor: float = 0.0  # lam never goes below this (latents start at 0 and would otherwise overgrow at first)
+    coded_bits: Callable[[list[torch.Tensor]], torch.Tensor] | None = None  # the coder's bits of rounded grids (B,)
+    every: int = 100
+    calibration: torch.Tensor | float = 1.0  # coded / estimated bits at the last measurement
+    _steps: int = field(default=0, repr=False)
 
-    def steer(self, bits: torch.Tensor) -> None:
-        if self.target_bits is not None:
-            self.lam = (self.lam * torch.exp(self.gain * (bits / self.target_bits - 1).clamp(-1, 1))).clamp_min(
-                self.floor)
+    def steer(self, rounded: list[torch.Tensor]) -> None:
+        """One step of lam towards the target, from the bits of the rounded grids."""
+        if self.target_bits is None:
+            return
+        bits = grid_bits(rounded)
+        if self.coded_bits is not None and self._steps % self.every == 0:  # once the grids hold enough to measure
+            ratio = (self.coded_bits(rounded) / bits.clamp_min(1.0)).clamp(*CALIBRATION_RANGE)
+            self.calibration = torch.where(bits >= MIN_CALIBRATION_BITS, ratio, torch.as_tensor(self.calibration))
+        self._steps += 1
+        self.lam = (self.lam * torch.exp(self.gain * (bits * self.calibration / self.target_bits - 1).clamp(-1, 1))
+                    ).clamp_min(self.floor)
 
 
 def fit(
@@ -106,7 +122,7 @@ def fit(
             return mse, mse
         bits = grid_bits([ws[t] for t in grids], [ps[t] for t in grids])
         with torch.no_grad():  # steered by what the rounded grids would cost, not by the noisy proxy
-            rate.steer(grid_bits([torch.round(ps[t]) for t in grids]))
+            rate.steer([torch.round(ps[t]) for t in grids])
         return mse + rate.lam * bits / pixels, mse
 
     stage = progress.stage(desc, iters, label) if progress else None

@@ -48,13 +48,18 @@ def read_header(source: Source) -> Header:
     return parse(read_stream(source), budget=False)[0]
 
 
+def read_ints(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
+    """The header and the integer tensors (stream order, shaped) of a .ddc stream, before their steps are applied,
+    after checking the decode's cost against `limits` (ddcodec.limits)."""
+    header, payload = parse(data, limits)
+    shapes = header.arch.tensor_shapes()
+    grids = header.arch.grid_indices
+    sizes = [tuple(s) if t in grids else math.prod(s) for t, s in enumerate(shapes)]  # grids: rows for context
+    return header, [q.reshape(s) for q, s in zip(decode_ints(payload, sizes, header.coder), shapes)]
+
+
 def read_weights(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
     """The header and the float32 weight tensors (stream order, shaped) of a .ddc stream, after checking the decode's
     cost against `limits` (ddcodec.limits)."""
-    header, payload = parse(data, limits)
-    shapes = header.arch.tensor_shapes()
-    ints = decode_ints(payload, [math.prod(s) for s in shapes], header.coder)
-    return header, [
-        (q.astype(np.float32) * np.float32(step_from_code(c))).reshape(s)
-        for q, c, s in zip(ints, header.step_codes, shapes)
-    ]
+    header, ints = read_ints(data, limits)
+    return header, [q.astype(np.float32) * np.float32(step_from_code(c)) for q, c in zip(ints, header.step_codes)]
