@@ -18,29 +18,30 @@ COEF_ONE = 16  # weights are stored as signed bytes in units of 1/16
 MAX_VALUE = 1 << 24  # decoded grid values beyond this are refused (a crafted predictor could otherwise grow them)
 
 
-def predict(north: np.ndarray, north2: np.ndarray, coefs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(prediction, bucket) of every value of the rows below `north` (the rows above, shape (..., w)) and `north2`
-    (two rows above), both int64; works on one row or on all rows at once."""
-    taps = _taps(north, north2)
+BUCKET_OF = np.searchsorted(EDGES, np.arange(EDGES[-1] + 1), side="right")  # bucket of each capped tap sum
+
+
+def padded(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A grid (h, w) inside zeros: two rows above, one column either side, as int64; and its magnitudes. Rows
+    y .. y+1 of the padded array hold the two rows above grid row y, so the taps are plain views."""
+    p = np.zeros((q.shape[0] + 2, q.shape[1] + 2), np.int64)
+    p[2:, 1:-1] = q
+    return p, np.abs(p)
+
+
+def predict(p: np.ndarray, a: np.ndarray, lo: int, hi: int, coefs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(prediction, bucket) of grid rows lo .. hi-1 from the padded grid `p` and its magnitudes `a` (padded());
+    only rows above lo + 1 need to be filled in, so a decoder calls it one row at a time."""
+    north, north2 = slice(lo + 1, hi + 1), slice(lo, hi)
+    taps = p[north, 1:-1], p[north, :-2], p[north, 2:], p[north2, 1:-1]
+    total = a[north, 1:-1] + a[north, :-2] + a[north, 2:] + a[north2, 1:-1]
     pred = (sum(int(c) * t for c, t in zip(coefs, taps)) + COEF_ONE // 2) // COEF_ONE
-    return pred, np.searchsorted(EDGES, sum(np.abs(t) for t in taps), side="right")
-
-
-def _taps(north: np.ndarray, north2: np.ndarray) -> tuple[np.ndarray, ...]:
-    zero = np.zeros(north.shape[:-1] + (1,), np.int64)
-    return north, np.concatenate([zero, north[..., :-1]], -1), np.concatenate([north[..., 1:], zero], -1), north2
-
-
-def shifted_rows(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For a grid (h, w): the row above and the row two above each row, 0 above the top."""
-    zeros = np.zeros((2, q.shape[1]), np.int64)
-    padded = np.concatenate([zeros, q.astype(np.int64)])
-    return padded[1:-1], padded[:-2]
+    return pred, BUCKET_OF[np.minimum(total, EDGES[-1])]
 
 
 def fit_coefs(q: np.ndarray) -> np.ndarray:
     """The least-squares predictor of a grid from its taps, rounded to 1/16 and clipped to a signed byte."""
-    north, north2 = shifted_rows(q)
-    taps = np.stack([t.ravel() for t in _taps(north, north2)], 1).astype(np.float64)
-    coef, *_ = np.linalg.lstsq(taps, q.ravel().astype(np.float64), rcond=None)
+    p, _ = padded(q)
+    taps = np.stack([p[1:-1, 1:-1].ravel(), p[1:-1, :-2].ravel(), p[1:-1, 2:].ravel(), p[:-2, 1:-1].ravel()], 1)
+    coef, *_ = np.linalg.lstsq(taps.astype(np.float64), q.ravel().astype(np.float64), rcond=None)
     return np.clip(np.round(coef * COEF_ONE), -128, 127).astype(np.int64)

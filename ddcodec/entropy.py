@@ -139,7 +139,7 @@ def _context_model(q: np.ndarray) -> tuple[bytes, list[tuple[np.ndarray, Model]]
     """For a grid q (h, w): the context model's descriptor, its (row residuals, bucket model) groups in coding
     order, and its estimated bits."""
     coefs = context.fit_coefs(q)
-    pred, bucket = context.predict(*context.shifted_rows(q), coefs)
+    pred, bucket = context.predict(*context.padded(q), 0, q.shape[0], coefs)
     resid = q - pred
     models = [_choose_model(resid[bucket == k], categorical=False) for k in range(context.BUCKETS)]
     desc = bytes([CONTEXT]) + coefs.astype(np.int8).tobytes() + b"".join(m[0] for m in models)
@@ -281,9 +281,10 @@ def _decode_tensor(dec, shape: Shape, n: int, model, groups: list) -> np.ndarray
     cats = [None if t is None else _categorical(t) for t, _ in buckets]
     offsets = np.array([o for _, o in buckets], np.int64)
     h, w = shape
-    q = np.zeros((h + 2, w), np.int64)  # two rows of zeros above the grid
+    q, mags = context.padded(np.zeros(shape, np.int64))
     for y in range(h):
-        pred, bucket = context.predict(q[y + 1], q[y], coefs)
+        pred, bucket = context.predict(q, mags, y, y + 1, coefs)
+        pred, bucket = pred[0], bucket[0]
         order = np.argsort(bucket, kind="stable")  # the row's values grouped by bucket, left to right in each
         counts = np.bincount(bucket, minlength=context.BUCKETS)
         values = np.repeat(offsets, counts)
@@ -293,10 +294,12 @@ def _decode_tensor(dec, shape: Shape, n: int, model, groups: list) -> np.ndarray
                 groups.append((dec.decode(cats[k], int(counts[k])), cats[k]))
                 values[start : start + counts[k]] += groups[-1][0]
             start += counts[k]
-        q[y + 2, order] = pred[order] + values
-        if np.abs(q[y + 2]).max() > context.MAX_VALUE:
+        row = q[y + 2, 1:-1]
+        row[order] = pred[order] + values
+        np.abs(row, out=mags[y + 2, 1:-1])
+        if mags[y + 2].max() > context.MAX_VALUE:
             raise BitstreamError("a context-coded grid grows beyond the values a grid may hold")
-    return q[2:].ravel()
+    return q[2:, 1:-1].ravel()
 
 
 def _categorical(table: np.ndarray) -> constriction.stream.model.Categorical:
