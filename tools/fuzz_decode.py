@@ -28,13 +28,21 @@ import numpy as np
 
 
 def seeds() -> list[bytes]:
-    """Small valid streams: seed and coded input, range and zstd coders."""
+    """Small valid streams: seed and coded input, range and zstd coders, and a coded stream whose latent grids
+    (replaced by correlated integers) use the context model."""
     import ddcodec
+    from ddcodec.bitstream import pack
+    from ddcodec.entropy import RANGE, encode_ints
+    from ddcodec.reader import read_ints
 
     rng = np.random.default_rng(0)
     image = (rng.random((24, 32, 3)) * 255).astype(np.uint8)
-    return [ddcodec.encode(image, ratio=6, iters=10, tries=1, input=i, coder=c).data
-            for i in ("seed", "coded") for c in ("range", "zstd")]
+    streams = [ddcodec.encode(image, ratio=6, iters=10, tries=1, input=i, coder=c).data
+               for i in ("seed", "coded") for c in ("range", "zstd")]
+    header, ints = read_ints(ddcodec.encode(np.tile(image, (4, 4, 1)), ratio=6, iters=5, tries=1).data)
+    for t in header.arch.grid_indices:
+        ints[t] = np.cumsum(np.round(rng.laplace(0, 0.7, ints[t].shape)), axis=0).astype(np.int64)
+    return streams + [pack(header, encode_ints(ints, RANGE, header.arch.grid_indices))]
 
 
 def with_crc(body: bytes) -> bytes:
