@@ -1,6 +1,7 @@
 """Decoding: a .ddc (bytes, path or file object) to a PIL image or a NumPy array, with torch or with NumPy alone.
 
-Torch is imported only when it decodes, so that a decode-only install (no torch) works and starts fast.
+On the CPU the NumPy decoder is the default: it measured faster than torch's (benchmarks/decode_speed.py). Torch
+decodes on a GPU, or when asked; it is imported only then, so that decoding starts fast and needs no torch.
 """
 
 from __future__ import annotations
@@ -32,13 +33,13 @@ def decode_array(data: bytes, device: str = "cpu", backend: str = "auto", limits
                  ) -> np.ndarray:
     """The decoded image of a .ddc stream as a uint8 array (H, W, C).
 
-    `backend` "auto" uses torch when it is installed (on `device`), else NumPy (CPU only). `limits` caps the decode's
+    `backend` "auto" uses NumPy on the CPU and torch on another device. `limits` caps the decode's
     cost (ddcodec.limits; a file above them raises DecodeBudgetError before anything is allocated). Running out of
     memory anyway (a machine with less than the limits allow) is a DecodeBudgetError too, never a crash.
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown decoder backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    if backend == "torch" or (backend == "auto" and torch_available()):
+    if backend == "torch" or (backend == "auto" and str(device) != "cpu" and torch_available()):
         from .torchdecode import decode_array as torch_decode
 
         return _backstop(lambda: torch_decode(data, device, limits))
@@ -70,8 +71,8 @@ def decode(
     limits: Limits | None = None,
 ) -> Image.Image | np.ndarray:
     """Decode a .ddc (bytes, path or binary file object) to a PIL image ('L' or 'RGB') or, with output="numpy",
-    a uint8 array (H, W, C). `backend`: "torch", "numpy" or "auto" (torch when installed); `limits`: see
-    decode_array."""
+    a uint8 array (H, W, C). `backend`: "torch", "numpy" or "auto" (NumPy on the CPU, torch on a GPU); `limits`:
+    see decode_array."""
     if output not in OUTPUTS:
         raise InputError(f"unknown output {output!r} (choose from {', '.join(OUTPUTS)})")
     pixels = decode_array(read_stream(source), device, backend, limits)

@@ -1,7 +1,7 @@
 """Pillow plugin: `Image.open("x.ddc")` decodes and `image.save("x.ddc", bpp=0.3)` encodes.
 
 `import ddcodec` registers it; `register_pillow()` does so explicitly (as pillow-heif's opener does). Opening needs
-no torch (the decoder falls back to NumPy); saving runs the encoder, so it does. A damaged file raises Pillow's
+no torch (it decodes with NumPy); saving runs the encoder, so it does. A damaged file raises Pillow's
 usual errors: `UnidentifiedImageError` from `Image.open` when the header or CRC is wrong, `OSError` from `load`.
 """
 
@@ -42,7 +42,7 @@ class DdcImageFile(ImageFile.ImageFile):
 
 
 class _DdcDecoder(ImageFile.PyDecoder):
-    """Decodes the whole file in one call (torch when installed, else NumPy) and hands Pillow the raw pixels."""
+    """Decodes the whole file in one call (NumPy, on the CPU) and hands Pillow the raw pixels."""
 
     _pulls_fd = True
 

@@ -21,8 +21,9 @@ def test_decode_sources_and_outputs(encoded, tmp_path):
     assert np.array_equal(ddcodec.decode(io.BytesIO(encoded.data), output="numpy"), pixels)
     image = ddcodec.decode(encoded.data)
     assert isinstance(image, Image.Image) and np.array_equal(np.asarray(image), pixels)
-    numpy_pixels = ddcodec.decode(str(path), backend="numpy", output="numpy")
-    assert np.abs(numpy_pixels.astype(int) - pixels).max() <= 1
+    assert np.array_equal(ddcodec.decode(str(path), backend="numpy", output="numpy"), pixels)  # auto: NumPy on CPU
+    torch_pixels = ddcodec.decode(str(path), backend="torch", output="numpy")
+    assert np.abs(torch_pixels.astype(int) - pixels).max() <= 1
 
 
 def test_decode_rejects_bad_arguments(encoded):
