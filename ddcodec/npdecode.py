@@ -16,12 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .architecture import BN_EPS, Architecture
 from .limits import Limits
 from .reader import read_weights
 from .seed import seeded_input
-from threadpoolctl import threadpool_limits
 
 T = TypeVar("T")
 MAX_THREADS = 8  # worker threads; beyond the cores they only add overhead

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from benchmarks.npdecode import random_stream
+from benchmarks.decode_speed import random_stream
 from ddcodec import npdecode, torchdecode
 from ddcodec.architecture import Architecture
 from ddcodec.entropy import CODERS
