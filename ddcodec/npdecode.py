@@ -12,6 +12,7 @@ for each piece, made decoding several times slower on a busy machine.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
@@ -26,6 +27,9 @@ from .seed import seeded_input
 T = TypeVar("T")
 MAX_THREADS = 8  # worker threads; beyond the cores they only add overhead
 BLOCK = 8192  # pixels per block: a block of every channel, and its product, stay in the core's cache
+# One decode at a time per process: each already uses every core, and the BLAS limit is process-wide (two decodes
+# in two threads would each restore the setting the other one made).
+_ONE_AT_A_TIME = threading.Lock()
 
 
 def _upsample_axis(x: np.ndarray, axis: int, out: np.ndarray) -> np.ndarray:
@@ -78,7 +82,8 @@ def render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray) -> 
     Convolutions run in blocks of BLOCK pixels, each with what follows it: bias, ReLU and statistics in the last
     hidden layer, bias and sigmoid in the output; each upsampling, with its ReLU and statistics, one channel at a time.
     """
-    with threadpool_limits(1, "blas"), ThreadPoolExecutor(min(os.cpu_count() or 1, MAX_THREADS)) as pool:
+    threads = min(os.cpu_count() or 1, MAX_THREADS)
+    with _ONE_AT_A_TIME, threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool:
         return _render(arch, weights, z, pool)
 
 

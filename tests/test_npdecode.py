@@ -52,3 +52,19 @@ def test_upsample_is_pytorchs_bilinear(h, w):
     x = np.random.default_rng(h * w).random((h, w), dtype=np.float32)
     ref = F.interpolate(torch.from_numpy(x)[None, None], scale_factor=2, mode="bilinear", align_corners=False)
     np.testing.assert_allclose(npdecode.upsample(x), ref[0, 0].numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_decodes_in_several_threads_agree_and_leave_blas_threads_as_found():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    data = random_stream(Architecture(96, 128, 3, (16,) * 6))
+    reference = npdecode.decode_array(data)
+    with ThreadPoolExecutor(4) as pool:
+        assert all(np.array_equal(p, reference) for p in pool.map(lambda _: npdecode.decode_array(data), range(8)))
+    assert blas_threads() == before
