@@ -44,7 +44,8 @@ LEVERS = {  # name: npdecode attributes changed for that run
 
 def random_stream(arch: Architecture, seed: int = 0, coder: int = 0) -> bytes:
     """A valid .ddc with weights drawn like an initialization (convolutions +-1/sqrt(fan_in), BatchNorm scales
-    1 +- 0.1, shifts +-0.1), quantized with steps of about 1/64 of each tensor's range."""
+    1 +- 0.1, shifts +-0.1), quantized with steps of about 1/64 of each tensor's range; latent grids may use the
+    context model, as the encoder's do."""
     rng = np.random.default_rng(seed)
     ints, codes = [], []
     for t, shape in enumerate(arch.tensor_shapes()):
@@ -53,7 +54,7 @@ def random_stream(arch: Architecture, seed: int = 0, coder: int = 0) -> bytes:
         w = rng.uniform(-bound, bound, shape) + (1 if t % 3 == 1 and len(shape) == 1 else 0)
         ints.append(np.round(w / 2 ** (code / 4)).astype(np.int64))
         codes.append(code)
-    return pack(Header(arch, seed, coder, tuple(codes)), encode_ints(ints, coder))
+    return pack(Header(arch, seed, coder, tuple(codes)), encode_ints(ints, coder, arch.grid_indices))
 
 
 def timings(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict]:
