@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .architecture import BN_EPS, Architecture
+from .heap import retain_freed_memory
 from .seed import seeded_input
 
 
@@ -86,6 +87,7 @@ def render_batch(
     the same network renders the image 2^s times smaller, and its weights carry over to full size almost unchanged, since
     ReLU, BatchNorm and the 1x1 convolutions after a skipped upsampling nearly commute with it.
     """
+    retain_freed_memory()  # the next call's activations reuse this one's memory (see ddcodec.heap)
     x = z
     d = arch.layers
     mixers = arch.mixers

@@ -59,3 +59,11 @@ def test_coarse_rendering_is_the_image_shrunk():
     weights, z = random_weights(arch), network_input(arch, 3)
     assert render_batch(arch, [w[None] for w in weights], z[None], coarse=1).shape == (1, 3, 19, 25)
     assert render_batch(arch, [w[None] for w in weights], z[None], coarse=2).shape == (1, 3, 10, 13)
+
+
+def test_freed_memory_is_kept_in_the_heap_under_glibc():
+    import platform
+
+    from ddcodec.heap import retain_freed_memory
+
+    assert retain_freed_memory() == (platform.libc_ver()[0] == "glibc")
