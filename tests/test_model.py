@@ -67,3 +67,25 @@ def test_freed_memory_is_kept_in_the_heap_under_glibc():
     from ddcodec.heap import retain_freed_memory
 
     assert retain_freed_memory() == (platform.libc_ver()[0] == "glibc")
+
+
+def test_upsampling_adjoint_is_the_gradient_of_bilinear_upsampling():
+    from ddcodec.kernels import upsample2x_adjoint
+
+    for shape in [(2, 3, 5, 7), (1, 2, 1, 1), (1, 1, 1, 4), (1, 2, 2, 3), (1, 1, 6, 2)]:
+        x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+        y = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        g = torch.randn(y.shape, dtype=torch.float64)
+        torch.testing.assert_close(upsample2x_adjoint(g), torch.autograd.grad(y, x, g)[0])
+
+
+def test_gradients_equal_those_of_the_unfused_network():
+    arch = Architecture(37, 50, 3, (5, 7, 6, 4), (2, 0, 1))
+    z = network_input(arch, 3).double()
+    target = torch.rand(3, 37, 50, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    grads = []
+    for net in (render, plain_deep_decoder):
+        weights = [w.double().requires_grad_() for w in random_weights(arch)]
+        grads.append(torch.autograd.grad(((net(arch, weights, z) - target) ** 2).mean(), weights))
+    for ours, textbook in zip(*grads):
+        torch.testing.assert_close(ours, textbook)
