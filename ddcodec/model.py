@@ -43,23 +43,25 @@ def init_weights(arch: Architecture, generator: torch.Generator) -> list[torch.T
 
 
 class _UpsampleReluStats(torch.autograd.Function):
-    """r = relu(upsample(a)) with r's per-channel mean and biased variance, and a hand-written backward.
+    """r = relu(upsample(a) + bias) with r's per-channel mean and biased variance, and a hand-written backward.
 
-    Works on a batch of independent networks, flattened: a (B, c, h·w) of grid size (h, w), r (B, c, 4·h·w) or,
-    without the upsampling, a itself, rectified in place (no convolution saves its output for its backward).
+    Works on a batch of independent networks, flattened: a (B, c, h·w) of grid size (h, w), bias (B, c, 1) or None,
+    r (B, c, 4·h·w) or, without the upsampling, a itself, rectified in place (no convolution saves its output for
+    its backward). The bias is the folded BatchNorm shift of the convolution before (it commutes with the
+    upsampling), added in the ReLU's pass instead of broadcast into the convolution's output first.
     Autograd would differentiate the statistics through half a dozen passes over r; here their gradient is one
     per-channel affine function of r (d var/d r = 2(r - mean)/n), added to the incoming gradient, then masked by the
-    ReLU in place.
+    ReLU in place. The bias's gradient is summed after the upsampling's adjoint, which keeps sums: 4x fewer values.
     """
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, size: tuple[int, int], upsample: bool):
+    def forward(ctx, a: torch.Tensor, bias: torch.Tensor | None, size: tuple[int, int], upsample: bool):
         if upsample:
-            up = F.interpolate(a.unflatten(2, size), scale_factor=2, mode="bilinear", align_corners=False)
-            r = torch.relu_(up.flatten(2))
+            r = F.interpolate(a.unflatten(2, size), scale_factor=2, mode="bilinear", align_corners=False).flatten(2)
         else:
-            r = torch.relu_(a)
+            r = a
             ctx.mark_dirty(a)
+        r = torch.relu_(r) if bias is None else torch.ops.aten._add_relu_(r, bias)
         mean = r.mean(2)
         var = (torch.einsum("bcn,bcn->bc", r, r) / r.shape[2] - mean * mean).clamp_min(0)
         ctx.save_for_backward(r, mean)
@@ -76,7 +78,7 @@ class _UpsampleReluStats(torch.autograd.Function):
         g = torch.ops.aten.threshold_backward.grad_input(g, r, 0, grad_input=g)  # zero where the ReLU was off
         if ctx.upsample:
             g = upsample2x_adjoint(g.unflatten(2, ctx.size)).flatten(2)
-        return g, None, None
+        return g, g.sum(2, keepdim=True) if ctx.needs_input_grad[1] else None, None, None
 
 
 def render_batch(
@@ -86,32 +88,34 @@ def render_batch(
 
     Coded-input networks (arch.latents) add each latent layer's grids, mixed by their matrix, to the layer's
     convolution output: the same as concatenating them to its input. Each BatchNorm is folded into the next 1x1
-    convolution (W·(a·x + b) = (W·diag a)·x + W·b): the same function, one pass less over the largest activations.
+    convolution (W·(a·x + b) = (W·diag a)·x + W·b): the same function, one pass less over the largest activations;
+    the bias W·b is added in the ReLU's pass. Activations stay flat, (B, channels, pixels), their grid size aside.
     `coarse` = s > 0 (for the warm-up) skips the last s upsamplings and the latent grids (zero in the warm-up):
     the same network renders the image 2^s times smaller, and its weights carry over to full size almost unchanged, since
     ReLU, BatchNorm and the 1x1 convolutions after a skipped upsampling nearly commute with it.
-    Activations stay flat, (B, channels, pixels), with their grid size alongside.
     """
     retain_freed_memory()  # the next call's activations reuse this one's memory (see ddcodec.heap)
     b, _, h, wd = z.shape
-    x = z.flatten(2)
+    x, bias = z.flatten(2), None
     d = arch.layers
     mixers = arch.mixers
     for i in range(d + 1):
         w = weights[3 * i]
-        x = torch.bmm(w, x) if i == 0 else torch.baddbmm(torch.bmm(w, shift[:, :, None]), w * scale[:, None, :], x)
+        if i > 0:
+            w, bias = w * scale[:, None, :], torch.bmm(w, shift[:, :, None])
+        x = torch.bmm(w, x)
         if i in mixers and not coarse:  # coded input: W·[x; L] = W_x·x + M·L
             grids = torch.stack([weights[t] for t in arch.latent_grids[i]], 1).reshape(b, -1, h * wd)
             x = torch.baddbmm(x, weights[mixers[i]], grids)
         if i == d:
             break
         upsample = i < d - 1 - coarse
-        x, mean, var = _UpsampleReluStats.apply(x, (h, wd), upsample)
+        x, mean, var = _UpsampleReluStats.apply(x, bias, (h, wd), upsample)
         h, wd = (2 * h, 2 * wd) if upsample else (h, wd)
         gamma, beta = weights[3 * i + 1], weights[3 * i + 2]
         scale = gamma * torch.rsqrt(var + BN_EPS)
         shift = beta - mean * scale
-    x = x.unflatten(2, (h, wd))
+    x = (x + bias).unflatten(2, (h, wd))
     return torch.sigmoid(x[:, :, : -(-arch.height >> coarse), : -(-arch.width >> coarse)])
 
 
