@@ -42,6 +42,12 @@ def init_weights(arch: Architecture, generator: torch.Generator) -> list[torch.T
     return weights
 
 
+def _add_relu_(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x = relu(x + bias) in place: one pass on the CPU (aten's fused kernel, which has no CUDA version), two on a
+    GPU."""
+    return torch.ops.aten._add_relu_(x, bias) if x.device.type == "cpu" else x.add_(bias).relu_()
+
+
 class _UpsampleReluStats(torch.autograd.Function):
     """r = relu(upsample(a) + bias) with r's per-channel mean and biased variance, and a hand-written backward.
 
@@ -61,7 +67,7 @@ class _UpsampleReluStats(torch.autograd.Function):
         else:
             r = a
             ctx.mark_dirty(a)
-        r = torch.relu_(r) if bias is None else torch.ops.aten._add_relu_(r, bias)
+        r = torch.relu_(r) if bias is None else _add_relu_(r, bias)
         mean = r.mean(2)
         var = (torch.einsum("bcn,bcn->bc", r, r) / r.shape[2] - mean * mean).clamp_min(0)
         ctx.save_for_backward(r, mean)
