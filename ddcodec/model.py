@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .architecture import BN_EPS, Architecture
 from .heap import retain_freed_memory
-from .kernels import upsample2x_adjoint
+from .kernels import conv1x1, upsample2x_adjoint
 from .seed import seeded_input
 
 
@@ -109,7 +109,7 @@ def render_batch(
         w = weights[3 * i]
         if i > 0:
             w, bias = w * scale[:, None, :], torch.bmm(w, shift[:, :, None])
-        x = torch.bmm(w, x)
+        x = conv1x1(w, x)
         if i in mixers and not coarse:  # coded input: W·[x; L] = W_x·x + M·L
             grids = torch.stack([weights[t] for t in arch.latent_grids[i]], 1).reshape(b, -1, h * wd)
             x = torch.baddbmm(x, weights[mixers[i]], grids)

@@ -89,3 +89,16 @@ def test_gradients_equal_those_of_the_unfused_network():
         grads.append(torch.autograd.grad(((net(arch, weights, z) - target) ** 2).mean(), weights))
     for ours, textbook in zip(*grads):
         torch.testing.assert_close(ours, textbook)
+
+
+def test_blocked_1x1_convolution_and_its_gradients_equal_one_matmul():
+    from ddcodec.kernels import BLOCK, conv1x1
+
+    gen = torch.Generator().manual_seed(5)
+    w = torch.randn(2, 5, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 3, 2 * BLOCK + 17, generator=gen, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 5, 2 * BLOCK + 17, generator=gen, dtype=torch.float64)
+    ours, plain = conv1x1(w, x), torch.bmm(w, x)
+    torch.testing.assert_close(ours, plain)
+    for a, b in zip(torch.autograd.grad(ours, (w, x), g), torch.autograd.grad(plain, (w, x), g)):
+        torch.testing.assert_close(a, b)
