@@ -7,8 +7,10 @@ repeated. As three passes of adds and lerps per axis it runs about twice as fast
 upsample_bilinear2d_backward. (The same done for the forward upsampling measured no faster than F.interpolate.)
 
 1x1 convolutions as matmuls over blocks of pixels: a (c_out x c_in) by (c_in x pixels) product with c ~ 30 and
-pixels ~ 400,000 runs 15-25 % faster on the CPU in blocks of 4096 pixels, each block's input and output staying in
-the cache, than as one product (MKL's blocking for such shapes is poor); on a GPU it stays one product.
+pixels ~ 400,000 runs 15-25 % faster on one CPU thread in blocks of 4096 pixels, each block's input and output
+staying in the cache, than as one product (MKL's blocking for such shapes is poor). With more threads each block is
+a parallel region of its own, whose synchronization costs far more than the blocking gains (a 768x512 iteration
+ran 5x slower with 2 threads on a loaded 2-core machine), and on a GPU, so there it stays one product.
 """
 
 from __future__ import annotations
@@ -61,9 +63,9 @@ class _Conv1x1(torch.autograd.Function):
 
 
 def _blocked_bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a (B, m, k) @ b (B, k, n), in blocks of BLOCK columns on the CPU."""
+    """a (B, m, k) @ b (B, k, n), in blocks of BLOCK columns on a CPU with one thread."""
     n = b.shape[2]
-    if b.device.type != "cpu" or n <= BLOCK:
+    if b.device.type != "cpu" or n <= BLOCK or torch.get_num_threads() > 1:
         return torch.bmm(a, b)
     out = b.new_empty(b.shape[0], a.shape[1], n)
     for s in range(0, n, BLOCK):
