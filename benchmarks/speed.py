@@ -147,7 +147,7 @@ def time_decode(arch: Architecture, device: torch.device) -> float:
     yy, xx = np.mgrid[0 : arch.height, 0 : arch.width]
     img = np.stack([xx * 255 // max(arch.width - 1, 1), yy * 255 // max(arch.height - 1, 1), (xx + yy) % 256], -1)
     ratio = 3 * arch.height * arch.width / (arch.n_params + 0.5)
-    result = encode(img.astype(np.uint8), ratio=ratio, iters=2, device=str(device))
+    result = encode(img.astype(np.uint8), ratio=ratio, iters=2, device=str(device), input="seed")
     if result.arch != arch:
         raise RuntimeError(f"encode chose {result.arch}, not {arch}: cannot time this configuration's decode")
     return timed(repeated(lambda: decode_array(result.data, device)), device, 1, 3, 1)

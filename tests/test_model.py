@@ -59,3 +59,53 @@ def test_coarse_rendering_is_the_image_shrunk():
     weights, z = random_weights(arch), network_input(arch, 3)
     assert render_batch(arch, [w[None] for w in weights], z[None], coarse=1).shape == (1, 3, 19, 25)
     assert render_batch(arch, [w[None] for w in weights], z[None], coarse=2).shape == (1, 3, 10, 13)
+
+
+def test_freed_memory_is_kept_in_the_heap_under_glibc():
+    import platform
+
+    from ddcodec.heap import retain_freed_memory
+
+    assert retain_freed_memory() == (platform.libc_ver()[0] == "glibc")
+
+
+def test_upsampling_adjoint_is_the_gradient_of_bilinear_upsampling():
+    from ddcodec.kernels import upsample2x_adjoint
+
+    for shape in [(2, 3, 5, 7), (1, 2, 1, 1), (1, 1, 1, 4), (1, 2, 2, 3), (1, 1, 6, 2)]:
+        x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+        y = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        g = torch.randn(y.shape, dtype=torch.float64)
+        torch.testing.assert_close(upsample2x_adjoint(g), torch.autograd.grad(y, x, g)[0])
+
+
+def test_gradients_equal_those_of_the_unfused_network():
+    arch = Architecture(37, 50, 3, (5, 7, 6, 4), (2, 0, 1))
+    z = network_input(arch, 3).double()
+    target = torch.rand(3, 37, 50, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    grads = []
+    for net in (render, plain_deep_decoder):
+        weights = [w.double().requires_grad_() for w in random_weights(arch)]
+        grads.append(torch.autograd.grad(((net(arch, weights, z) - target) ** 2).mean(), weights))
+    for ours, textbook in zip(*grads):
+        torch.testing.assert_close(ours, textbook)
+
+
+def test_blocked_1x1_convolution_and_its_gradients_equal_one_matmul():
+    from ddcodec.kernels import BLOCK, conv1x1
+
+    gen = torch.Generator().manual_seed(5)
+    w = torch.randn(2, 5, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 3, 2 * BLOCK + 17, generator=gen, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 5, 2 * BLOCK + 17, generator=gen, dtype=torch.float64)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # blocks only with one thread
+    try:
+        ours = conv1x1(w, x)
+        ours_grads = torch.autograd.grad(ours, (w, x), g)
+    finally:
+        torch.set_num_threads(threads)
+    plain = torch.bmm(w, x)
+    torch.testing.assert_close(ours, plain)
+    for a, b in zip(ours_grads, torch.autograd.grad(plain, (w, x), g)):
+        torch.testing.assert_close(a, b)
