@@ -153,19 +153,21 @@ def _tensor_groups(q: np.ndarray, grid: bool) -> tuple[bytes, list[tuple[np.ndar
     grid, the context model's row and bucket groups where that codes smaller."""
     if grid and q.ndim == 2 and min(q.shape) >= MIN_CONTEXT_SIDE:
         return _grid_groups(q.tobytes(), q.shape)
-    flat = _choose_model(q.ravel())
+    return _flat_groups(q, _choose_model(q.ravel()))
+
+
+def _flat_groups(q: np.ndarray, flat: Model) -> tuple[bytes, list[tuple[np.ndarray, Model]]]:
+    """A flat model's descriptor and its one group of symbols (none for a constant)."""
     return flat[0], [(q.ravel(), flat)] if flat[1] is not None else []
 
 
 @lru_cache(maxsize=64)  # a grid's integers do not change while rate control searches the weights' steps
 def _grid_groups(data: bytes, shape: tuple[int, int]) -> tuple[bytes, list[tuple[np.ndarray, Model]]]:
-    """_tensor_groups of the grid whose int64 values are `data`."""
+    """_tensor_groups of the grid whose int64 values are `data`: the context model where it codes smaller."""
     q = np.frombuffer(data, np.int64).reshape(shape)
     flat = _choose_model(q.ravel())
     desc, groups, bits = _context_model(q)
-    if bits < flat[3]:
-        return desc, groups
-    return flat[0], [(q.ravel(), flat)] if flat[1] is not None else []
+    return (desc, groups) if bits < flat[3] else _flat_groups(q, flat)
 
 
 def _read_model(r: _Reader, n: int, budget: int, kinds: tuple[int, ...] = (CONSTANT, GEOMETRIC, CATEGORICAL)
