@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
+from .adam import Adam
 from .errors import InputError
 from .fit import pick_device
 from .images import ImageLike, to_array, to_pil
@@ -138,13 +139,13 @@ def _fit(net, observe, target, weight, n_known, iters, lr, s: Settings, stop_mse
     """Adam on the masked MSE; the output average's decay ramps up to s.ema ((1 + t) / (10 + t), so early
     outputs fade fast); stops early once the MSE, smoothed over about 10 steps (the input jitter makes it noisy),
     reaches stop_mse."""
-    opt = torch.optim.Adam(net.parameters, lr=lr)
+    opt = Adam(net.parameters, lr=lr)
     avg, smooth = None, math.inf
     bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     for t in bar:
         x = net(s.jitter)
         mse = (((observe(x) - target) ** 2) * weight).sum() / n_known
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         mse.backward()
         opt.step()
         with torch.no_grad():
