@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ddcodec.entropy import CODERS, decode_ints, encode_ints, table_budget
+from ddcodec.entropy import CODERS, _put_varint, _varints, decode_ints, encode_ints, table_budget
 
 tensor = st.one_of(
     arrays(np.int64, st.integers(1, 300), elements=st.integers(-3, 3)),
@@ -34,3 +34,11 @@ def test_range_coding_beats_zstd_on_laplacian_weights():
     assert sizes["range"] < sizes["zstd"]
     entropy_bits = -np.sum(np.log2(np.unique(tensors[0], return_counts=True)[1] / 5000) * np.unique(tensors[0], return_counts=True)[1])
     assert 8 * sizes["range"] < 1.05 * entropy_bits + 8 * 300
+
+
+@given(st.lists(st.integers(0, 2**64 - 1), max_size=40))
+def test_vectorized_varints_match_the_one_at_a_time_writer(values):
+    expected = bytearray()
+    for v in values:
+        _put_varint(expected, v)
+    assert _varints(np.array(values, dtype=np.uint64)) == bytes(expected)
