@@ -33,11 +33,13 @@ QAT_SHARE = 0.2  # part of the iterations spent on quantization-aware fine-tunin
 QAT_LR_SCALE = 0.2
 QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share of the float fit's MSE
 FINEST_MU, COARSEST_MU = 1e-14, 1e2  # the range of the quantization knob searched
+BISECTION_STEPS = 16  # halvings of that range (37 in log mu) that _boundary_mu searches: to 6e-4 in log mu
 MAX_ITERS = 10**7
 PSNR_RETRIES = 3  # --psnr: times a network twice the size is tried when the fit falls short
 LATENT_MARGIN = 0.9  # the latents aim at this share of what the weights leave, so that an overshoot still fits
 LAMBDA_START = 2e-3  # coded input: first and least rate weight (MSE per bit per pixel); rate control steers it up
 LATENT_SHARE_NO_BUDGET = 0.5  # coded input with --ratio: latents get about as many bits as the weights
+COARSE_SHARE = 0.5  # part of the main fit run on the image at half size (coarse-to-fine: a quarter of the pixels)
 CALIBRATE_EVERY = 100  # iterations between two measurements of the coder's real latent bits against the estimate
 
 
@@ -219,13 +221,16 @@ def _encode_batch(
     if grids:  # latents with noise and a steered rate term, then rounded
         rate = RateTerm(torch.full((n,), LAMBDA_START, device=dev), _latent_target(p, n, dev), min(0.1, 10 / main_iters),
                         LAMBDA_START, coded_bits=_coded_grid_bits, every=CALIBRATE_EVERY)
-        weights, mse_float = fit(arch, target, z, weights, main_iters, lr, frozen=arch.bn_scales, progress=progress,
-                                 label=label, rate=rate, latent_noise=True, keep_best=False)
+    coarse_iters = int(main_iters * COARSE_SHARE) if arch.layers > 1 else 0
+    stages = [(coarse_iters, 0, 1), (main_iters - coarse_iters, coarse_iters, 0)]  # (iterations, first, coarse)
+    for stage_iters, first, coarse in (stage for stage in stages if stage[0]):
+        weights, mse_float = fit(arch, target, z, weights, stage_iters, lr, frozen=arch.bn_scales, progress=progress,
+                                 desc="fit" if coarse == 0 else "fit, half size", label=label, rate=rate,
+                                 latent_noise=bool(grids), keep_best=not grids, coarse=coarse,
+                                 span=(first, main_iters))
+    if grids:
         weights = [torch.round(w) if t in grids else w for t, w in enumerate(weights)]
         rate.target_bits = None
-    else:
-        weights, mse_float = fit(arch, target, z, weights, main_iters, lr, frozen=arch.bn_scales, progress=progress,
-                                 label=label)
     fixed = arch.bn_scales | grids  # step code 0: BN scales (held at 1) and latent grids (integers)
     with torch.no_grad():
         sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights, skip=grids)
@@ -365,7 +370,7 @@ def _boundary_mu(stream_for, good, larger_is_good: bool, data: bool = False):
         if larger_is_good:
             raise InputError("the target is smaller than the smallest possible file")
         return _coarsen_until_fits(stream_for, FINEST_MU, None) if data else FINEST_MU
-    for _ in range(24):
+    for _ in range(BISECTION_STEPS):
         mid = (good_end + bad_end) / 2
         good_end, bad_end = (mid, bad_end) if ok(mid) else (good_end, mid)
     return stream_for(math.exp(good_end)) if data else math.exp(good_end)

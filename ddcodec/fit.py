@@ -13,11 +13,12 @@ from typing import Callable, Collection, Sequence
 import torch
 import torch.nn.functional as F
 
+from .adam import Adam
 from .architecture import Architecture
 from .model import render_batch
 from .progress import Progress
 from .quant import ste_quantize
-from .rate import grid_bits, quantize_grids
+from .rate import context_bits, quantize_grids
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -63,13 +64,12 @@ class RateTerm:
     calibration: torch.Tensor | float = 1.0  # coded / estimated bits at the last measurement
     _steps: int = field(default=0, repr=False)
 
-    def steer(self, rounded: list[torch.Tensor]) -> None:
-        """One step of lam towards the target, from the bits of the rounded grids."""
+    def steer(self, grids: list[torch.Tensor], bits: torch.Tensor) -> None:
+        """One step of lam towards the target, from the estimated bits of the grids once rounded."""
         if self.target_bits is None:
             return
-        bits = grid_bits(rounded)
         if self.coded_bits is not None and self._steps % self.every == 0:  # once the grids hold enough to measure
-            ratio = (self.coded_bits(rounded) / bits.clamp_min(1.0)).clamp(*CALIBRATION_RANGE)
+            ratio = (self.coded_bits([torch.round(g) for g in grids]) / bits.clamp_min(1.0)).clamp(*CALIBRATION_RANGE)
             self.calibration = torch.where(bits >= MIN_CALIBRATION_BITS, ratio, torch.as_tensor(self.calibration))
         self._steps += 1
         self.lam = (self.lam * torch.exp(self.gain * (bits * self.calibration / self.target_bits - 1).clamp(-1, 1))
@@ -92,6 +92,7 @@ def fit(
     latent_noise: bool = False,
     keep_best: bool = True,
     coarse: int = 0,
+    span: tuple[int, int] | None = None,
 ) -> tuple[list[torch.Tensor], list[float]]:
     """Minimize each image's loss for `iters` Adam steps; return the weights (the best seen per image, or the last
     with keep_best=False) and their MSEs.
@@ -101,13 +102,16 @@ def fit(
     Latent grids (coded-input profile) are always quantized in the forward pass: uniform noise with
     `latent_noise`, else straight-through rounding; `rate` adds their estimated bits. Tensors in `frozen` stay.
     `coarse` = s fits the image 2^s times smaller (coarse-to-fine: most iterations on a fraction of the pixels).
+    The learning rate follows a cosine from lr down to 2 % of it over the iterations, or, with `span` = (start,
+    total), over iterations start .. start+iters of a `total`-iteration cosine: one schedule across fits in stages.
     """
+    pixels = target.shape[2] * target.shape[3]  # the rate term's bits per pixel of the full-size image
     target = shrink(target, [-(-n >> coarse) for n in target.shape[2:]])
     params = [w.detach().clone().requires_grad_(t not in frozen) for t, w in enumerate(weights)]
     grids = sorted(arch.grid_indices)
-    opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=lr)
+    opt = Adam([p for p in params if p.requires_grad], lr=lr)
     gens = [torch.Generator(device=target.device).manual_seed(0) for _ in range(target.shape[0])]
-    pixels = target.shape[2] * target.shape[3]
+    start, total = span or (0, iters)
     best = [p.detach().clone() for p in params]
     best_loss = torch.full((target.shape[0],), math.inf, device=target.device)
     best_mse = best_loss.clone()
@@ -120,17 +124,16 @@ def fit(
         mse = per_image_mse(arch, ws, z, target, coarse)
         if rate is None or not grids:
             return mse, mse
-        bits = grid_bits([ws[t] for t in grids], [ps[t] for t in grids])
+        bits, rounded_bits = context_bits([ws[t] for t in grids], [ps[t] for t in grids])
         with torch.no_grad():  # steered by what the rounded grids would cost, not by the noisy proxy
-            rate.steer([torch.round(ps[t]) for t in grids])
+            rate.steer([ps[t] for t in grids], rounded_bits)
         return mse + rate.lam * bits / pixels, mse
 
     stage = progress.stage(desc, iters, label) if progress else None
     for it in range(iters):
-        for group in opt.param_groups:
-            group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
+        opt.lr = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (start + it) / total)))
         loss, mse = losses(params, latent_noise)
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         loss.sum().backward()
         with torch.no_grad():
             better = loss < best_loss if keep_best else torch.ones_like(loss, dtype=torch.bool)

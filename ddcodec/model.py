@@ -96,9 +96,10 @@ def render_batch(
     convolution output: the same as concatenating them to its input. Each BatchNorm is folded into the next 1x1
     convolution (W·(a·x + b) = (W·diag a)·x + W·b): the same function, one pass less over the largest activations;
     the bias W·b is added in the ReLU's pass. Activations stay flat, (B, channels, pixels), their grid size aside.
-    `coarse` = s > 0 (for the warm-up) skips the last s upsamplings and the latent grids (zero in the warm-up):
-    the same network renders the image 2^s times smaller, and its weights carry over to full size almost unchanged, since
-    ReLU, BatchNorm and the 1x1 convolutions after a skipped upsampling nearly commute with it.
+    `coarse` = s > 0 (warm-up, coarse-to-fine fitting) skips the last s upsamplings, and the latent grids of the layers
+    after the first skipped one (their size no longer matches): the same network renders the image 2^s times smaller,
+    and its weights carry over to full size almost unchanged, since ReLU, BatchNorm and the 1x1 convolutions after a
+    skipped upsampling nearly commute with it. Layer d-1 has no grids, so at s = 1 every grid takes part.
     """
     retain_freed_memory()  # the next call's activations reuse this one's memory (see ddcodec.heap)
     b, _, h, wd = z.shape
@@ -110,7 +111,7 @@ def render_batch(
         if i > 0:
             w, bias = w * scale[:, None, :], torch.bmm(w, shift[:, :, None])
         x = conv1x1(w, x)
-        if i in mixers and not coarse:  # coded input: W·[x; L] = W_x·x + M·L
+        if i in mixers and i < d - coarse:  # coded input: W·[x; L] = W_x·x + M·L (at the grids' own size)
             grids = torch.stack([weights[t] for t in arch.latent_grids[i]], 1).reshape(b, -1, h * wd)
             x = torch.baddbmm(x, weights[mixers[i]], grids)
         if i == d:

@@ -13,6 +13,8 @@ from typing import Sequence
 
 import torch
 
+from .context import BUCKETS, COEF_ONE, EDGES, TAPS
+
 MIN_SCALE = 0.05
 MAX_BITS = 16.0  # one value costs at most this much in the estimate (the coder's tables have a floor too)
 _LN2 = math.log(2.0)
@@ -58,3 +60,62 @@ def quantize_grids(grids: Sequence[torch.Tensor], noise: bool, generators: Seque
         return [g + torch.stack([torch.rand(g.shape[1:], generator=gen, device=g.device) for gen in generators]) - 0.5
                 for g in grids]
     return [g + (torch.round(g) - g).detach() for g in grids]
+
+
+def context_bits(grids: Sequence[torch.Tensor], clean: Sequence[torch.Tensor] | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Estimated bits of B networks' latent grids (each (B, h, w)) under the coder's context model (context.py):
+    each value costs -log2 P of its residual from the integer prediction of its taps, under the Laplace of its
+    bucket. The predictor's weights, the buckets and their scales are those the coder would fit to the rounded
+    `clean` grids (default: the grids); the prediction is made from the neighbours as the loss sees them (with
+    their training noise). None of these is differentiated: the gradient pulls each value towards what its
+    neighbours predict (differentiating through the taps too, or predicting from the rounded neighbours, measured
+    worse: benchmarks/results/ablations.md). Returns the estimate for `grids` and the bits of the rounded clean
+    grids, (B,) each; all grids go through one pass, since on small images the per-operation cost dominates."""
+    with torch.no_grad():
+        rounded = [torch.round(c) for c in (clean or grids)]
+        taps = [_taps(q) for q in rounded]
+        coefs = _predictors(taps, rounded)
+        residual = torch.cat([(q - _predict(c, t)).flatten(1) for q, c, t in zip(rounded, coefs, taps)], 1)
+        bucket = torch.cat([torch.bucketize(t.abs().sum(1).clamp_max(int(EDGES[-1])), _edges(t.device), right=True
+                                            ).flatten(1) + BUCKETS * j for j, t in enumerate(taps)], 1)
+        scale = torch.gather(_bucket_scales(residual.abs(), bucket, BUCKETS * len(taps)), 1, bucket)
+        rounded_bits = laplace_bits(residual, scale).sum(1)
+        preds = [_predict(c, _taps(g)) for c, g in zip(coefs, grids)]  # from the grids as the loss sees them
+    estimate = laplace_bits(torch.cat([(g - p).flatten(1) for g, p in zip(grids, preds)], 1), scale).sum(1)
+    return estimate, rounded_bits
+
+
+def _taps(g: torch.Tensor) -> torch.Tensor:
+    """The context taps N, NW, NE, NN of every value of grids (B, h, w), zero outside: (B, 4, h, w)."""
+    h, w = g.shape[1:]
+    p = torch.nn.functional.pad(g, (1, 1, 2, 0))
+    return torch.stack([p[:, 1:h + 1, 1:-1], p[:, 1:h + 1, :-2], p[:, 1:h + 1, 2:], p[:, :h, 1:-1]], 1)
+
+
+def _predictors(taps: Sequence[torch.Tensor], grids: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Per grid, the least-squares weights of its taps in units of 1/16, rounded and clipped as context.fit_coefs
+    stores them: (B, 4) each, solved for all grids at once."""
+    flat = [t.flatten(2).double() for t in taps]
+    gram = torch.stack([t @ t.transpose(1, 2) for t in flat]) + 1e-6 * torch.eye(TAPS, dtype=torch.double, device=flat[0].device)
+    rhs = torch.stack([t @ q.flatten(1).double()[:, :, None] for t, q in zip(flat, grids)])
+    coefs = torch.round(torch.linalg.solve(gram, rhs)[..., 0] * COEF_ONE).clamp(-128, 127)
+    return list(coefs.to(grids[0].dtype))
+
+
+def _predict(coefs: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """The coder's integer prediction floor((c·taps + 8) / 16) of grids from their taps."""
+    return torch.floor((torch.einsum("bk,bkhw->bhw", coefs, taps) + COEF_ONE // 2) / COEF_ONE)
+
+
+def _bucket_scales(magnitude: torch.Tensor, bucket: torch.Tensor, n: int) -> torch.Tensor:
+    """The Laplace scale the coder fits to each of n buckets' residual magnitudes, per network: (B, n)."""
+    sums = torch.zeros(magnitude.shape[0], n, dtype=magnitude.dtype, device=magnitude.device)
+    counts = torch.zeros_like(sums)
+    sums.scatter_add_(1, bucket, magnitude)
+    counts.scatter_add_(1, bucket, torch.ones_like(magnitude))
+    return laplace_scale(sums / counts.clamp_min(1))
+
+
+def _edges(device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(EDGES, device=device)
