@@ -34,7 +34,7 @@ timeout "${RESTORE_S:-90}" python3 -m benchmarks.restore --device cuda --preset 
   --out "$res/restore" 2>&1 | tail -30 | tee "$res/restore.log"
 echo "restore benchmark, full DIP preset: $SECONDS s" | tee -a "$res/timing.txt"
 SECONDS=0
-timeout "${TTQ_S:-90}" python3 -m benchmarks.ttq --device cuda --levers default iters=1000 iters=500 input=seed \
+timeout "${TTQ_S:-90}" python3 -m benchmarks.ttq --device cuda --levers default iters=800 iters=5000 input=seed \
   --out "$res/ttq-full" 2>&1 | tail -12 | tee "$res/ttq.log"
 echo "time to quality, two 768x512 images: $SECONDS s" | tee -a "$res/timing.txt"
 if [ -d .kodak ]; then
