@@ -37,7 +37,8 @@ BISECTION_STEPS = 16  # halvings of that range (37 in log mu) that _boundary_mu 
 MAX_ITERS = 10**7
 PSNR_RETRIES = 3  # --psnr: times a network twice the size is tried when the fit falls short
 LATENT_MARGIN = 0.9  # the latents aim at this share of what the weights leave, so that an overshoot still fits
-LAMBDA_START = 2e-3  # coded input: first and least rate weight (MSE per bit per pixel); rate control steers it up
+LAMBDA_START = 2e-3  # coded input: the first rate weight (MSE per bit per pixel); rate control steers it
+LAMBDA_FLOOR = 2e-4  # the least, in the full-size stage: where the latents cannot fill their bits (smooth images)
 LATENT_SHARE_NO_BUDGET = 0.5  # coded input with --ratio: latents get about as many bits as the weights
 COARSE_SHARE = 0.5  # part of the main fit run on the image at half size (coarse-to-fine: a quarter of the pixels)
 CALIBRATE_EVERY = 100  # iterations between two measurements of the coder's real latent bits against the estimate
@@ -220,10 +221,12 @@ def _encode_batch(
     rate = None
     if grids:  # latents with noise and a steered rate term, then rounded
         rate = RateTerm(torch.full((n,), LAMBDA_START, device=dev), _latent_target(p, n, dev), min(0.1, 10 / main_iters),
-                        LAMBDA_START, coded_bits=_coded_grid_bits, every=CALIBRATE_EVERY)
+                        LAMBDA_FLOOR, coded_bits=_coded_grid_bits, every=CALIBRATE_EVERY)
     coarse_iters = int(main_iters * COARSE_SHARE) if arch.layers > 1 else 0
     stages = [(coarse_iters, 0, 1), (main_iters - coarse_iters, coarse_iters, 0)]  # (iterations, first, coarse)
     for stage_iters, first, coarse in (stage for stage in stages if stage[0]):
+        if rate:  # lam may go below its start only at full size, once the latents have grown from 0
+            rate.floor = LAMBDA_START if coarse else LAMBDA_FLOOR
         weights, mse_float = fit(arch, target, z, weights, stage_iters, lr, frozen=arch.bn_scales, progress=progress,
                                  desc="fit" if coarse == 0 else "fit, half size", label=label, rate=rate,
                                  latent_noise=bool(grids), keep_best=not grids, coarse=coarse,
