@@ -11,7 +11,7 @@ import torch
 
 
 class Adam:
-    """p -= lr · m̂ / (sqrt(v̂) + eps), with m̂, v̂ the bias-corrected moving averages of the gradient and its square."""
+    """p -= lr · m̂ / (sqrt(v̂) + eps), m̂ and v̂ the bias-corrected moving averages of the gradient and its square."""
 
     def __init__(self, params: Sequence[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8):

@@ -220,8 +220,8 @@ def _encode_batch(
     grids = arch.grid_indices
     rate = None
     if grids:  # latents with noise and a steered rate term, then rounded
-        rate = RateTerm(torch.full((n,), LAMBDA_START, device=dev), _latent_target(p, n, dev), min(0.1, 10 / main_iters),
-                        LAMBDA_FLOOR, coded_bits=_coded_grid_bits, every=CALIBRATE_EVERY)
+        rate = RateTerm(torch.full((n,), LAMBDA_START, device=dev), _latent_target(p, n, dev),
+                        min(0.1, 10 / main_iters), LAMBDA_FLOOR, coded_bits=_coded_grid_bits, every=CALIBRATE_EVERY)
     coarse_iters = int(main_iters * COARSE_SHARE) if arch.layers > 1 else 0
     stages = [(coarse_iters, 0, 1), (main_iters - coarse_iters, coarse_iters, 0)]  # (iterations, first, coarse)
     for stage_iters, first, coarse in (stage for stage in stages if stage[0]):

@@ -1,9 +1,10 @@
 """Differentiable estimates of what the range coder will spend on the latent grids, for the rate term of the loss.
 
-Each latent grid is coded under a discrete Laplace around 0 (the coder's two-sided geometric model, entropy.py);
-while fitting, its values carry uniform noise (or straight-through rounding) and cost -log2 P(y) bits, with
-P(y) = F(|y| + 1/2) - F(|y| - 1/2) for the Laplace CDF F whose scale is the one the coder's model fits to the grid's
-mean magnitude before noise (not differentiated), so the estimate follows the model the coder fits to the rounded grid.
+A value y (with uniform training noise, or straight-through rounded) costs -log2 P(y) bits under a discrete Laplace,
+P(y) = F(|y| + 1/2) - F(|y| - 1/2), whose scale is the one the coder's two-sided geometric model fits to the rounded
+values' mean magnitude (not differentiated). grid_bits takes one Laplace around 0 per grid (the coder's flat model);
+context_bits, which the fit uses, the residual from the context model's prediction under its bucket's Laplace
+(context.py), as the coder codes grids of at least 4x4.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def context_bits(grids: Sequence[torch.Tensor], clean: Sequence[torch.Tensor] | 
         taps = [_taps(q) for q in rounded]
         coefs = _predictors(taps, rounded)
         residual = torch.cat([(q - _predict(c, t)).flatten(1) for q, c, t in zip(rounded, coefs, taps)], 1)
-        bucket = torch.cat([torch.bucketize(t.abs().sum(1).clamp_max(int(EDGES[-1])), _edges(t.device), right=True
-                                            ).flatten(1) + BUCKETS * j for j, t in enumerate(taps)], 1)
+        edges = torch.as_tensor(EDGES, device=rounded[0].device)
+        bucket = torch.cat([torch.bucketize(t.abs().sum(1).clamp_max(int(EDGES[-1])), edges, right=True).flatten(1)
+                            + BUCKETS * j for j, t in enumerate(taps)], 1)
         scale = torch.gather(_bucket_scales(residual.abs(), bucket, BUCKETS * len(taps)), 1, bucket)
         rounded_bits = laplace_bits(residual, scale).sum(1)
         preds = [_predict(c, _taps(g)) for c, g in zip(coefs, grids)]  # from the grids as the loss sees them
@@ -97,7 +99,8 @@ def _predictors(taps: Sequence[torch.Tensor], grids: Sequence[torch.Tensor]) -> 
     """Per grid, the least-squares weights of its taps in units of 1/16, rounded and clipped as context.fit_coefs
     stores them: (B, 4) each, solved for all grids at once."""
     flat = [t.flatten(2).double() for t in taps]
-    gram = torch.stack([t @ t.transpose(1, 2) for t in flat]) + 1e-6 * torch.eye(TAPS, dtype=torch.double, device=flat[0].device)
+    ridge = 1e-6 * torch.eye(TAPS, dtype=torch.double, device=flat[0].device)  # an all-zero grid solves to 0
+    gram = torch.stack([t @ t.transpose(1, 2) for t in flat]) + ridge
     rhs = torch.stack([t @ q.flatten(1).double()[:, :, None] for t, q in zip(flat, grids)])
     coefs = torch.round(torch.linalg.solve(gram, rhs)[..., 0] * COEF_ONE).clamp(-128, 127)
     return list(coefs.to(grids[0].dtype))
@@ -116,6 +119,3 @@ def _bucket_scales(magnitude: torch.Tensor, bucket: torch.Tensor, n: int) -> tor
     counts.scatter_add_(1, bucket, torch.ones_like(magnitude))
     return laplace_scale(sums / counts.clamp_min(1))
 
-
-def _edges(device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(EDGES, device=device)
