@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass
 
 BN_EPS = 1e-5  # BatchNorm's variance floor, part of the format
+MAX_LAYERS = 8  # format caps (docs/FORMAT.md): hidden layers, and channels of a layer
+MAX_WIDTH = 512
 
 @dataclass(frozen=True)
 class Architecture:
@@ -114,3 +116,16 @@ class Architecture:
             total += self.widths[i + 1] * (self.widths[i] + lat) * hi * wi
         total += self.channels * self.widths[-1] * h * w
         return total / (self.height * self.width)
+
+
+def layers_for(height: int, width: int) -> int:
+    """Depth whose input grid is about 16 pixels on the short side (5 upsamplings for 512, as in the paper)."""
+    return int(min(max(round(math.log2(max(min(height, width), 1) / 16)) + 1, 1), MAX_LAYERS - 1))
+
+
+def width_for(layers: int, channels: int, n_params: float, latent_channels: int = 0) -> int:
+    """Largest equal width k whose network codes at most n_params weights (layers·k² + (layers + C + L)·k: the
+    BatchNorm scales are constants, and L latent grids add a k-wide mixing column each)."""
+    b = layers + channels + latent_channels
+    k = int((-b + math.sqrt(b * b + 4 * layers * max(n_params, 0))) / (2 * layers))
+    return min(k, MAX_WIDTH)

@@ -10,18 +10,16 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from .architecture import Architecture
-from .entropy import CODERS
+from .architecture import MAX_LAYERS, MAX_WIDTH, Architecture
 from .errors import BitstreamError
 from .limits import Limits, check_budget
+from .options import CODERS
 
 MAGIC = b"\x89DDC"
 VERSION = 3  # written (3 adds the context model of grids to the payload); versions 1 (no latent counts) and 2 are read
 BILINEAR = 0  # upsampling mode: x2 bilinear, half-pixel centres (align_corners=False)
 
 MAX_SIDE = 16384
-MAX_LAYERS = 8
-MAX_WIDTH = 512
 MAX_LATENTS = 16  # latent grids per layer
 
 _FIXED = struct.Struct("<4sBHHBB")  # magic, version, height, width, channels, layers

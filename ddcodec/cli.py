@@ -14,7 +14,8 @@ import click
 
 from . import __version__
 from .errors import DdcodecError
-from .options import CODERS, DEFAULT_INPUT, DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES, INPUTS
+from .options import CODERS, DEFAULT_INPUT, DEFAULT_LR, INPUTS
+from .presets import DEFAULT_EFFORT, EFFORTS, GPU_EFFORT
 
 # The commands import the rest of ddcodec when they run, so that --help, --version and info start fast and decode
 # works without torch.
@@ -87,11 +88,15 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
 @click.option("--psnr", "min_psnr", type=float, help="Smallest file found whose decoded PSNR reaches this (dB).")
 @click.option("--input", "input_", type=click.Choice(INPUTS), default=DEFAULT_INPUT, show_default=True,
               help="Network input: latent grids coded in the file too, or only the seed (the paper's Deep Decoder).")
-@click.option("--iters", type=int, default=DEFAULT_ITERS, show_default=True, help="Fitting iterations.")
+@click.option("--effort", type=click.IntRange(min(EFFORTS), max(EFFORTS)),
+              help=f"Encoder effort {min(EFFORTS)}..{max(EFFORTS)}: "
+                   + ", ".join(f"{e} = {p.iters} iterations" for e, p in EFFORTS.items())
+                   + f" (default {DEFAULT_EFFORT} on the CPU, {GPU_EFFORT} on a GPU).")
+@click.option("--iters", type=int, help="Fitting iterations (overrides the effort's).")
 @click.option("--lr", type=float, default=DEFAULT_LR, show_default=True, help="Adam learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed of the network input and init.")
-@click.option("--tries", type=int, default=DEFAULT_TRIES, show_default=True,
-              help="Seeds tried in the warm-up (seed, seed+1, ...); the best is kept.")
+@click.option("--tries", type=int,
+              help="Seeds tried in the warm-up (seed, seed+1, ...; default: the effort's); the best is kept.")
 @click.option("--coder", type=click.Choice(sorted(CODERS)), default="range", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch", type=int, help="Images of one size fitted together (default 16 on CUDA, 1 on CPU).")
@@ -105,7 +110,7 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
               help="Spread the images over a Ray cluster (local, or ADDRESS: auto, ray://head:10001, ...).")
 @_one_line_errors
-def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tries, coder, device, batch, jobs,
+def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, effort, iters, lr, seed, tries, coder, device, batch, jobs,
                threads, overwrite, skip_existing, as_json, quiet, ray_address) -> None:
     """Compress image SRC into the .ddc file DST, or several images (files or folders) into the folder DST (as
     NAME.ddc); each file is written as soon as it is done."""
@@ -119,8 +124,8 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tr
     if ray_address is not None and (jobs > 1 or threads):
         raise DdcodecError("--ray spreads the images itself: leave out --jobs and --threads")
     pairs = plan_outputs(sources, dst, ".ddc", IMAGE_SUFFIXES, overwrite, skip_existing)
-    options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, input=input_, iters=iters, lr=lr, seed=seed,
-                   tries=tries, coder=coder, device=device, batch=batch)
+    options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, input=input_, effort=effort, iters=iters,
+                   lr=lr, seed=seed, tries=tries, coder=coder, device=device, batch=batch)
     if ray_address is not None:
         from .distributed import encode_on_ray
 
@@ -134,7 +139,7 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tr
         from .encoder import check_options, encode_many
     except ImportError as exc:
         raise DdcodecError(f"encoding needs torch ({exc}): pip install 'ddcodec[encode]'") from None
-    per_call = check_options(**options)  # every option checked before the first image is read
+    per_call, _ = check_options(**options)  # every option checked before the first image is read
     if jobs > 1:
         from .parallel import encode_in_processes
 
@@ -208,7 +213,7 @@ def info_cmd(src, as_json) -> None:
 
 @main.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="ddcodec-demo", show_default=True)
-@click.option("--iters", type=int, default=DEFAULT_ITERS, show_default=True)
+@click.option("--iters", type=int, help="Fitting iterations (default: the default effort's).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @_one_line_errors
 def demo_cmd(out_dir, iters, device) -> None:
