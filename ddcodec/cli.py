@@ -70,7 +70,7 @@ def _report(out: Path, result, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"file": str(out), "bytes": result.n_bytes, "bpp": result.bpp, "psnr": result.psnr,
                                "psnr_unquantized": result.psnr_float, "weights": result.n_params,
-                               "seconds": result.seconds, "device": result.device}))
+                               "iters": result.iters, "seconds": result.seconds, "device": result.device}))
     else:
         click.echo(f"{out}: {result.n_bytes} bytes, {result.bpp:.4f} bpp, PSNR {result.psnr:.2f} dB (unquantized "
                    f"{result.psnr_float:.2f}), {result.n_params} weights, {result.seconds:.1f} s on {result.device}")
@@ -88,7 +88,7 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
 @click.option("--psnr", "min_psnr", type=float, help="Smallest file found whose decoded PSNR reaches this (dB).")
 @click.option("--input", "input_", type=click.Choice(INPUTS), default=DEFAULT_INPUT, show_default=True,
               help="Network input: latent grids coded in the file too, or only the seed (the paper's Deep Decoder).")
-@click.option("--effort", type=click.IntRange(min(EFFORTS), max(EFFORTS)),
+@click.option("--effort", type=int,
               help=f"Encoder effort {min(EFFORTS)}..{max(EFFORTS)}: "
                    + ", ".join(f"{e} = {p.iters} iterations" for e, p in EFFORTS.items())
                    + f" (default {DEFAULT_EFFORT} on the CPU, {GPU_EFFORT} on a GPU).")

@@ -58,7 +58,7 @@ def encode_on_ray(
     try:
         import ray
     except ImportError:
-        raise InputError("--ray needs Ray: pip install 'ddcodec[ray]'") from None
+        raise InputError("Ray is needed: pip install 'ddcodec[ray]'") from None
     jobs = [(Path(s), Path(o)) for s, o in zip(sources, outputs) if not (skip_existing and Path(o).exists())]
     started_here = not ray.is_initialized()
     if started_here:

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import ddcodec
+from ddcodec.encoder import check_options
 from ddcodec.fit import proxy_at
-from ddcodec.presets import EFFORTS, Phase
+from ddcodec.presets import DEFAULT_EFFORT, EFFORTS, Phase
 from ddcodec.quantizer import MODES, LatentProxy, centred_noise, quantize_latents, softround
 
 
@@ -79,6 +80,15 @@ def test_a_preset_round_trips_its_schedule():
         assert sum(p.share for p in preset.fit + preset.finetune) + preset.warmup.share <= 1.0
         assert preset.with_iters(123).iters == 123 and preset.with_iters(None) is preset
     assert [p.iters for p in EFFORTS.values()] == sorted(p.iters for p in EFFORTS.values())
+
+
+def test_effort_picks_the_preset_and_the_device_its_default():
+    assert check_options(effort=1)[1] == EFFORTS[1]
+    assert check_options(device="cpu")[1] == EFFORTS[DEFAULT_EFFORT]
+    changed = check_options(effort=2, iters=50, tries=3)[1]
+    assert changed.iters == 50 and changed.fit == EFFORTS[2].fit and changed.warmup.candidates == 3
+    with pytest.raises(ddcodec.InputError, match="effort"):
+        check_options(effort=0)
 
 
 @pytest.mark.parametrize("mode", ["softround", "noisy-softround", "ste-softround"])
