@@ -274,11 +274,11 @@ def _run(
     preset: Preset, phases, arch: Architecture, target: torch.Tensor, z: torch.Tensor, weights: list[torch.Tensor],
     lr: float, rate: RateTerm | None, steps: list[torch.Tensor] | None, progress: Progress | None, label: str,
 ) -> tuple[list[torch.Tensor], list[float]]:
-    """Run the phases that get iterations in turn from `weights` (each at most as coarse as the network allows);
-    the last one's weights and their MSEs."""
-    ran = [ph for ph in phases if preset.phase_iters(ph)] or list(phases[-1:])  # a fit of 0 iterations measures
-    for phase in ran:
-        phase = dataclasses.replace(phase, coarse=min(phase.coarse, arch.layers - 1))
+    """Run the phases that get iterations in turn from `weights`, but those coarser than the network allows (a
+    1-layer network, for images under about 23 pixels a side, has no half size); the last one's weights and their
+    MSEs."""
+    ran = [ph for ph in phases if preset.phase_iters(ph) and ph.coarse < arch.layers] or list(phases[-1:])
+    for phase in ran:  # (a fit of 0 iterations measures the weights)
         if rate:
             rate.enter(phase.lambda_floor)
         weights, mse = fit(arch, target, z, weights, phase, preset.phase_iters(phase), lr, steps=steps,
