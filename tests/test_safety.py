@@ -138,10 +138,10 @@ def two_images(tmp_path):
     (("a.png", "b.png"), "exists"),                     # v0.5 overwrote b.png with .ddc bytes
     (("a.png", "a.png"), "also an input"),              # and destroyed the source
     (("a.png", "sub/a.png", "out"), "both be written"),  # same stem, one folder
-    (("a.png", "x.ddc", "--bpp", "inf"), "--bpp"),
-    (("a.png", "x.ddc", "--lr", "nan"), "--lr"),
-    (("a.png", "x.ddc", "--lr", "-1"), "--lr"),
-    (("a.png", "x.ddc", "--batch", "-1"), "--batch"),
+    (("a.png", "x.ddc", "--bpp", "inf"), "bpp must"),
+    (("a.png", "x.ddc", "--lr", "nan"), "lr must"),
+    (("a.png", "x.ddc", "--lr", "-1"), "lr must"),
+    (("a.png", "x.ddc", "--batch", "-1"), "batch must"),
     (("a.png", "b.png", "nofolder.ddc"), "must be an existing folder"),
 ])
 def test_careless_encode_commands_are_one_line_errors_and_touch_nothing(two_images, args, message):
