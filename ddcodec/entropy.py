@@ -23,6 +23,7 @@ from .limits import PayloadFacts
 from .options import CODERS
 
 RANGE, ZSTD = CODERS["range"], CODERS["zstd"]
+Categorical = constriction.stream.model.Categorical
 
 CONSTANT, GEOMETRIC, CATEGORICAL, CONTEXT = 0, 1, 2, 3
 MAX_SUPPORT = 1 << 16  # widest symbol range one tensor may use
@@ -40,7 +41,6 @@ def table_budget(sizes: Sequence[int]) -> int:
     its tensor only costs the decoder time and memory, so the coder never writes one and the decoder refuses it."""
     return MAX_SUPPORT + 4 * sum(sizes)
 _RATIO_ONE = 1 << 16  # the geometric ratio r is stored as round(r * 2^16)
-ZSTD_PIECE = 256  # compressed bytes fed to zstd at a time (at most a few MB of output each)
 
 
 # ---- varints ------------------------------------------------------------------------------------------------------
@@ -116,12 +116,14 @@ def _geometric_weights(ratio: int, n: int) -> np.ndarray:
     """Integer weights w_j (j = 0..n-1) with w_0 = 2^32 and w_{j+1} = max(1, floor(w_j · ratio / 2^16)), in exact
     integer arithmetic. The recurrence is sequential (each floor depends on the last), so it runs only until the
     weights reach 1, their fixed point (_geometric_steps bounds where), and the rest is filled at once."""
+    steps, cur = [], 1 << 32
+    for _ in range(n):
+        if cur == 1:
+            break
+        steps.append(cur)
+        cur = (cur * ratio) >> 16 or 1
     w = np.ones(n, dtype=np.float64)
-    cur, j = 1 << 32, 0
-    while j < n and cur > 1:
-        w[j] = cur
-        cur = max(1, (cur * ratio) >> 16)
-        j += 1
+    w[: len(steps)] = steps
     return w
 
 
@@ -211,9 +213,9 @@ class _Model:
 
     def __init__(self, offset: int, size: int = 0, steps: int = 0, table: Callable[[], np.ndarray] | None = None):
         self.offset, self.size, self.steps, self._table = offset, size, steps, table
-        self._coder: constriction.stream.model.Categorical | None = None
+        self._coder: Categorical | None = None
 
-    def coder(self) -> constriction.stream.model.Categorical:
+    def coder(self) -> Categorical:
         if self._coder is None:
             self._coder = _categorical(self._table())
         return self._coder
@@ -300,7 +302,7 @@ def encode_ints(tensors: Sequence[np.ndarray], coder: int, grids: Collection[int
     if tables > table_budget([a.size for a in arrays]):
         raise ValueError("the tensors' value ranges need longer probability tables than a payload may declare")
     enc = constriction.stream.queue.RangeEncoder()
-    cache: dict[int, constriction.stream.model.Categorical] = {}
+    cache: dict[int, Categorical] = {}
     for _, groups in coded:
         for symbols, (_, table, offset, _) in groups:
             model = cache.setdefault(id(table), _categorical(table))
@@ -339,21 +341,32 @@ class Payload:
         BitstreamError."""
         if self.coder == ZSTD:
             return _zstd_decode(self.payload, self.sizes)
+        out, groups, data = self.decode_symbols()
+        if not np.array_equal(encode_groups(groups), data):  # exactly the words of these symbols: none cut off
+            raise BitstreamError("range-coded data does not end where its symbols do (extra or missing words)")
+        return out
+
+    def decode_symbols(self) -> tuple[list[np.ndarray], list[tuple[np.ndarray, Categorical]], np.ndarray]:
+        """A range-coded payload's tensors, its (symbols, coder model) groups in coding order and its words, before
+        the check that the words end where the symbols do."""
         data = np.frombuffer(self.words, dtype="<u4").astype(np.uint32)
         dec = constriction.stream.queue.RangeDecoder(data)
-        groups: list[tuple[np.ndarray, constriction.stream.model.Categorical]] = []  # coding order, for the check
+        groups: list[tuple[np.ndarray, Categorical]] = []
         try:
             out = [_decode_tensor(dec, s, n, m, groups) for s, n, m in zip(self.shapes, self.sizes, self.models)]
         except BitstreamError:
             raise
         except Exception as exc:  # constriction reports corrupt data with its own exception types
             raise BitstreamError(f"range-coded data is corrupt ({exc})") from None
-        enc = constriction.stream.queue.RangeEncoder()  # the words must be exactly those of these symbols: no junk
-        for symbols, model in groups:  # after them, none cut off (which would decode to other values)
-            enc.encode(symbols, model)
-        if not np.array_equal(enc.get_compressed(), data):
-            raise BitstreamError("range-coded data does not end where its symbols do (extra or missing words)")
-        return out
+        return out, groups, data
+
+
+def encode_groups(groups: Sequence[tuple[np.ndarray, Categorical]]) -> np.ndarray:
+    """The range coder's words for (symbols, coder model) groups in order."""
+    enc = constriction.stream.queue.RangeEncoder()
+    for symbols, model in groups:
+        enc.encode(symbols, model)
+    return enc.get_compressed()
 
 
 def _flat_models(model: _Model | _Context) -> list[_Model]:
@@ -424,7 +437,7 @@ def _decode_tensor(dec, shape: Shape, n: int, model: _Model | _Context, groups: 
     return q[2:, 1:-1].ravel()
 
 
-def _categorical(table: np.ndarray) -> constriction.stream.model.Categorical:
+def _categorical(table: np.ndarray) -> Categorical:
     """The coder's model for a table of unnormalized probabilities (normalized by constriction, deterministically)."""
     return constriction.stream.model.Categorical(table, perfect=False)
 
@@ -439,21 +452,20 @@ def _zstd_encode(flat: list[np.ndarray]) -> bytes:
 
 def _zstd_decode(payload: bytes, sizes: Sequence[int]) -> list[np.ndarray]:
     """The integers of a zstd payload: one frame that ends exactly at the payload's end and holds exactly the bytes
-    the tensors need. Input is fed in small pieces into one buffer of the expected size, so a crafted frame cannot
-    expand beyond that by more than one piece's output."""
+    the tensors need, decompressed in one call into a buffer of that size (a frame that declares another size, or
+    that would produce more, is refused before or while it is decompressed, never beyond the buffer)."""
     width, expected = payload[0], payload[0] * sum(sizes)
-    dobj = zstandard.ZstdDecompressor().decompressobj()
-    buffer, produced, pos = bytearray(expected), 0, 1
+    frame = memoryview(payload)[1:]
     try:
-        while pos < len(payload) and produced <= expected and not dobj.eof:
-            part = dobj.decompress(payload[pos : pos + ZSTD_PIECE])
-            pos += ZSTD_PIECE
-            buffer[produced : produced + len(part)] = part[: max(expected - produced, 0)]
-            produced += len(part)
+        declared = zstandard.get_frame_parameters(frame).content_size
+        if declared not in (expected, zstandard.CONTENTSIZE_UNKNOWN):
+            raise BitstreamError(f"zstd frame declares {declared} bytes, not the {expected} expected")
+        data = zstandard.ZstdDecompressor().decompress(frame, max_output_size=expected, allow_extra_data=False)
     except zstandard.ZstdError as exc:
-        raise BitstreamError(f"zstd data is corrupt ({exc})") from None
-    if produced != expected or not dobj.eof or dobj.unused_data or pos < len(payload):
+        raise BitstreamError(f"zstd data is not one frame of the {expected} bytes expected, ending with the payload "
+                             f"({exc})") from None
+    if len(data) != expected:
         raise BitstreamError(f"zstd data is not one frame of the {expected} bytes expected, ending with the payload")
-    values = np.frombuffer(buffer, dtype=f"<i{width}").astype(np.int64)
-    del buffer
+    values = np.frombuffer(data, dtype=f"<i{width}").astype(np.int64)
+    del data
     return np.split(values, np.cumsum(sizes)[:-1])

@@ -25,23 +25,26 @@ from .errors import DecodeBudgetError
 
 MAX_PIXELS = 89_478_485  # generated pixels, Pillow's MAX_IMAGE_PIXELS
 MAX_MEMORY = 1 << 30  # bytes at the decode's peak
-MAX_MACS = 2 * 10**10  # multiply-adds and their equivalents (about 1.3 s on one core; a 768x512 k = 128 seed
-#                        decode needs 9e9)
+MAX_MACS = 3 * 10**10  # multiply-adds and their equivalents (about 2 s on one core; a 768x512 k = 128 seed
+#                        decode needs 1.8e10, the default coded profile's 768x512 files 2e9 to 3e9)
 
 # Work of what is not a multiply-add, in multiply-add equivalents (measured: benchmarks/results/fuzz-structured.json)
 SEED_VALUE_WORK = 400  # one SplitMix64 value of the seeded input (26 ns)
 SYMBOL_WORK = 600  # one range-coded symbol, decoded, then re-encoded for the end-of-data check (40 ns)
 TABLE_ENTRY_WORK = 200  # one probability-table entry: read or filled, then the coder's model built from it
-TABLE_STEP_WORK = 6000  # one step of the geometric table's integer recurrence (a Python step, 400 ns)
+TABLE_STEP_WORK = 8000  # one step of the geometric table's integer recurrence (a Python step, 500 ns)
 ROW_WORK = 1 << 18  # one row of a context-coded grid: prediction, buckets, bookkeeping (about 20 µs)
 CALL_WORK = 1 << 15  # one call of the range decoder (a tensor, or one bucket of one row; about 2 µs)
-ZSTD_BYTE_WORK = 4  # one decompressed byte of a zstd payload, and its widening to int64
+ZSTD_BYTE_WORK = 16  # one decompressed byte of a zstd payload, and its widening to int64 (1 ns)
+ACTIVATION_WORK = 128  # one activation value written: bias, upsampling, ReLU, statistics, BatchNorm, sigmoid (8 ns)
+ACTIVATION_ROW_WORK = 4096  # one row of one channel of an activation: the elementwise passes' per-row overhead, which
+#                             dominates on thin images (16384 x 1: rows of one to a few values; 250 ns)
 
 # Memory the NumPy decoder holds besides whole arrays
+SMALL_OBJECTS = 1 << 20  # the decoder's small arrays and Python objects, all stages together
 DECODE_THREADS = 8  # the NumPy decoder's worker threads at most (npdecode.MAX_THREADS)
 BLOCK = 8192  # pixels per block of its convolutions (npdecode.BLOCK)
 SEED_CHUNK = 1 << 16  # seeded values generated at a time (seed.py), each with up to 6 uint64 temporaries
-ZSTD_OVERRUN = 8 << 20  # the most one piece of 256 zstd bytes decompresses to beyond what is expected
 TABLE_ENTRY_BYTES = 20  # a table entry: its float64 weight, its float64 build and the coder's own (4 bytes)
 CONTEXT_CELL_BYTES = 40  # a context-coded grid's cell while it decodes: padded int64 values and magnitudes, the
 #                          decoded row's temporaries and the flat int64 copy
@@ -105,7 +108,7 @@ def decode_cost(arch: Architecture, payload: PayloadFacts | None = None) -> Cost
         held += stage.left
         work += stage.work
     h, w = arch.layer_size(arch.layers - 1)
-    return Cost(pixels=h * w, memory=peak, macs=work)
+    return Cost(pixels=h * w, memory=peak + SMALL_OBJECTS, macs=work)
 
 
 def _stages(arch: Architecture, payload: PayloadFacts) -> list[Stage]:
@@ -123,10 +126,10 @@ def _values(arch: Architecture) -> tuple[int, int]:
 def entropy_cost(arch: Architecture, p: PayloadFacts) -> Stage:
     """Entropy decoding: the int64 values (kept); range coding: the declared tables, the symbols kept for the
     re-encode check, the words (read, and written again), the largest context-coded grid while it decodes, a flat
-    tensor's int32 symbols widened to int64; zstd: the decompressed bytes and their int64 copy."""
+    tensor's int32 symbols widened to int64; zstd: the payload's copy, the decompressed bytes and their int64 copy."""
     n, largest = _values(arch)
     if p.zstd_width:
-        return Stage(ZSTD_BYTE_WORK * p.zstd_width * n, 8 * n + p.zstd_width * n + ZSTD_OVERRUN, 8 * n)
+        return Stage(ZSTD_BYTE_WORK * p.zstd_width * n, 8 * n + p.zstd_width * n + 2 * p.payload_bytes, 8 * n)
     work = (SYMBOL_WORK * p.symbols + TABLE_ENTRY_WORK * p.table_entries + TABLE_STEP_WORK * p.table_steps
             + ROW_WORK * p.rows + CALL_WORK * p.calls)
     transient = max(CONTEXT_CELL_BYTES * p.widest_grid, 12 * largest if p.symbols else 0)
@@ -147,19 +150,29 @@ def seed_cost(arch: Architecture) -> Stage:
 
 
 def synthesis_cost(arch: Architecture) -> Stage:
-    """The network's layers (npdecode.render): per layer its input (with the latent grids stacked and joined), the
+    """The network's layers and its output convolution (npdecode.render): the multiply-adds and each activation
+    value's elementwise work; in memory, per layer its input (with the latent grids stacked and joined), the
     convolution's output, then either each thread's block of the product, or the upsampled output and each
     thread's upsampling temporaries (one channel, or BLOCK pixels' worth of channels, at twice the width)."""
-    peak = 0
+    peak = values = rows = 0
     for i in range(arch.layers):
         h, w = arch.layer_size(i)
         c_in, c_out = arch.widths[i], arch.widths[i + 1]
         lat = arch.latents[i] if arch.latents else 0
-        joined = (c_in + 2 * lat) * h * w if lat or i else 0  # layer 0's input is the seeded input, counted there
+        x_in = c_in * h * w if i else 0  # layer 0's input is the seeded input, counted there
+        joining = x_in + (c_in + 2 * lat) * h * w if lat else 0  # the input, the joined input and the stacked grids
+        held = (c_in + lat) * h * w if lat else x_in
         blocks = DECODE_THREADS * BLOCK * c_out
         upsampled = 4 * c_out * h * w + min(DECODE_THREADS, c_out) * 4 * max(h * w, BLOCK)
-        peak = max(peak, 4 * (joined + c_out * h * w + max(blocks, upsampled if i < arch.layers - 1 else 0)))
-    return Stage(arch.macs_per_pixel() * arch.height * arch.width, peak, 0)
+        peak = max(peak, 4 * joining, 4 * (held + c_out * h * w + max(blocks, upsampled if i < arch.layers - 1 else 0)))
+        scale = 2 if i < arch.layers - 1 else 1
+        values += c_out * h * w * scale * scale
+        rows += c_out * h * scale
+    h, w = arch.layer_size(arch.layers - 1)
+    values += arch.channels * h * w
+    rows += arch.channels * h
+    work = arch.macs_per_pixel() * arch.height * arch.width + ACTIVATION_WORK * values + ACTIVATION_ROW_WORK * rows
+    return Stage(work, peak, 0)
 
 
 def output_cost(arch: Architecture) -> Stage:
