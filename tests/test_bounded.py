@@ -204,3 +204,33 @@ def test_fixtures_still_decode_to_the_same_pixels():
             from PIL import Image
 
             np.testing.assert_array_equal(np.asarray(ddcodec.decode(path)), np.asarray(Image.open(expected)))
+
+
+def issue_files() -> dict[str, bytes]:
+    """The issue's decode bombs, rebuilt: each decoded for seconds and hundreds of MB on v0.9."""
+    rows = Architecture(16384, 1, 1, (1, 1), (16,))  # 16 grids of 16384 one-value rows
+    deep = Architecture(16384, 1, 1, (1,) * 9, (16,) * 8)  # 8 layers of them
+    tables = Architecture(1024, 1024, 1, (1, 1, 1), (0, 16))  # 16 grids, each with 6 distinct full-length tables
+    certain = Architecture(4096, 4096, 1, (1, 1, 1), (0, 3))  # 3 grids of 2048 x 4096 values at ~0 bits each
+    seeded = Architecture(512, 512, 1, (512, 1))  # the 46-byte file: 134 M seeded values
+    return {
+        "rows": coded_file(rows, [context([constant(0)] * 7)] * 16),
+        "deep": coded_file(deep, [context([constant(0)] * 7)] * (16 * 8)),
+        "tables": coded_file(tables, [context([constant(0)] + [geometric(0, 32767, 32768, 65535 - 6 * g - k)
+                                                               for k in range(6)]) for g in range(16)]),
+        "certain": coded_file(certain, [context([geometric(0, 0, 1, 1)] + [constant(0)] * 6)] * 3),
+        "seeded": pack(Header(seeded, 0, RANGE, (0,) * 4), b"".join([constant(1)] * 4)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(issue_files()))
+def test_the_issue_s_bombs_are_refused_before_the_work(name):
+    import io
+
+    from PIL import Image
+
+    data = issue_files()[name]
+    peak = measured_peak(lambda: pytest.raises(DecodeBudgetError, decode_array, data))
+    assert peak < 16 << 20  # refused from the header and the descriptors: nothing was built
+    with pytest.raises(OSError, match="broken .ddc data"):
+        Image.open(io.BytesIO(data)).load()
