@@ -176,11 +176,13 @@ def synthesis_cost(arch: Architecture) -> Stage:
 
 
 def output_cost(arch: Architecture) -> Stage:
-    """The output convolution and the image: the last activation, the float32 output and each thread's block of
-    it, then its 8-bit copies."""
+    """The output convolution and the image: the last activation (written over the last layer's input where that
+    has rows enough, so that input's rows, latent grids included, stay held), the float32 output and each thread's
+    block of it, then its 8-bit copies (the array, its (H, W, C) copy, and the bytes Pillow's plugin hands on)."""
     h, w = arch.layer_size(arch.layers - 1)
-    last, image = arch.widths[-1] * h * w, arch.channels * h * w
-    return Stage(0, 4 * (last + image + DECODE_THREADS * BLOCK * arch.channels) + 2 * image, 0)
+    lat = arch.latents[-1] if arch.latents else 0
+    last, image = max(arch.widths[-1], arch.widths[-2] + lat) * h * w, arch.channels * h * w
+    return Stage(0, 4 * (last + image + DECODE_THREADS * BLOCK * arch.channels) + 3 * image, 0)
 
 
 def check_budget(arch: Architecture, limits: Limits | None = None, payload: PayloadFacts | None = None) -> Cost:

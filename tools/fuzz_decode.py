@@ -321,7 +321,7 @@ def main() -> int:
     def finish() -> None:
         result = campaign.report(sum(campaign.outcomes.values()) - campaign.outcomes["FINDING over the time cap"],
                                  time.perf_counter() - start)
-        result["machine"] = "2-core AMD EPYC, shared with other jobs; one torch thread; decoder: torch"
+        result["machine"] = "2-core AMD EPYC, shared with other jobs; one torch thread; decoder: NumPy (ddcodec.decode's CPU default)"
         result["mode"] = "random mutations" if args.plain else "atheris (libFuzzer mutations of the seeds)"
         print(json.dumps(result, indent=1), flush=True)
         if args.out:
