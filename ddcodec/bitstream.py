@@ -34,6 +34,7 @@ class Header:
     seed: int
     coder: int
     step_codes: tuple[int, ...]
+    version: int = VERSION  # the format version it was read from (pack writes VERSION)
 
     def __post_init__(self) -> None:
         if len(self.step_codes) != len(self.arch.tensor_shapes()):
@@ -68,7 +69,8 @@ def pack(header: Header, payload: bytes) -> bytes:
 
 def parse(data: bytes, limits: Limits | None = None, budget: bool = True) -> tuple[Header, bytes]:
     """Header and payload of a .ddc file (version 1, 2 or 3), after validating every field, the decode's cost against
-    `limits` (ddcodec.limits; budget=False skips it, for reading a header only) and the CRC-32."""
+    `limits` from the header alone (ddcodec.limits; budget=False skips it, for reading a header only) and the CRC-32;
+    the payload's cost is checked once its descriptors are parsed (reader.read_plan)."""
     if len(data) < _FIXED.size:
         raise BitstreamError(f"file is {len(data)} bytes, too short for a .ddc header")
     magic, version, height, width, channels, layers = _FIXED.unpack_from(data)
@@ -117,4 +119,4 @@ def parse(data: bytes, limits: Limits | None = None, budget: bool = True) -> tup
     (crc,) = struct.unpack_from("<I", data, len(data) - 4)
     if crc != zlib.crc32(data[:-4]):
         raise BitstreamError("CRC-32 mismatch: the file is damaged")
-    return Header(arch, seed, coder, tuple(codes)), bytes(data[pos : pos + length])
+    return Header(arch, seed, coder, tuple(codes), version), bytes(data[pos : pos + length])

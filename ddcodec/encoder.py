@@ -61,9 +61,9 @@ class EncodeResult:
     def n_params(self) -> int:
         return self.arch.n_params
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the .ddc file atomically."""
-        write_bytes(path, self.data)
+    def save(self, path: str | os.PathLike, overwrite: bool = True) -> None:
+        """Write the .ddc file atomically (without `overwrite`, never over a file, even one made meanwhile)."""
+        write_bytes(path, self.data, overwrite)
 
 
 def encode(

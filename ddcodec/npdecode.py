@@ -20,13 +20,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .architecture import BN_EPS, Architecture
-from .limits import Limits
+from .errors import BitstreamError
+from .limits import BLOCK, DECODE_THREADS, Limits  # BLOCK: pixels per block, whose product stays in the cache
 from .reader import read_weights
 from .seed import seeded_input
 
 T = TypeVar("T")
-MAX_THREADS = 8  # worker threads; beyond the cores they only add overhead
-BLOCK = 8192  # pixels per block: a block of every channel, and its product, stay in the core's cache
+MAX_THREADS = DECODE_THREADS  # worker threads; beyond the cores they only add overhead
+NOT_FINITE = "the network's output is not finite: the file is damaged"
 # One decode at a time per process: each already uses every core, and the BLAS limit is process-wide (two decodes
 # in two threads would each restore the setting the other one made).
 _ONE_AT_A_TIME = threading.Lock()
@@ -83,8 +84,8 @@ def render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray) -> 
     hidden layer, bias and sigmoid in the output; each upsampling, with its ReLU and statistics, one channel at a time.
     """
     threads = min(os.cpu_count() or 1, MAX_THREADS)
-    with _ONE_AT_A_TIME, threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool:
-        return _render(arch, weights, z, pool)
+    with _ONE_AT_A_TIME, threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool, np.errstate(all="ignore"):
+        return _render(arch, weights, z, pool)  # bounds.py refuses weights that could overflow
 
 
 def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, pool: ThreadPoolExecutor) -> np.ndarray:
@@ -105,6 +106,8 @@ def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, po
             x, total = _conv_relu_stats(conv, bias, x, pool)
         scale, shift = _batchnorm(total, x.shape[1], weights[3 * i + 1], weights[3 * i + 2])
     y = _sigmoid_conv(weights[3 * d] * scale[None, :], weights[3 * d] @ shift, x, pool)
+    if not np.isfinite(y).all():
+        raise BitstreamError(NOT_FINITE)
     return y.reshape(-1, h, w)[:, : arch.height, : arch.width]
 
 
@@ -114,9 +117,10 @@ def _blockwise(pool: ThreadPoolExecutor, conv: np.ndarray, bias: np.ndarray, x: 
 
     The block's product is still in the cache when `then` reads it."""
     def block(cols: slice) -> T:
-        a = conv @ x[:, cols]
-        a += bias[:, None]
-        return then(a, cols)
+        with np.errstate(all="ignore"):  # per thread: NumPy's error state is thread-local
+            a = conv @ x[:, cols]
+            a += bias[:, None]
+            return then(a, cols)
 
     return list(pool.map(block, [slice(s, s + BLOCK) for s in range(0, x.shape[1], BLOCK)]))
 
@@ -139,8 +143,9 @@ def _upsample_relu_stats(a: np.ndarray, h: int, w: int, pool: ThreadPoolExecutor
     x = np.empty((c, 4 * h * w), np.float32)
 
     def channels(rows: slice) -> np.ndarray:
-        up = upsample(a[rows].reshape(-1, h, w), x[rows].reshape(-1, 2 * h, 2 * w))
-        return _relu_stats(up.reshape(up.shape[0], -1))
+        with np.errstate(all="ignore"):  # per thread: NumPy's error state is thread-local
+            up = upsample(a[rows].reshape(-1, h, w), x[rows].reshape(-1, 2 * h, 2 * w))
+            return _relu_stats(up.reshape(up.shape[0], -1))
 
     return x, np.concatenate(list(pool.map(channels, [slice(s, s + group) for s in range(0, c, group)])), axis=1)
 
@@ -158,8 +163,7 @@ def _sigmoid_conv(conv: np.ndarray, bias: np.ndarray, x: np.ndarray, pool: Threa
     y = np.empty((conv.shape[0], x.shape[1]), np.float32)
 
     def sigmoid(a: np.ndarray, cols: slice) -> None:
-        with np.errstate(over="ignore"):  # exp(-a) = inf for very negative a gives sigmoid 0, as it should
-            np.exp(np.negative(a, out=a), out=a)
+        np.exp(np.negative(a, out=a), out=a)  # exp(-a) = inf for very negative a gives sigmoid 0, as it should
         a += 1
         np.reciprocal(a, out=y[:, cols])
 
@@ -173,4 +177,6 @@ def decode_array(data: bytes, limits: Limits | None = None) -> np.ndarray:
     arch = header.arch
     z = seeded_input(header.seed, arch.widths[0], *arch.input_size)
     img = render(arch, weights, z)
-    return np.rint(img * np.float32(255)).clip(0, 255).astype(np.uint8).transpose(1, 2, 0).copy()
+    img *= np.float32(255)
+    np.rint(img, out=img)
+    return img.clip(0, 255, out=img).astype(np.uint8).transpose(1, 2, 0).copy()
