@@ -46,7 +46,21 @@ def decode_cost(arch: Architecture) -> Cost:
         widest = max(widest, arch.widths[i + 1] * hi * wi)
     values = sum(math.prod(s) for s in arch.tensor_shapes())
     memory = 4 * ACTIVATIONS_AT_PEAK * max(widest, arch.channels * h * w) + 12 * values  # int64 codes + float32
+    memory += synthesis_memory(arch)
     return Cost(pixels=h * w, memory=memory, macs=arch.macs_per_pixel() * arch.height * arch.width)
+
+
+def synthesis_memory(arch: Architecture) -> int:
+    """Bytes the synthesis (format version 4) holds besides the layers' activations: a learned upsampling's
+    one-axis intermediate (half its output) and the refinement's padded copy and output of the image's channels.
+    Its multiply-adds are in arch.macs_per_pixel()."""
+    upsampling = 0
+    if arch.learned_upsampling:
+        hi, wi = arch.layer_size(arch.layers - 2)
+        upsampling = 4 * max(arch.widths[1:-1]) * 2 * hi * wi
+    pad = arch.refine_kernel // 2
+    refinement = 4 * arch.channels * ((arch.height + 2 * pad) * (arch.width + 2 * pad) + arch.height * arch.width)
+    return upsampling + (refinement if arch.refine else 0)
 
 
 def check_budget(arch: Architecture, limits: Limits | None = None) -> Cost:

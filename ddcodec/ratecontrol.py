@@ -16,6 +16,10 @@ MODEL_BYTES_PER_TENSOR = 4  # typical size of one tensor's entropy-model descrip
 WEIGHT_SHARE = 0.35  # coded-input profile: part of the budget planned for the network's weights
 MAX_CODED_WIDTH = 40  # coded-input profile: keeps the decoder near 2,000 multiply-adds per pixel
 LATENTS_BY_SCALE = {0: 0, 1: 1, 2: 1, 3: 1, 4: 2}  # latent grids of a layer 2^-s below full size (s >= 4: 2)
+# The coded-input profile's synthesis (format version 4; benchmarks/results/ablations.md, "v0.10 — synthesis"):
+UPSAMPLING_TAPS = 4  # learned upsampling filters of 2 x 4 samples (0: the fixed bilinear upsampling)
+REFINE_LAYERS = 1  # residual convolutions on the output channels before the sigmoid
+REFINE_KERNEL = 3  # their side
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ def plan(
         raise InputError("give at most one of --bpp, --ratio and --quality")
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
+    synthesis = (UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL) if coded_input else ()
+    shape = Architecture(height, width, channels, (1,) * (d + 1), latents, *synthesis)  # tensors of any width
     budget = None
     if bpp is None and ratio is None:
         q = DEFAULT_QUALITY if quality is None else quality
@@ -71,17 +77,17 @@ def plan(
         if not bpp > 0:
             raise InputError(f"--bpp must be positive, not {bpp}")
         budget = int(bpp * height * width / 8)
-        n_tensors = 3 * d + 1 + len([n for n in latents if n]) + sum(latents)
+        n_tensors = len(shape.tensor_shapes())
         weight_bits = 8 * (budget - header_size(d, n_tensors) - 4 - MODEL_BYTES_PER_TENSOR * n_tensors)
         n_params = weight_bits * (WEIGHT_SHARE if coded_input else 1) / BITS_PER_PARAM
     else:
         if not ratio > 0:
             raise InputError(f"--ratio must be positive, not {ratio}")
         n_params = 3 * height * width / ratio
-    k = width_for(d, channels, n_params, sum(latents))
+    k = width_for(d, channels, n_params - shape.n_synthesis_params, sum(latents))
     if coded_input:
         k = min(k, MAX_CODED_WIDTH)
     if k < 2:
         what = f"--bpp {bpp}" if bpp is not None else f"compression factor {ratio}"
         raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
-    return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents), budget)
+    return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis), budget)
