@@ -8,9 +8,9 @@ Kim et al., 2024), adapted to the Deep Decoder's hidden features.
 
 The upsampling runs as matrix products, which BLAS does several times faster than a loop of per-tap passes over the
 activations (measured at 768x512 on one thread: forward about 100 ms against 200 ms per x2 of 40 channels; torch's
-conv_transpose2d took 7x the bilinear upsampling): each run of BLOCK input samples along an axis, with the
-samples either side that the filter reads, times a band matrix (B, 2·BLOCK, BLOCK + 2·pad) built from the taps,
-gives the run's 2·BLOCK outputs. The backward is written by hand (see _upsample_axis_backward).
+conv_transpose2d took 7x the bilinear upsampling): each run of RUN input samples along an axis, with the
+samples either side that the filter reads, times a band matrix (B, 2·RUN, RUN + 2·pad) built from the taps,
+gives the run's 2·RUN outputs. The backward is written by hand (see _upsample_axis_backward).
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from .architecture import Architecture
-from .npsynthesis import band_masks, bilinear_taps
+from .npsynthesis import RUN, band_masks, bilinear_taps
 
-BLOCK = 8  # input samples per run of the band products (at least twice the padding: 2·(taps // 2) <= 8)
 
 
 def initial_synthesis(arch: Architecture) -> dict[int, torch.Tensor]:
@@ -40,8 +39,8 @@ def initial_synthesis(arch: Architecture) -> dict[int, torch.Tensor]:
 
 
 def upsampling_band(taps: torch.Tensor) -> torch.Tensor:
-    """The band matrices (B, 2·BLOCK, BLOCK + 2·(K // 2)) of each network's filter taps (B, K), differentiable."""
-    masks = torch.tensor(band_masks(taps.shape[1], BLOCK), dtype=taps.dtype, device=taps.device)
+    """The band matrices (B, 2·RUN, RUN + 2·(K // 2)) of each network's filter taps (B, K), differentiable."""
+    masks = torch.tensor(band_masks(taps.shape[1], RUN), dtype=taps.dtype, device=taps.device)
     return torch.einsum("bk,kol->bol", taps, masks)
 
 
@@ -63,11 +62,11 @@ def _pad(x: torch.Tensor, dim: int, left: int, right: int) -> torch.Tensor:
 
 
 def _upsample_axis(x: torch.Tensor, band: torch.Tensor, dim: int) -> torch.Tensor:
-    """x2 along `dim` (2: height, 3: width) of x (B, c, h, w): each run of BLOCK inputs, with the `pad` samples
-    either side, times the band (B, 2·BLOCK, BLOCK + 2·pad) gives its 2·BLOCK outputs."""
-    n, pad = x.shape[dim], (band.shape[2] - BLOCK) // 2
-    runs = -(-n // BLOCK)
-    windows = _pad(x, dim, pad, pad + runs * BLOCK - n).unfold(dim, band.shape[2], BLOCK)
+    """x2 along `dim` (2: height, 3: width) of x (B, c, h, w): each run of RUN inputs, with the `pad` samples
+    either side, times the band (B, 2·RUN, RUN + 2·pad) gives its 2·RUN outputs."""
+    n, pad = x.shape[dim], (band.shape[2] - RUN) // 2
+    runs = -(-n // RUN)
+    windows = _pad(x, dim, pad, pad + runs * RUN - n).unfold(dim, band.shape[2], RUN)
     if dim == 3:  # windows (B, c, h, runs, L)
         b, c, h = x.shape[:3]
         out = torch.matmul(windows.reshape(b, -1, band.shape[2]), band.transpose(1, 2)).view(b, c, h, -1)
@@ -82,22 +81,22 @@ def _upsample_axis_backward(g: torch.Tensor, x: torch.Tensor, band: torch.Tensor
     band^T times its outputs' gradient, added where the windows overlap and folded from the padding onto the edge
     samples; the band gets the sum of the outputs' gradients times the windows."""
     n, length = x.shape[dim], band.shape[2]
-    pad, runs = (length - BLOCK) // 2, -(-n // BLOCK)
-    windows = _pad(x, dim, pad, pad + runs * BLOCK - n).unfold(dim, length, BLOCK)
+    pad, runs = (length - RUN) // 2, -(-n // RUN)
+    windows = _pad(x, dim, pad, pad + runs * RUN - n).unfold(dim, length, RUN)
     b = x.shape[0]
     if dim == 3:
-        g = F.pad(g, (0, 2 * (runs * BLOCK - n))).view(b, -1, 2 * BLOCK)  # (B, c·h·runs, 2·BLOCK)
+        g = F.pad(g, (0, 2 * (runs * RUN - n))).view(b, -1, 2 * RUN)  # (B, c·h·runs, 2·RUN)
         flat = windows.reshape(b, -1, length)
         g_band = torch.matmul(g.transpose(1, 2), flat)
         g_windows = torch.matmul(g, band).view(*x.shape[:3], runs, length)
     else:
-        g = F.pad(g, (0, 0, 0, 2 * (runs * BLOCK - n))).unflatten(2, (runs, 2 * BLOCK))  # (B, c, runs, 2·BLOCK, w)
+        g = F.pad(g, (0, 0, 0, 2 * (runs * RUN - n))).unflatten(2, (runs, 2 * RUN))  # (B, c, runs, 2·RUN, w)
         g_band = torch.matmul(g, windows).sum((1, 2))
         g_windows = torch.matmul(band.transpose(1, 2)[:, None, None], g).transpose(3, 4)  # (B, c, runs, w, L)
-    g_padded = x.new_zeros(*x.shape[:dim], (runs + 1) * BLOCK, *x.shape[dim + 1 :])
-    runs_of = g_padded.unfold(dim, BLOCK, BLOCK)  # (..., runs + 1, ..., BLOCK): run r's samples
-    runs_of.narrow(dim, 0, runs).copy_(g_windows.narrow(-1, 0, BLOCK))
-    runs_of.narrow(dim, 1, runs).narrow(-1, 0, length - BLOCK).add_(g_windows.narrow(-1, BLOCK, length - BLOCK))
+    g_padded = x.new_zeros(*x.shape[:dim], (runs + 1) * RUN, *x.shape[dim + 1 :])
+    runs_of = g_padded.unfold(dim, RUN, RUN)  # (..., runs + 1, ..., RUN): run r's samples
+    runs_of.narrow(dim, 0, runs).copy_(g_windows.narrow(-1, 0, RUN))
+    runs_of.narrow(dim, 1, runs).narrow(-1, 0, length - RUN).add_(g_windows.narrow(-1, RUN, length - RUN))
     g_x = g_padded.narrow(dim, pad, n).contiguous()
     if pad:
         g_x.narrow(dim, 0, 1).add_(g_padded.narrow(dim, 0, pad).sum(dim, keepdim=True))
