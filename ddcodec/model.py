@@ -73,8 +73,8 @@ class _UpsampleReluStats(torch.autograd.Function):
                 band: torch.Tensor | None = None):
         learned: tuple[torch.Tensor, ...] = ()
         if upsample and band is not None:
-            r, wide = upsample_forward(a.unflatten(2, size), band)
-            r, learned = r.flatten(2), (a.unflatten(2, size), wide, band)
+            r, saved = upsample_forward(a.unflatten(2, size), band)
+            r, learned = r.flatten(2), (*saved, band)
         elif upsample:
             r = F.interpolate(a.unflatten(2, size), scale_factor=2, mode="bilinear", align_corners=False).flatten(2)
         else:

@@ -61,42 +61,48 @@ def _pad(x: torch.Tensor, dim: int, left: int, right: int) -> torch.Tensor:
     return torch.cat(parts, dim)
 
 
-def _upsample_axis(x: torch.Tensor, band: torch.Tensor, dim: int) -> torch.Tensor:
-    """x2 along `dim` (2: height, 3: width) of x (B, c, h, w): each run of RUN inputs, with the `pad` samples
-    either side, times the band (B, 2·RUN, RUN + 2·pad) gives its 2·RUN outputs."""
-    n, pad = x.shape[dim], (band.shape[2] - RUN) // 2
-    runs = -(-n // RUN)
-    windows = _pad(x, dim, pad, pad + runs * RUN - n).unfold(dim, band.shape[2], RUN)
+def _padded(x: torch.Tensor, dim: int, length: int) -> torch.Tensor:
+    """x along `dim` with the samples that its runs' windows of `length` read beyond its edges (edge samples
+    repeated): `pad` before it, `pad` and the last run's remainder after it."""
+    n, pad = x.shape[dim], (length - RUN) // 2
+    return _pad(x, dim, pad, pad + -(-n // RUN) * RUN - n)
+
+
+def _upsample_axis(padded: torch.Tensor, band: torch.Tensor, dim: int, n: int) -> torch.Tensor:
+    """x2 along `dim` (2: height, 3: width) of x (B, c, h, w) of n samples there, given as _padded(x): each run of
+    RUN inputs, with the `pad` samples either side, times the band (B, 2·RUN, RUN + 2·pad) gives its 2·RUN outputs."""
+    length = band.shape[2]
+    windows = padded.unfold(dim, length, RUN)
     if dim == 3:  # windows (B, c, h, runs, L)
-        b, c, h = x.shape[:3]
-        out = torch.matmul(windows.reshape(b, -1, band.shape[2]), band.transpose(1, 2)).view(b, c, h, -1)
+        b, c, h = padded.shape[:3]
+        out = torch.matmul(windows.reshape(b, -1, length), band.transpose(1, 2)).view(b, c, h, -1)
     else:  # windows (B, c, runs, w, L)
         out = torch.matmul(band[:, None, None], windows.transpose(3, 4)).flatten(2, 3)
     return out.narrow(dim, 0, 2 * n)
 
 
-def _upsample_axis_backward(g: torch.Tensor, x: torch.Tensor, band: torch.Tensor, dim: int
+def _upsample_axis_backward(g: torch.Tensor, padded: torch.Tensor, band: torch.Tensor, dim: int
                             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The gradients of x and of the band given g, that of _upsample_axis(x, band, dim): each run's window gets
-    band^T times its outputs' gradient, added where the windows overlap and folded from the padding onto the edge
-    samples; the band gets the sum of the outputs' gradients times the windows."""
-    n, length = x.shape[dim], band.shape[2]
+    """The gradients of x and of the band given g, that of _upsample_axis(padded, band, dim, n): each run's window
+    gets band^T times its outputs' gradient, added where the windows overlap and folded from the padding onto the
+    edge samples; the band gets the sum of the outputs' gradients times the windows."""
+    n, length = g.shape[dim] // 2, band.shape[2]
     pad, runs = (length - RUN) // 2, -(-n // RUN)
-    windows = _pad(x, dim, pad, pad + runs * RUN - n).unfold(dim, length, RUN)
-    b = x.shape[0]
+    windows = padded.unfold(dim, length, RUN)
+    extra = 2 * (runs * RUN - n)
+    b = g.shape[0]
     if dim == 3:
-        g = F.pad(g, (0, 2 * (runs * RUN - n))).view(b, -1, 2 * RUN)  # (B, c·h·runs, 2·RUN)
-        flat = windows.reshape(b, -1, length)
-        g_band = torch.matmul(g.transpose(1, 2), flat)
-        g_windows = torch.matmul(g, band).view(*x.shape[:3], runs, length)
+        g = (F.pad(g, (0, extra)) if extra else g.contiguous()).view(b, -1, 2 * RUN)  # (B, c·h·runs, 2·RUN)
+        g_band = torch.matmul(g.transpose(1, 2), windows.reshape(b, -1, length))
+        g_windows = torch.matmul(g, band).view(*padded.shape[:3], runs, length)
     else:
-        g = F.pad(g, (0, 0, 0, 2 * (runs * RUN - n))).unflatten(2, (runs, 2 * RUN))  # (B, c, runs, 2·RUN, w)
+        g = (F.pad(g, (0, 0, 0, extra)) if extra else g.contiguous()).unflatten(2, (runs, 2 * RUN))
         g_band = torch.matmul(g, windows).sum((1, 2))
-        g_windows = torch.matmul(band.transpose(1, 2)[:, None, None], g).transpose(3, 4)  # (B, c, runs, w, L)
-    g_padded = x.new_zeros(*x.shape[:dim], (runs + 1) * RUN, *x.shape[dim + 1 :])
-    runs_of = g_padded.unfold(dim, RUN, RUN)  # (..., runs + 1, ..., RUN): run r's samples
-    runs_of.narrow(dim, 0, runs).copy_(g_windows.narrow(-1, 0, RUN))
-    runs_of.narrow(dim, 1, runs).narrow(-1, 0, length - RUN).add_(g_windows.narrow(-1, RUN, length - RUN))
+        g_windows = torch.matmul(band.transpose(1, 2)[:, None, None], g)  # (B, c, runs, L, w)
+    g_padded = g.new_zeros(*padded.shape[:dim], (runs + 1) * RUN, *padded.shape[dim + 1 :])
+    runs_of = g_padded.unflatten(dim, (runs + 1, RUN))  # run r's samples: index r along dim, then RUN of them
+    runs_of.narrow(dim, 0, runs).copy_(g_windows.narrow(dim + 1, 0, RUN))
+    runs_of.narrow(dim, 1, runs).narrow(dim + 1, 0, length - RUN).add_(g_windows.narrow(dim + 1, RUN, length - RUN))
     g_x = g_padded.narrow(dim, pad, n).contiguous()
     if pad:
         g_x.narrow(dim, 0, 1).add_(g_padded.narrow(dim, 0, pad).sum(dim, keepdim=True))
@@ -105,26 +111,30 @@ def _upsample_axis_backward(g: torch.Tensor, x: torch.Tensor, band: torch.Tensor
     return g_x, g_band
 
 
-def upsample_forward(x: torch.Tensor, band: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """x (B, c, h, w) -> (B, c, 2h, 2w) by the bands of upsampling_bands, width first, without autograd; and the
-    width pass's result, which upsample_backward needs."""
-    wide = _upsample_axis(x, band, 3)
-    return _upsample_axis(wide, band, 2), wide
+def upsample_forward(x: torch.Tensor, band: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """x (B, c, h, w) -> (B, c, 2h, 2w) by the bands of upsampling_band, width first, without autograd; and what
+    upsample_backward needs (each pass's padded input)."""
+    padded_x = _padded(x, 3, band.shape[2])
+    wide = _upsample_axis(padded_x, band, 3, x.shape[3])
+    padded_wide = _padded(wide, 2, band.shape[2])
+    return _upsample_axis(padded_wide, band, 2, x.shape[2]), (padded_x, padded_wide)
 
 
-def upsample_backward(g: torch.Tensor, x: torch.Tensor, wide: torch.Tensor, band: torch.Tensor
+def upsample_backward(g: torch.Tensor, padded_x: torch.Tensor, padded_wide: torch.Tensor, band: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The gradients of x and of the band given g, that of upsample_forward's output."""
-    g_wide, g_band_height = _upsample_axis_backward(g, wide, band, 2)
-    g_x, g_band_width = _upsample_axis_backward(g_wide, x, band, 3)
+    """The gradients of x and of the band given g, that of upsample_forward's output, and what it saved."""
+    g_wide, g_band_height = _upsample_axis_backward(g, padded_wide, band, 2)
+    g_x, g_band_width = _upsample_axis_backward(g_wide, padded_x, band, 3)
     return g_x, g_band_height + g_band_width
 
 
 class _Upsample(torch.autograd.Function):
+    """upsample_forward and upsample_backward as one differentiable step."""
+
     @staticmethod
     def forward(ctx, x: torch.Tensor, band: torch.Tensor):
-        out, wide = upsample_forward(x, band)
-        ctx.save_for_backward(x, wide, band)
+        out, saved = upsample_forward(x, band)
+        ctx.save_for_backward(*saved, band)
         return out
 
     @staticmethod
