@@ -1,5 +1,6 @@
 """The network's shape record, without torch: image size, layer widths and, for the coded-input profile, the latent
-grids fed to each layer. Fitting, quantization, the bitstream and both decoders walk the tensor list it defines."""
+grids fed to each layer and the synthesis's learned upsampling and refinement. Fitting, quantization, the bitstream
+and both decoders walk the tensor list it defines."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from dataclasses import dataclass
 BN_EPS = 1e-5  # BatchNorm's variance floor, part of the format
 MAX_LAYERS = 8  # format caps (docs/FORMAT.md): hidden layers, and channels of a layer
 MAX_WIDTH = 512
+MAX_TAPS = 8  # distinct taps of a learned upsampling filter (a symmetric filter of 2·taps samples)
+MAX_REFINE = 4  # residual convolutions of the refinement
+MAX_REFINE_KERNEL = 7  # their side
 
 @dataclass(frozen=True)
 class Architecture:
@@ -16,6 +20,10 @@ class Architecture:
 
     `latents[i]` (coded-input profile) is the number of coded latent grids added to hidden layer i's input, at that
     layer's resolution; empty or all zero means the seed-only Deep Decoder of the paper.
+    Synthesis (format version 4, docs/FORMAT.md): `taps` > 0 replaces each fixed bilinear x2 upsampling by a learned
+    separable symmetric filter of 2·taps samples (one per upsampling layer, shared by its channels); `refine` residual
+    `refine_kernel` x `refine_kernel` convolutions on the output channels come before the sigmoid. Both default to
+    absent: `Architecture(h, w, c, widths, latents)` is the version 3 network.
     """
 
     height: int
@@ -23,14 +31,27 @@ class Architecture:
     channels: int
     widths: tuple[int, ...]
     latents: tuple[int, ...] = ()
+    taps: int = 0
+    refine: int = 0
+    refine_kernel: int = 3
 
     def __post_init__(self) -> None:
         if self.latents and len(self.latents) != self.layers:
             raise ValueError("one latent channel count per hidden layer is required")
+        if self.taps == 1 or not 0 <= self.taps <= MAX_TAPS:
+            raise ValueError(f"learned upsampling taps must be 0 (bilinear) or 2 .. {MAX_TAPS}")
+        if not 0 <= self.refine <= MAX_REFINE or self.refine_kernel not in range(1, MAX_REFINE_KERNEL + 1, 2):
+            raise ValueError(f"refinement: 0 .. {MAX_REFINE} layers of an odd side up to {MAX_REFINE_KERNEL}")
 
     @property
     def layers(self) -> int:
         return len(self.widths) - 1
+
+    @property
+    def learned_upsampling(self) -> bool:
+        """Whether the upsamplings use coded filters (else the fixed bilinear one); a network with one layer has no
+        upsampling."""
+        return self.taps > 0 and self.layers > 1
 
     @property
     def coded_input(self) -> bool:
@@ -55,7 +76,8 @@ class Architecture:
     def tensor_shapes(self) -> list[tuple[int, ...]]:
         """Shapes of the coded tensors in stream order (docs/FORMAT.md): per layer (conv, BN scale, BN shift), the
         output conv; then, for the coded-input profile, each latent layer's mixing matrix (widths[i+1] x latents[i]),
-        then every latent grid, one channel per tensor, layer by layer."""
+        then every latent grid, one channel per tensor, layer by layer; then the synthesis's tensors: the upsampling
+        filters (layers-1 x taps) and each refinement kernel (channels x channels x side x side)."""
         shapes: list[tuple[int, ...]] = []
         for c_in, c_out in zip(self.widths[:-1], self.widths[1:]):
             shapes += [(c_out, c_in), (c_out,), (c_out,)]
@@ -63,6 +85,9 @@ class Architecture:
         shapes += [(self.widths[i + 1], self.latents[i]) for i in self.latent_layers()]
         for i in self.latent_layers():
             shapes += [self.layer_size(i)] * self.latents[i]
+        if self.learned_upsampling:
+            shapes.append((self.layers - 1, self.taps))
+        shapes += [(self.channels, self.channels, self.refine_kernel, self.refine_kernel)] * self.refine
         return shapes
 
     @property
@@ -90,6 +115,22 @@ class Architecture:
         return frozenset(t for ts in self.latent_grids.values() for t in ts)
 
     @property
+    def upsampling_filters(self) -> int | None:
+        """Index of the learned upsampling filters (row i: the upsampling after hidden layer i), None if bilinear."""
+        return self.n_seed_tensors + len(self.latent_layers()) + self.n_grids if self.learned_upsampling else None
+
+    @property
+    def refinement_kernels(self) -> list[int]:
+        """Indices of the refinement's kernels, in the order they apply."""
+        first = self.n_seed_tensors + len(self.latent_layers()) + self.n_grids + self.learned_upsampling
+        return list(range(first, first + self.refine))
+
+    @property
+    def n_grids(self) -> int:
+        """Latent grids (tensors)."""
+        return sum(self.latents)
+
+    @property
     def bn_scales(self) -> frozenset[int]:
         """Indices of the BatchNorm scales: redundant with the next convolution's columns (W·(γ·x) = (W·diag γ)·x),
         so the encoder keeps them at 1 and codes each as one constant."""
@@ -102,12 +143,20 @@ class Architecture:
         return sum(math.prod(s) for t, s in enumerate(self.tensor_shapes()) if t not in grids)
 
     @property
+    def n_synthesis_params(self) -> int:
+        """Weights of the synthesis's upsampling filters and refinement kernels (part of n_params)."""
+        shapes = self.tensor_shapes()
+        indices = self.refinement_kernels + ([self.upsampling_filters] if self.learned_upsampling else [])
+        return sum(math.prod(shapes[t]) for t in indices)
+
+    @property
     def n_latents(self) -> int:
         """Coded latent values."""
         return sum(self.latents[i] * math.prod(self.layer_size(i)) for i in self.latent_layers())
 
     def macs_per_pixel(self) -> float:
-        """Multiply-adds of the decoder's convolutions (latent mixers included) per output pixel."""
+        """Multiply-adds of the decoder's convolutions (latent mixers included) per output pixel, the synthesis's
+        learned upsampling and refinement included (the fixed bilinear upsampling is not counted)."""
         h, w = self.layer_size(self.layers - 1)
         total = 0
         for i in range(self.layers):
@@ -115,7 +164,18 @@ class Architecture:
             lat = self.latents[i] if self.latents else 0
             total += self.widths[i + 1] * (self.widths[i] + lat) * hi * wi
         total += self.channels * self.widths[-1] * h * w
-        return total / (self.height * self.width)
+        return total / (self.height * self.width) + self.synthesis_macs_per_pixel()
+
+    def synthesis_macs_per_pixel(self) -> float:
+        """Multiply-adds per output pixel of the learned upsampling (taps per output sample along each axis: the
+        width pass on h x 2w samples, the height pass on 2h x 2w) and of the refinement (at the image's size)."""
+        total = 0
+        if self.learned_upsampling:
+            for i in range(self.layers - 1):
+                hi, wi = self.layer_size(i)
+                total += self.widths[i + 1] * self.taps * (2 * hi * wi + 4 * hi * wi)
+        refine = self.refine * self.channels**2 * self.refine_kernel**2
+        return total / (self.height * self.width) + refine
 
 
 def layers_for(height: int, width: int) -> int:

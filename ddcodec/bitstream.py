@@ -10,13 +10,14 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from .architecture import MAX_LAYERS, MAX_WIDTH, Architecture
+from .architecture import MAX_LAYERS, MAX_REFINE, MAX_REFINE_KERNEL, MAX_TAPS, MAX_WIDTH, Architecture
 from .errors import BitstreamError
 from .limits import Limits, check_budget
 from .options import CODERS
 
 MAGIC = b"\x89DDC"
-VERSION = 3  # written (3 adds the context model of grids to the payload); versions 1 (no latent counts) and 2 are read
+VERSION = 4  # written (4 adds the synthesis: learned upsampling, refinement); versions 1 (no latent counts), 2 and 3
+# (context model of grids in the payload) are read
 BILINEAR = 0  # upsampling mode: x2 bilinear, half-pixel centres (align_corners=False)
 
 MAX_SIDE = 16384
@@ -24,6 +25,7 @@ MAX_LATENTS = 16  # latent grids per layer
 
 _FIXED = struct.Struct("<4sBHHBB")  # magic, version, height, width, channels, layers
 _TAIL = struct.Struct("<BBQ")  # upsampling mode, coder, seed
+_SYNTHESIS = struct.Struct("<BBB")  # version 4: upsampling taps, refinement layers, refinement kernel side
 
 
 @dataclass(frozen=True)
@@ -51,16 +53,28 @@ def header_size(layers: int, n_tensors: int | None = None, version: int = VERSIO
     for the seed-only profile); the CRC adds 4 after the payload."""
     n_tensors = 3 * layers + 1 if n_tensors is None else n_tensors
     latent_counts = layers if version >= 2 else 0
-    return _FIXED.size + 2 * (layers + 1) + latent_counts + _TAIL.size + n_tensors + 4
+    extension = _SYNTHESIS.size if version >= 4 else 0
+    return _FIXED.size + 2 * (layers + 1) + latent_counts + _TAIL.size + extension + n_tensors + 4
+
+
+def check_synthesis(taps: int, refine: int, refine_kernel: int) -> None:
+    """A version 4 header's synthesis fields, or a BitstreamError naming the first one out of range."""
+    if taps == 1 or taps > MAX_TAPS:
+        raise BitstreamError(f"upsampling taps {taps} (0, or 2 .. {MAX_TAPS} allowed)")
+    if refine > MAX_REFINE:
+        raise BitstreamError(f"{refine} refinement layers (0 .. {MAX_REFINE} allowed)")
+    if refine_kernel not in range(1, MAX_REFINE_KERNEL + 1, 2):
+        raise BitstreamError(f"refinement kernel side {refine_kernel} (odd, 1 .. {MAX_REFINE_KERNEL} allowed)")
 
 
 def pack(header: Header, payload: bytes) -> bytes:
-    """The complete .ddc file (version 3) for a header and an entropy-coded payload."""
+    """The complete .ddc file (version 4) for a header and an entropy-coded payload."""
     a = header.arch
     out = bytearray(_FIXED.pack(MAGIC, VERSION, a.height, a.width, a.channels, a.layers))
     out += struct.pack(f"<{a.layers + 1}H", *a.widths)
     out += bytes(a.latents or (0,) * a.layers)
     out += _TAIL.pack(BILINEAR, header.coder, header.seed)
+    out += _SYNTHESIS.pack(a.taps, a.refine, a.refine_kernel)
     out += struct.pack(f"<{len(header.step_codes)}b", *header.step_codes)
     out += struct.pack("<I", len(payload)) + payload
     out += struct.pack("<I", zlib.crc32(out))
@@ -68,7 +82,7 @@ def pack(header: Header, payload: bytes) -> bytes:
 
 
 def parse(data: bytes, limits: Limits | None = None, budget: bool = True) -> tuple[Header, bytes]:
-    """Header and payload of a .ddc file (version 1, 2 or 3), after validating every field, the decode's cost against
+    """Header and payload of a .ddc file (version 1 to 4), after validating every field, the decode's cost against
     `limits` from the header alone (ddcodec.limits; budget=False skips it, for reading a header only) and the CRC-32;
     the payload's cost is checked once its descriptors are parsed (reader.read_plan)."""
     if len(data) < _FIXED.size:
@@ -76,7 +90,7 @@ def parse(data: bytes, limits: Limits | None = None, budget: bool = True) -> tup
     magic, version, height, width, channels, layers = _FIXED.unpack_from(data)
     if magic != MAGIC:
         raise BitstreamError("not a .ddc file (bad magic bytes)")
-    if version not in (1, 2, VERSION):
+    if version not in (1, 2, 3, VERSION):
         raise BitstreamError(f"unsupported format version {version} (this decoder reads versions 1 to {VERSION})")
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
         raise BitstreamError(f"image size {width}x{height} outside 1..{MAX_SIDE}")
@@ -104,7 +118,12 @@ def parse(data: bytes, limits: Limits | None = None, budget: bool = True) -> tup
         raise BitstreamError(f"unknown upsampling mode {mode}")
     if coder not in CODERS.values():
         raise BitstreamError(f"unknown coder id {coder}")
-    arch = Architecture(height, width, channels, tuple(widths), latents)
+    synthesis = (0, 0, 3)
+    if version >= 4:
+        synthesis = _SYNTHESIS.unpack_from(data, pos)
+        pos += _SYNTHESIS.size
+        check_synthesis(*synthesis)
+    arch = Architecture(height, width, channels, tuple(widths), latents, *synthesis)
     if budget:
         check_budget(arch, limits)
     n_tensors = len(arch.tensor_shapes())

@@ -220,6 +220,7 @@ def info_cmd(src, as_json) -> None:
         "height": a.height, "width": a.width, "channels": a.channels, "layers": a.layers,
         "widths": list(a.widths), "input_size": list(a.input_size), "parameters": a.n_params,
         "input": "coded" if a.coded_input else "seed", "latents": list(a.latents), "latent_values": a.n_latents,
+        "version": data[4], "upsampling_taps": a.taps, "refinement": [a.refine_kernel] * a.refine,
         "macs_per_pixel": round(a.macs_per_pixel()), "decode_memory_bytes": cost.memory,
         "decode_work": cost.macs,
         "seed": header.seed, "coder": {v: k for k, v in CODERS.items()}[header.coder],

@@ -172,7 +172,20 @@ def synthesis_cost(arch: Architecture) -> Stage:
     values += arch.channels * h * w
     rows += arch.channels * h
     work = arch.macs_per_pixel() * arch.height * arch.width + ACTIVATION_WORK * values + ACTIVATION_ROW_WORK * rows
-    return Stage(work, peak, 0)
+    return Stage(work, peak + synthesis_memory(arch), 0)
+
+
+def synthesis_memory(arch: Architecture) -> int:
+    """Bytes the synthesis (format version 4) holds besides the layers' activations: a learned upsampling's
+    one-axis intermediate (half its output) and the refinement's padded copy and output of the image's channels.
+    Its multiply-adds are in arch.macs_per_pixel()."""
+    upsampling = 0
+    if arch.learned_upsampling:
+        hi, wi = arch.layer_size(arch.layers - 2)
+        upsampling = 4 * max(arch.widths[1:-1]) * 2 * hi * wi
+    pad = arch.refine_kernel // 2
+    refinement = 4 * arch.channels * ((arch.height + 2 * pad) * (arch.width + 2 * pad) + arch.height * arch.width)
+    return upsampling + (refinement if arch.refine else 0)
 
 
 def output_cost(arch: Architecture) -> Stage:

@@ -1,8 +1,8 @@
 """The Deep Decoder network in torch: its input, initial weights and forward pass as a function of the weights.
 
-Per hidden layer: 1x1 convolution (no bias), x2 bilinear upsampling (all layers but the last), ReLU, channel-wise
-BatchNorm with the image's own statistics and affine parameters; then a 1x1 convolution to the output channels and
-a sigmoid. The weights are a flat list of tensors in the order of docs/FORMAT.md, so that fitting, quantization and
+Per hidden layer: 1x1 convolution (no bias), x2 bilinear upsampling (all layers but the last; or a learned filter,
+ddcodec.synthesis), ReLU, channel-wise BatchNorm with the image's own statistics and affine parameters; then a 1x1
+convolution to the output channels, the synthesis's refinement if any, and a sigmoid. The weights are a flat list of tensors in the order of docs/FORMAT.md, so that fitting, quantization and
 the bitstream all walk the same list.
 """
 
@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from .architecture import BN_EPS, Architecture
 from .kernels import conv1x1, upsample2x_adjoint
 from .seed import seeded_input
+from .synthesis import initial_synthesis, refine, upsample_backward, upsample_forward, upsampling_band
 
 
 def network_input(arch: Architecture, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -27,11 +28,15 @@ def network_input(arch: Architecture, seed: int, device: torch.device | str = "c
 
 def init_weights(arch: Architecture, generator: torch.Generator) -> list[torch.Tensor]:
     """Fresh weights: convolutions and latent mixers uniform in +-1/sqrt(fan_in) (PyTorch's default), BN scale 1
-    and shift 0, latent grids 0 (so a coded-input network starts as the seed-only one)."""
+    and shift 0, latent grids 0 (so a coded-input network starts as the seed-only one), the synthesis's filters
+    bilinear and its refinement 0 (so that it starts as the version 3 network)."""
     weights = []
     grids = arch.grid_indices
+    synthesis = initial_synthesis(arch)
     for t, shape in enumerate(arch.tensor_shapes()):
-        if t in grids:
+        if t in synthesis:
+            weights.append(synthesis[t])
+        elif t in grids:
             weights.append(torch.zeros(shape))
         elif len(shape) == 2:
             bound = 1.0 / math.sqrt(shape[1])
@@ -57,11 +62,19 @@ class _UpsampleReluStats(torch.autograd.Function):
     Autograd would differentiate the statistics through half a dozen passes over r; here their gradient is one
     per-channel affine function of r (d var/d r = 2(r - mean)/n), added to the incoming gradient, then masked by the
     ReLU in place. The bias's gradient is summed after the upsampling's adjoint, which keeps sums: 4x fewer values.
+    With `band` (B, ., .), the learned upsampling of ddcodec.synthesis replaces the bilinear one; its filter's gain
+    does not commute with the bias, which is then added after the upsampling (the caller scales it by the gain) and
+    its gradient summed before the adjoint.
     """
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, bias: torch.Tensor | None, size: tuple[int, int], upsample: bool):
-        if upsample:
+    def forward(ctx, a: torch.Tensor, bias: torch.Tensor | None, size: tuple[int, int], upsample: bool,
+                band: torch.Tensor | None = None):
+        learned: tuple[torch.Tensor, ...] = ()
+        if upsample and band is not None:
+            r, saved = upsample_forward(a.unflatten(2, size), band)
+            r, learned = r.flatten(2), (*saved, band)
+        elif upsample:
             r = F.interpolate(a.unflatten(2, size), scale_factor=2, mode="bilinear", align_corners=False).flatten(2)
         else:
             r = a
@@ -69,21 +82,25 @@ class _UpsampleReluStats(torch.autograd.Function):
         r = torch.relu_(r) if bias is None else _add_relu_(r, bias)
         mean = r.mean(2)
         var = (torch.einsum("bcn,bcn->bc", r, r) / r.shape[2] - mean * mean).clamp_min(0)
-        ctx.save_for_backward(r, mean)
+        ctx.save_for_backward(r, mean, *learned)
         ctx.upsample, ctx.size = upsample, (2 * size[0], 2 * size[1])
         return r, mean, var
 
     @staticmethod
     def backward(ctx, g_r, g_mean, g_var):
-        r, mean = ctx.saved_tensors
+        r, mean, *learned = ctx.saved_tensors
         n = r.shape[2]
         slope = ((2.0 / n) * g_var)[:, :, None]
         offset = (g_mean / n)[:, :, None] - slope * mean[:, :, None]
         g = offset + slope * r if g_r is None else torch.addcmul(g_r, r, slope).add_(offset)
         g = torch.ops.aten.threshold_backward.grad_input(g, r, 0, grad_input=g)  # zero where the ReLU was off
+        if learned:
+            g_bias = g.sum(2, keepdim=True) if ctx.needs_input_grad[1] else None
+            g, g_band = upsample_backward(g.unflatten(2, ctx.size), *learned)
+            return g.flatten(2), g_bias, None, None, g_band
         if ctx.upsample:
             g = upsample2x_adjoint(g.unflatten(2, ctx.size)).flatten(2)
-        return g, g.sum(2, keepdim=True) if ctx.needs_input_grad[1] else None, None, None
+        return g, g.sum(2, keepdim=True) if ctx.needs_input_grad[1] else None, None, None, None
 
 
 def render_batch(
@@ -98,7 +115,8 @@ def render_batch(
     `coarse` = s > 0 (warm-up, coarse-to-fine fitting) skips the last s upsamplings, and the latent grids of the layers
     after the first skipped one (their size no longer matches): the same network renders the image 2^s times smaller,
     and its weights carry over to full size almost unchanged, since ReLU, BatchNorm and the 1x1 convolutions after a
-    skipped upsampling nearly commute with it. Layer d-1 has no grids, so at s = 1 every grid takes part.
+    skipped upsampling nearly commute with it. Layer d-1 has no grids, so at s = 1 every grid takes part. The
+    refinement (a fixed footprint in pixels) is skipped too.
     """
     b, _, h, wd = z.shape
     x, bias = z.flatten(2), None
@@ -115,13 +133,20 @@ def render_batch(
         if i == d:
             break
         upsample = i < d - 1 - coarse
-        x, mean, var = _UpsampleReluStats.apply(x, bias, (h, wd), upsample)
+        band = None
+        if upsample and arch.learned_upsampling:  # the filter's gain (its taps' sum, squared) scales the bias
+            taps = weights[arch.upsampling_filters][:, i]
+            band = upsampling_band(taps)
+            bias = None if bias is None else bias * taps.sum(1).square()[:, None, None]
+        x, mean, var = _UpsampleReluStats.apply(x, bias, (h, wd), upsample, band)
         h, wd = (2 * h, 2 * wd) if upsample else (h, wd)
         gamma, beta = weights[3 * i + 1], weights[3 * i + 2]
         scale = gamma * torch.rsqrt(var + BN_EPS)
         shift = beta - mean * scale
-    x = (x + bias).unflatten(2, (h, wd))
-    return torch.sigmoid(x[:, :, : -(-arch.height >> coarse), : -(-arch.width >> coarse)])
+    x = (x + bias).unflatten(2, (h, wd))[:, :, : -(-arch.height >> coarse), : -(-arch.width >> coarse)]
+    if arch.refine and not coarse:  # the refinement's kernels work at full size only
+        x = refine(x, [weights[t] for t in arch.refinement_kernels])
+    return torch.sigmoid(x)
 
 
 def render(arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor) -> torch.Tensor:

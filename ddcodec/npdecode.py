@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from .architecture import BN_EPS, Architecture
 from .errors import BitstreamError
 from .limits import BLOCK, DECODE_THREADS, Limits  # BLOCK: pixels per block, whose product stays in the cache
+from .npsynthesis import refine, upsample as learned_upsample
 from .reader import read_weights
 from .seed import seeded_input
 
@@ -82,6 +83,8 @@ def render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray) -> 
 
     Convolutions run in blocks of BLOCK pixels, each with what follows it: bias, ReLU and statistics in the last
     hidden layer, bias and sigmoid in the output; each upsampling, with its ReLU and statistics, one channel at a time.
+    With the synthesis of version 4 (npsynthesis), the upsamplings use their learned filters, and the refinement
+    works on the output convolution's cropped result before the sigmoid.
     """
     threads = min(os.cpu_count() or 1, MAX_THREADS)
     with _ONE_AT_A_TIME, threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool, np.errstate(all="ignore"):
@@ -94,21 +97,29 @@ def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, po
     h, w = z.shape[1:]
     x = z.reshape(z.shape[0], -1)
     scale, shift = np.ones(z.shape[0], np.float32), np.zeros(z.shape[0], np.float32)
+    filters = weights[arch.upsampling_filters] if arch.learned_upsampling else None
     for i in range(d):
         conv, bias = weights[3 * i] * scale[None, :], weights[3 * i] @ shift
         if i in arch.mixers:  # coded input: W·[x; L] = W_x·x + M·L
             conv = np.concatenate([conv, weights[arch.mixers[i]]], 1)
             x = np.concatenate([x, np.stack([weights[t] for t in arch.latent_grids[i]]).reshape(-1, h * w)])
         if i < d - 1:
-            x, total = _upsample_relu_stats(_conv(conv, bias, x, pool), h, w, pool)
+            taps = None if filters is None else filters[i]
+            x, total = _upsample_relu_stats(_conv(conv, bias, x, pool), h, w, pool, taps)
             h, w = 2 * h, 2 * w
         else:
             x, total = _conv_relu_stats(conv, bias, x, pool)
         scale, shift = _batchnorm(total, x.shape[1], weights[3 * i + 1], weights[3 * i + 2])
-    y = _sigmoid_conv(weights[3 * d] * scale[None, :], weights[3 * d] @ shift, x, pool)
+    conv, bias = weights[3 * d] * scale[None, :], weights[3 * d] @ shift
+    if not arch.refine:
+        y = _sigmoid_conv(conv, bias, x, pool).reshape(-1, h, w)[:, : arch.height, : arch.width]
+    else:
+        logits = _conv(conv, bias, x, pool).reshape(-1, h, w)[:, : arch.height, : arch.width]
+        y = refine(np.ascontiguousarray(logits), [weights[t] for t in arch.refinement_kernels])
+        y = _sigmoid(y, y)
     if not np.isfinite(y).all():
         raise BitstreamError(NOT_FINITE)
-    return y.reshape(-1, h, w)[:, : arch.height, : arch.width]
+    return y
 
 
 def _blockwise(pool: ThreadPoolExecutor, conv: np.ndarray, bias: np.ndarray, x: np.ndarray,
@@ -136,15 +147,17 @@ def _conv(conv: np.ndarray, bias: np.ndarray, x: np.ndarray, pool: ThreadPoolExe
     return out
 
 
-def _upsample_relu_stats(a: np.ndarray, h: int, w: int, pool: ThreadPoolExecutor) -> tuple[np.ndarray, np.ndarray]:
-    """relu(upsample(a)) (a: (c, h·w)) and its per-channel sums (2, c), in groups of channels of about BLOCK
-    pixels (one channel each at full resolution)."""
+def _upsample_relu_stats(a: np.ndarray, h: int, w: int, pool: ThreadPoolExecutor, taps: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """relu(upsample(a)) (a: (c, h·w); bilinear, or the learned filter `taps`) and its per-channel sums (2, c), in
+    groups of channels of about BLOCK pixels (one channel each at full resolution)."""
     c, group = a.shape[0], max(BLOCK // (h * w), 1)
     x = np.empty((c, 4 * h * w), np.float32)
 
     def channels(rows: slice) -> np.ndarray:
+        grids, out = a[rows].reshape(-1, h, w), x[rows].reshape(-1, 2 * h, 2 * w)
         with np.errstate(all="ignore"):  # per thread: NumPy's error state is thread-local
-            up = upsample(a[rows].reshape(-1, h, w), x[rows].reshape(-1, 2 * h, 2 * w))
+            up = upsample(grids, out) if taps is None else learned_upsample(grids, taps, out)
             return _relu_stats(up.reshape(up.shape[0], -1))
 
     return x, np.concatenate(list(pool.map(channels, [slice(s, s + group) for s in range(0, c, group)])), axis=1)
@@ -161,14 +174,16 @@ def _conv_relu_stats(conv: np.ndarray, bias: np.ndarray, x: np.ndarray, pool: Th
 def _sigmoid_conv(conv: np.ndarray, bias: np.ndarray, x: np.ndarray, pool: ThreadPoolExecutor) -> np.ndarray:
     """sigmoid(conv·x + bias)."""
     y = np.empty((conv.shape[0], x.shape[1]), np.float32)
-
-    def sigmoid(a: np.ndarray, cols: slice) -> None:
-        np.exp(np.negative(a, out=a), out=a)  # exp(-a) = inf for very negative a gives sigmoid 0, as it should
-        a += 1
-        np.reciprocal(a, out=y[:, cols])
-
-    _blockwise(pool, conv, bias, x, sigmoid)
+    _blockwise(pool, conv, bias, x, lambda a, cols: _sigmoid(a, y[:, cols]))
     return y
+
+
+def _sigmoid(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """sigmoid(a) into `out`, using a's memory as scratch."""
+    with np.errstate(all="ignore"):  # exp(-a) = inf for very negative a gives sigmoid 0, as it should
+        np.exp(np.negative(a, out=a), out=a)
+    a += 1
+    return np.reciprocal(a, out=out)
 
 
 def decode_array(data: bytes, limits: Limits | None = None) -> np.ndarray:

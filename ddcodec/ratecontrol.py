@@ -44,6 +44,11 @@ FINEST_MU, COARSEST_MU = 1e-14, 1e2  # the range of the quantization knob search
 BISECTION_STEPS = 16  # halvings of that range (37 in log mu) that search_mu makes: to 6e-4 in log mu
 QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share of the float fit's MSE
 
+# The coded-input profile's synthesis (format version 4; benchmarks/results/ablations.md, "v0.10 — synthesis"):
+UPSAMPLING_TAPS = 4  # learned upsampling filters of 2 x 4 samples (0: the fixed bilinear upsampling)
+REFINE_LAYERS = 1  # residual convolutions on the output channels before the sigmoid
+REFINE_KERNEL = 3  # their side
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -75,6 +80,8 @@ def plan(
         raise InputError("give at most one of bpp, ratio and quality")
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
+    synthesis = (UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL) if coded_input else ()
+    shape = Architecture(height, width, channels, (1,) * (d + 1), latents, *synthesis)  # tensors of any width
     budget = None
     if bpp is None and ratio is None:
         q = DEFAULT_QUALITY if quality is None else quality
@@ -85,20 +92,20 @@ def plan(
         if not bpp > 0:
             raise InputError(f"bpp must be positive, not {bpp}")
         budget = int(bpp * height * width / 8)
-        n_tensors = 3 * d + 1 + len([n for n in latents if n]) + sum(latents)
+        n_tensors = len(shape.tensor_shapes())
         weight_bits = 8 * (budget - header_size(d, n_tensors) - 4 - MODEL_BYTES_PER_TENSOR * n_tensors)
         n_params = weight_bits * (WEIGHT_SHARE if coded_input else 1) / BITS_PER_PARAM
     else:
         if not ratio > 0:
             raise InputError(f"ratio must be positive, not {ratio}")
         n_params = 3 * height * width / ratio
-    k = width_for(d, channels, n_params, sum(latents))
+    k = width_for(d, channels, n_params - shape.n_synthesis_params, sum(latents))
     if coded_input:
         k = min(k, MAX_CODED_WIDTH)
     if k < 2:
         what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
         raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
-    return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents), budget)
+    return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis), budget)
 
 
 def psnr_plan(shape: tuple[int, ...], bpp: float, coded: bool) -> tuple[Plan, float]:
@@ -233,3 +240,5 @@ def final_stream(stream_for: StreamFor, mu: float, budget: int | None) -> bytes:
             pass
         mu *= 2**0.25
     raise InputError(f"no stream fits the target of {budget} bytes")
+
+    return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis), budget)

@@ -110,9 +110,11 @@ def test_the_context_model_is_refused_in_version_2_files():
     arch = Architecture(8, 8, 1, (1, 1), (1,))
     data = bytearray(coded_file(arch, [context([constant(0)] * 7)]))
     decode_array(bytes(data))
-    data[4] = 2
+    tail = 11 + 2 * (arch.layers + 1) + arch.layers + 10  # version 4's synthesis fields follow the seed
+    version2 = bytearray(data[:tail] + data[tail + 3 : -4])
+    version2[4] = 2
     with pytest.raises(BitstreamError, match="version"):
-        decode_array(with_crc(bytes(data[:-4])))
+        decode_array(with_crc(bytes(version2)))
 
 
 def test_a_network_that_overflows_is_refused_by_both_decoders_without_warnings():
@@ -203,7 +205,9 @@ def test_fixtures_still_decode_to_the_same_pixels():
         if expected.exists():
             from PIL import Image
 
-            np.testing.assert_array_equal(np.asarray(ddcodec.decode(path)), np.asarray(Image.open(expected)))
+            pixels = np.asarray(Image.open(expected)).astype(int)  # written by the torch decoder; NumPy within 1
+            np.testing.assert_array_equal(ddcodec.decode(path, backend="torch", output="numpy"), pixels)
+            assert np.abs(ddcodec.decode(path, output="numpy").astype(int) - pixels).max() <= 1
 
 
 def issue_files() -> dict[str, bytes]:

@@ -44,6 +44,7 @@ def test_decode_then_info(ddc, tmp_path):
     assert info["bytes"] == ddc.stat().st_size and info["width"] == 64 and info["coder"] == "range"
     assert info["parameters"] > 0 and info["bpp"] == pytest.approx(8 * info["bytes"] / 64**2)
     assert "widths" in run("info", ddc).output
+    assert info["version"] == 4 and "upsampling_taps" in info and "refinement" in info
 
 
 def test_damaged_files_give_one_line_and_no_output(ddc, tmp_path):

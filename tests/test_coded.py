@@ -58,12 +58,13 @@ def test_rate_estimate_is_within_5_percent_of_the_coded_size(scale):
 
 
 def test_rate_estimate_is_close_on_a_fitted_file(coded):
-    """On the tiny grids of a 64x64 fit the coder's histogram model can beat the Laplace: within 10 % (of the
-    grids coded without their context model, whose descriptors outweigh its gain on grids this small)."""
+    """On the tiny grids of a 64x64 fit the coder's histogram model can beat the Laplace: within 20 % (of the
+    grids coded without their context model, whose descriptors outweigh its gain on grids this small; the latents
+    trained at gain 4 have heavier tails than one Laplace per grid)."""
     header, ints = read_ints(coded.data)
     grids = [ints[t] for t in sorted(header.arch.grid_indices)]
     estimate = float(grid_bits([torch.from_numpy(g).float()[None] for g in grids])[0])
-    assert estimate == pytest.approx(8 * len(encode_ints(grids, RANGE)), rel=0.10)
+    assert estimate == pytest.approx(8 * len(encode_ints(grids, RANGE)), rel=0.20)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -106,9 +107,10 @@ def test_psnr_target_is_reached(parrot):
     assert psnr(decode_array(result.data), parrot) >= 20.0
 
 
-@pytest.mark.parametrize("name, version", [("v1_kodim19_48x40", 1), ("v2_kodim05_40x48", 2)])
+@pytest.mark.parametrize("name, version", [("v1_kodim19_48x40", 1), ("v2_kodim05_40x48", 2), ("v3_kodim23_40x56", 3)])
 def test_earlier_versions_still_decode(name, version):
-    """Files written by ddcodec 0.5 (format 1, seed input) and 0.7 (format 2, coded input) decode as they did."""
+    """Files written by ddcodec 0.5 (format 1, seed input), 0.7 (format 2, coded input) and 0.9 (format 3, context
+    model) decode as they did."""
     data = (DATA / f"{name}.ddc").read_bytes()
     assert data[4] == version
     expected = np.asarray(Image.open(DATA / f"{name}.png"))
