@@ -85,19 +85,21 @@ def _eight_bits(img: Image.Image, notes: list[str]) -> np.ndarray:
         return np.asarray(img)
     if img.mode in _SIXTEEN_BIT:
         arr = np.asarray(img).astype(np.float64)
+        notes.append(f"mode {img.mode} converted to 8-bit grayscale (16-bit samples divided by 257)")
         if img.mode == "I" and (arr.min(initial=0) < 0 or arr.max(initial=0) > 65535):
             notes.append("values outside 0..65535 clipped")
         return np.round(arr.clip(0, 65535) / 257).astype(np.uint8)
     if img.mode == "F":
         arr = np.nan_to_num(np.asarray(img).astype(np.float64))
         if arr.min(initial=0) >= 0 and arr.max(initial=0) <= 1:
+            notes.append("mode F converted to 8-bit grayscale (samples in 0..1 times 255)")
             return np.round(arr * 255).astype(np.uint8)
-        if arr.min(initial=0) < 0 or arr.max(initial=0) > 255:
-            notes.append("float values outside 0..1 taken as levels 0..255 and clipped")
+        notes.append("mode F converted to 8-bit grayscale (samples outside 0..1 taken as levels 0..255"
+                     + (", clipped)" if arr.min(initial=0) < 0 or arr.max(initial=0) > 255 else ")"))
         return np.round(arr.clip(0, 255)).astype(np.uint8)
     gray = img.mode in ("1", "LA", "La")
     if img.mode not in _ALPHA:
-        notes.append(f"mode {img.mode} converted to {'8-bit gray' if gray else 'RGB'}")
+        notes.append(f"mode {img.mode} converted to {'8-bit grayscale' if gray else 'RGB'}")
     return np.asarray(img.convert("L" if gray else "RGB"))
 
 
