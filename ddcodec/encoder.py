@@ -6,14 +6,18 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from . import armint
+from .arm import arm_bits, bounds, quantize_arm
 from .bitstream import Header, header_size, pack
 from .decoder import decode_array
 from .entropy import CODERS, encode_ints
+from .payload import encode_payload
 from .errors import DecodeBudgetError, InputError
 from .fit import RateTerm, fit, per_image_mse, pick_device
 from .rate import grid_bits
@@ -221,7 +225,8 @@ def _encode_batch(
     rate = None
     if grids:  # latents with noise and a steered rate term, then rounded
         rate = RateTerm(torch.full((n,), LAMBDA_START, device=dev), _latent_target(p, n, dev),
-                        min(0.1, 10 / main_iters), LAMBDA_FLOOR, coded_bits=_coded_grid_bits, every=CALIBRATE_EVERY)
+                        min(0.1, 10 / main_iters), LAMBDA_FLOOR, every=CALIBRATE_EVERY,
+                        **_rate_model(arch))
     coarse_iters = int(main_iters * COARSE_SHARE) if arch.layers > 1 else 0
     stages = [(coarse_iters, 0, 1), (main_iters - coarse_iters, coarse_iters, 0)]  # (iterations, first, coarse)
     for stage_iters, first, coarse in (stage for stage in stages if stage[0]):
@@ -232,17 +237,25 @@ def _encode_batch(
                                  latent_noise=bool(grids), keep_best=not grids, coarse=coarse,
                                  span=(first, main_iters))
     if grids:
-        weights = [torch.round(w) if t in grids else w for t, w in enumerate(weights)]
+        weights = _round_latents(arch, weights)
         rate.target_bits = None
     fixed = arch.bn_scales | grids  # step code 0: BN scales (held at 1) and latent grids (integers)
+    arm = arch.arm_indices
     with torch.no_grad():
-        sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights, skip=grids)
+        sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights, skip=grids | set(arm))
+    arm_codes = _arm_codes(arch, weights)
+
+    def allocate(b: int, mu: float) -> list[int]:
+        """Image b's step codes at mu from the float fit; the ARM's chosen by _arm_codes."""
+        codes = allocate_steps(mu, sens[b], [w[b] for w in weights], fixed)
+        for t, c in zip(arm, arm_codes[b]):
+            codes[t] = c
+        return codes
 
     def stream(b: int, ws: list[torch.Tensor], mu: float) -> bytes:
-        """Image b's file with weights ws[.][b], its steps allocated at mu from the float fit."""
-        codes = allocate_steps(mu, sens[b], [w[b] for w in weights], fixed)
-        ints = quantize([w[b] for w in ws], codes)
-        return pack(Header(arch, seeds[b], coder, tuple(codes)), encode_ints(ints, coder, grids))
+        """Image b's file with weights ws[.][b], its steps allocated at mu."""
+        header = Header(arch, seeds[b], coder, tuple(allocate(b, mu)))
+        return pack(header, encode_payload(header, quantize([w[b] for w in ws], header.step_codes)))
 
     def good(b: int, data: bytes) -> bool:
         """Whether image b's stream meets the target: the byte budget, or the PSNR asked for."""
@@ -267,11 +280,13 @@ def _encode_batch(
         else QUANT_MSE_SHARE * mse_float[b] / arch.n_params
         for b in range(n)
     ]
-    codes = [allocate_steps(mus[b], sens[b], [w[b] for w in weights], fixed) for b in range(n)]
+    codes = [allocate(b, mus[b]) for b in range(n)]
     tuned, _ = fit(arch, target, z, weights, qat_iters, lr * QAT_LR_SCALE, step_tensors(codes, weights),
                    arch.bn_scales, progress=progress, desc="qat", label=label, rate=rate)
+    tuned = _round_latents(arch, tuned)
     for b in range(n):
         prune_to_fit(b, tuned)
+    arm_codes = _arm_codes(arch, tuned)
     datas = [
         _boundary_mu(lambda m, b=b: stream(b, tuned, m), lambda d, b=b: good(b, d), False, data=True)
         if min_psnr is not None
@@ -297,6 +312,34 @@ def _psnr_plan(shape: tuple[int, ...], bpp: float, coded: bool) -> tuple[Plan, f
     raise InputError("no network can be sized for this image")
 
 
+def _rate_model(arch: Architecture) -> dict:
+    """RateTerm's fields for the architecture's latent coding: the ARM's own estimate, or the linear context
+    model's, calibrated against the coder's real bits."""
+    if arch.arm is not None:
+        return {"estimate": partial(arm_bits, arch.arm)}
+    return {"coded_bits": _coded_grid_bits}
+
+
+def _round_latents(arch: Architecture, weights: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The weights with the latent grids rounded (and, with an ARM, clamped to what it codes) and the ARM's tensors
+    clamped to what its fixed point holds."""
+    limit = armint.MAX_LATENT if arch.arm is not None else math.inf
+    out = [torch.round(w).clamp(-limit, limit) if t in arch.grid_indices else w for t, w in enumerate(weights)]
+    for t, bound in zip(arch.arm_indices, bounds(arch.arm) if arch.arm else []):
+        out[t] = out[t].clamp(-bound, bound)
+    return out
+
+
+def _arm_codes(arch: Architecture, weights: list[torch.Tensor]) -> list[list[int]]:
+    """Per network, the step codes of its ARM's tensors (arm.quantize_arm on its rounded grids); none without."""
+    if arch.arm is None:
+        return [[] for _ in range(weights[0].shape[0])]
+    grids = sorted(arch.grid_indices)
+    return [quantize_arm(arch.arm, [weights[t][b].detach().cpu().numpy() for t in arch.arm_indices],
+                         [weights[t][b].detach().cpu().numpy().astype(np.int64) for t in grids])[1]
+            for b in range(weights[0].shape[0])]
+
+
 def _coded_grid_bits(rounded: list[torch.Tensor]) -> torch.Tensor:
     """What the range coder spends on each of B networks' rounded latent grids (each (B, h, w)), descriptors
     included; the estimate where the values are beyond the coder's range (early in a fit)."""
@@ -312,7 +355,7 @@ def _latent_target(p: Plan, n: int, dev: torch.device) -> torch.Tensor:
     """Bits the latent grids of each of n images should settle on: the budget left after the planned weights."""
     weight_bits = p.arch.n_params * BITS_PER_PARAM
     total = 8 * p.budget if p.budget else weight_bits * (1 + LATENT_SHARE_NO_BUDGET)
-    overhead = 8 * (header_size(p.arch.layers, len(p.arch.tensor_shapes())) + 4)
+    overhead = 8 * (header_size(p.arch.layers, len(p.arch.tensor_shapes()), arm=p.arch.arm) + 4)
     return torch.full((n,), max(LATENT_MARGIN * (total - overhead - weight_bits), 64.0), device=dev)
 
 
@@ -337,7 +380,7 @@ def _warm_up(
     else:
         coarse = min(WARMUP_COARSE, arch.layers - 1)
         weights, mse = fit(arch, target.repeat_interleave(tries, 0), z, weights, iters, lr,
-                           frozen=arch.bn_scales | arch.grid_indices, coarse=coarse,
+                           frozen=arch.bn_scales | arch.grid_indices | set(arch.arm_indices), coarse=coarse,
                            progress=progress, desc="warm-up", label=label)
         best = [b * tries + min(range(tries), key=lambda j: mse[b * tries + j]) for b in range(n)]
     return [seed + i % tries for i in best], z[best], [w[best] for w in weights]

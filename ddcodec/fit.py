@@ -44,6 +44,15 @@ def shrink(images: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return images if tuple(images.shape[2:]) == tuple(size) else F.interpolate(images, size=tuple(size), mode="area")
 
 
+Estimate = Callable[[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]
+
+
+def linear_context_bits(grids: list[torch.Tensor], clean: list[torch.Tensor], arm: list[torch.Tensor]
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """RateTerm's estimate for the linear context model of version 3 (rate.context_bits; no ARM tensors)."""
+    return context_bits(grids, clean)
+
+
 MIN_CALIBRATION_BITS = 1000.0  # below this the coder's fixed costs (model descriptors) dominate the ratio
 CALIBRATION_RANGE = (0.5, 1.5)
 
@@ -53,7 +62,10 @@ class RateTerm:
     """lam · (estimated latent bits) / pixels added to each image's loss; with `target_bits`, lam is steered each
     iteration (multiplicatively, by `gain`) so that the bits of the rounded grids settle on the target: rate control
     in the loop. With `coded_bits`, those bits are the estimate scaled to what the coder really spends (its context
-    model codes spatially correlated grids below the factorized estimate), measured every `every` iterations."""
+    model codes spatially correlated grids below the factorized estimate), measured every `every` iterations.
+    `estimate(grids as the loss sees them, clean grids, ARM tensors)` gives the differentiable bits and those of the
+    rounded clean grids, (B,) each: the linear context model's, or the ARM's (arm.arm_bits), whose tensors are
+    network weights that the fit trains through this term."""
 
     lam: torch.Tensor  # (B,)
     target_bits: torch.Tensor | None = None  # (B,)
@@ -61,6 +73,7 @@ class RateTerm:
     floor: float = 0.0  # lam never goes below this (latents start at 0 and would otherwise overgrow at first)
     coded_bits: Callable[[list[torch.Tensor]], torch.Tensor] | None = None  # the coder's bits of rounded grids (B,)
     every: int = 100
+    estimate: Estimate = linear_context_bits
     calibration: torch.Tensor | float = 1.0  # coded / estimated bits at the last measurement
     _steps: int = field(default=0, repr=False)
 
@@ -124,7 +137,8 @@ def fit(
         mse = per_image_mse(arch, ws, z, target, coarse)
         if rate is None or not grids:
             return mse, mse
-        bits, rounded_bits = context_bits([ws[t] for t in grids], [ps[t] for t in grids])
+        bits, rounded_bits = rate.estimate([ws[t] for t in grids], [ps[t] for t in grids],
+                                           [ws[t] for t in arch.arm_indices])
         with torch.no_grad():  # steered by what the rounded grids would cost, not by the noisy proxy
             rate.steer([ps[t] for t in grids], rounded_bits)
         return mse + rate.lam * bits / pixels, mse

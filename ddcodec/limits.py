@@ -46,7 +46,21 @@ def decode_cost(arch: Architecture) -> Cost:
         widest = max(widest, arch.widths[i + 1] * hi * wi)
     values = sum(math.prod(s) for s in arch.tensor_shapes())
     memory = 4 * ACTIVATIONS_AT_PEAK * max(widest, arch.channels * h * w) + 12 * values  # int64 codes + float32
-    return Cost(pixels=h * w, memory=memory, macs=arch.macs_per_pixel() * arch.height * arch.width)
+    arm_macs, arm_memory = arm_cost(arch)
+    return Cost(pixels=h * w, memory=memory + arm_memory, macs=arch.macs_per_pixel() * arch.height * arch.width
+                + arm_macs)
+
+
+ARM_BYTES_PER_VALUE = 8  # the ARM decoder's coding buffer holds each latent value (and its padding) as an int64
+
+
+def arm_cost(arch: Architecture) -> tuple[int, int]:
+    """Multiply-adds and bytes of the ARM's decode of the latent grids, (0, 0) without an ARM: one prediction per
+    latent value, in a coding buffer of the grids with PAD = 3 rows above and columns either side."""
+    if arch.arm is None:
+        return 0, 0
+    padded = sum((h + 3) * (w + 6) for h, w in arch.grid_shapes())
+    return arch.n_latents * arch.arm.macs_per_value(), ARM_BYTES_PER_VALUE * padded
 
 
 def check_budget(arch: Architecture, limits: Limits | None = None) -> Cost:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .architecture import BN_EPS, Architecture
+from .arm import init_arm
 from .heap import retain_freed_memory
 from .kernels import conv1x1, upsample2x_adjoint
 from .seed import seeded_input
@@ -28,10 +29,11 @@ def network_input(arch: Architecture, seed: int, device: torch.device | str = "c
 
 def init_weights(arch: Architecture, generator: torch.Generator) -> list[torch.Tensor]:
     """Fresh weights: convolutions and latent mixers uniform in +-1/sqrt(fan_in) (PyTorch's default), BN scale 1
-    and shift 0, latent grids 0 (so a coded-input network starts as the seed-only one)."""
+    and shift 0, latent grids 0 (so a coded-input network starts as the seed-only one), the ARM as arm.init_arm."""
     weights = []
     grids = arch.grid_indices
-    for t, shape in enumerate(arch.tensor_shapes()):
+    shapes = arch.tensor_shapes()
+    for t, shape in enumerate(shapes[: len(shapes) - len(arch.arm_indices)]):
         if t in grids:
             weights.append(torch.zeros(shape))
         elif len(shape) == 2:
@@ -39,7 +41,7 @@ def init_weights(arch: Architecture, generator: torch.Generator) -> list[torch.T
             weights.append((torch.rand(shape, generator=generator) * 2 - 1) * bound)
         else:
             weights.append(torch.ones(shape) if t % 3 == 1 else torch.zeros(shape))
-    return weights
+    return weights + (init_arm(arch.arm, generator) if arch.arm else [])
 
 
 def _add_relu_(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .bitstream import MAX_LAYERS, MAX_WIDTH, header_size
 from .errors import InputError
-from .architecture import Architecture
+from .architecture import Architecture, ArmShape
 
 QUALITY_BPP = {1: 0.15, 2: 0.25, 3: 0.4, 4: 0.6, 5: 1.0}  # --quality preset -> bits per pixel cap
 DEFAULT_QUALITY = 3
@@ -16,6 +16,7 @@ MODEL_BYTES_PER_TENSOR = 4  # typical size of one tensor's entropy-model descrip
 WEIGHT_SHARE = 0.35  # coded-input profile: part of the budget planned for the network's weights
 MAX_CODED_WIDTH = 40  # coded-input profile: keeps the decoder near 2,000 multiply-adds per pixel
 LATENTS_BY_SCALE = {0: 0, 1: 1, 2: 1, 3: 1, 4: 2}  # latent grids of a layer 2^-s below full size (s >= 4: 2)
+ARM = ArmShape(neighbours=12, coarser=True, hidden=(8, 8))  # the coded-input profile's context model of the latents
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def plan(
         raise InputError("give at most one of --bpp, --ratio and --quality")
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
+    arm = ARM if coded_input else None
     budget = None
     if bpp is None and ratio is None:
         q = DEFAULT_QUALITY if quality is None else quality
@@ -71,8 +73,8 @@ def plan(
         if not bpp > 0:
             raise InputError(f"--bpp must be positive, not {bpp}")
         budget = int(bpp * height * width / 8)
-        n_tensors = 3 * d + 1 + len([n for n in latents if n]) + sum(latents)
-        weight_bits = 8 * (budget - header_size(d, n_tensors) - 4 - MODEL_BYTES_PER_TENSOR * n_tensors)
+        n_tensors = 3 * d + 1 + len([n for n in latents if n]) + sum(latents) + 2 * len(arm.layer_shapes() if arm else [])
+        weight_bits = 8 * (budget - header_size(d, n_tensors, arm=arm) - 4 - MODEL_BYTES_PER_TENSOR * n_tensors)
         n_params = weight_bits * (WEIGHT_SHARE if coded_input else 1) / BITS_PER_PARAM
     else:
         if not ratio > 0:
@@ -84,4 +86,4 @@ def plan(
     if k < 2:
         what = f"--bpp {bpp}" if bpp is not None else f"compression factor {ratio}"
         raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
-    return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents), budget)
+    return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, arm), budget)

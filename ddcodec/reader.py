@@ -5,7 +5,6 @@ Both decoders (torchdecode.py, npdecode.py) start from `read_weights`, so they d
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -13,9 +12,9 @@ from typing import BinaryIO, Union
 import numpy as np
 
 from .bitstream import Header, parse, step_from_code
-from .entropy import decode_ints
 from .errors import BitstreamError
 from .limits import Limits
+from .payload import decode_payload
 
 MAX_STREAM_BYTES = 1 << 28  # no legal .ddc within the default decode limits is larger; more is not read
 
@@ -52,10 +51,7 @@ def read_ints(data: bytes, limits: Limits | None = None) -> tuple[Header, list[n
     """The header and the integer tensors (stream order, shaped) of a .ddc stream, before their steps are applied,
     after checking the decode's cost against `limits` (ddcodec.limits)."""
     header, payload = parse(data, limits)
-    shapes = header.arch.tensor_shapes()
-    grids = header.arch.grid_indices
-    sizes = [tuple(s) if t in grids else math.prod(s) for t, s in enumerate(shapes)]  # grids: rows for context
-    return header, [q.reshape(s) for q, s in zip(decode_ints(payload, sizes, header.coder), shapes)]
+    return header, decode_payload(header, payload)
 
 
 def read_weights(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
