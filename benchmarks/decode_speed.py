@@ -27,7 +27,7 @@ import torch
 from ddcodec import npdecode, torchdecode
 from ddcodec.architecture import Architecture
 from ddcodec.bitstream import Header, pack
-from ddcodec.entropy import encode_ints
+from ddcodec.payload import encode_payload
 from ddcodec.ratecontrol import plan
 
 OUT = Path(__file__).parent / "results" / "decode-cpu.json"
@@ -44,17 +44,19 @@ LEVERS = {  # name: npdecode attributes changed for that run
 
 def random_stream(arch: Architecture, seed: int = 0, coder: int = 0) -> bytes:
     """A valid .ddc with weights drawn like an initialization (convolutions +-1/sqrt(fan_in), BatchNorm scales
-    1 +- 0.1, shifts +-0.1), quantized with steps of about 1/64 of each tensor's range; latent grids may use the
-    context model, as the encoder's do."""
+    1 +- 0.1, shifts +-0.1), quantized with steps of about 1/64 of each tensor's range (the ARM's: 2^-8, within
+    +-1/2); latent grids may use the context model or the ARM, as the encoder's do."""
     rng = np.random.default_rng(seed)
     ints, codes = [], []
+    arm = set(arch.arm_indices)
     for t, shape in enumerate(arch.tensor_shapes()):
-        bound = 1 / math.sqrt(shape[1]) if len(shape) == 2 else 0.1
-        code = round(4 * math.log2(bound / 64))
-        w = rng.uniform(-bound, bound, shape) + (1 if t % 3 == 1 and len(shape) == 1 else 0)
+        bound = 0.5 if t in arm else 1 / math.sqrt(shape[1]) if len(shape) == 2 else 0.1
+        code = -32 if t in arm else round(4 * math.log2(bound / 64))
+        w = rng.uniform(-bound, bound, shape) + (1 if t % 3 == 1 and len(shape) == 1 and t not in arm else 0)
         ints.append(np.round(w / 2 ** (code / 4)).astype(np.int64))
         codes.append(code)
-    return pack(Header(arch, seed, coder, tuple(codes)), encode_ints(ints, coder, arch.grid_indices))
+    header = Header(arch, seed, coder, tuple(codes))
+    return pack(header, encode_payload(header, ints))
 
 
 def timings(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict]:
