@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 import ddcodec
+from benchmarks.decode_speed import random_stream
 from ddcodec import arm, armint, npdecode
 from ddcodec.architecture import Architecture, ArmShape
 from ddcodec.bitstream import Header, pack, parse
@@ -117,12 +118,13 @@ def test_quantize_arm_picks_powers_of_two_that_round_trip():
     assert bits > 0
 
 
-def test_header_refuses_bad_arm_fields(encoded):
-    header, payload = parse(encoded.data)
-    assert header.arch.arm == ArmShape() and encoded.data[4] == 4
-    start = encoded.data.index(struct.pack("<BBQ", 0, header.coder, header.seed)) + 10  # the ARM's fields
+def test_header_refuses_bad_arm_fields():
+    data = random_stream(Architecture(50, 70, 3, (12,) * 5, (2, 1, 0, 1), ArmShape()), seed=3)
+    header, payload = parse(data)
+    assert header.arch.arm == ArmShape() and data[4] == 4
+    start = data.index(struct.pack("<BBQ", 0, header.coder, header.seed)) + 10  # the ARM's fields
     for pos, value in ((0, 25), (1, 2), (2, 4), (3, 0), (3, 33)):
-        bad = bytearray(encoded.data)
+        bad = bytearray(data)
         bad[start + pos] = value
         with pytest.raises(BitstreamError):
             parse(bytes(bad), budget=False)
@@ -160,3 +162,9 @@ def test_one_and_two_threads_decode_the_same_pixels(monkeypatch):
     two = npdecode.decode_array(data)
     monkeypatch.setattr(npdecode, "MAX_THREADS", 1)
     assert np.array_equal(npdecode.decode_array(data), two)
+
+
+def test_the_encoder_drops_an_arm_that_does_not_pay(encoded):
+    """On a 64x64 crop the ARM's own weights cost more than it saves: the file uses the linear context model."""
+    header, _ = parse(encoded.data)
+    assert header.arch.arm is None and header.arch.coded_input and encoded.arch == header.arch
