@@ -2,7 +2,8 @@
 
 Without an ARM the payload is entropy.py's: every tensor in stream order. With one, it has two parts: a u32 length
 and entropy.py's coding of every tensor but the latent grids (the ARM's own tensors included), then the ARM stream
-of the grids (armint.py), which the ARM's decoded tensors predict.
+of the grids (armint.py), which the ARM's decoded tensors predict. armint (and numba, about a second to start) is
+imported only for files with an ARM.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Sequence
 
 import numpy as np
 
-from . import armint
 from .bitstream import Header
 from .entropy import decode_ints, encode_ints
 from .errors import BitstreamError
@@ -29,6 +29,8 @@ def encode_payload(header: Header, ints: Sequence[np.ndarray]) -> bytes:
     grids = arch.grid_indices
     if arch.arm is None:
         return encode_ints(ints, header.coder, grids)
+    from . import armint
+
     order = sorted(grids)
     rest = encode_ints([q for t, q in enumerate(ints) if t not in grids], header.coder)
     fixed = armint.fixed_point([ints[t] for t in arch.arm_indices], [header.step_codes[t] for t in arch.arm_indices])
@@ -49,6 +51,8 @@ def decode_payload(header: Header, payload: bytes) -> list[np.ndarray]:
         return [q.reshape(s) for q, s in zip(decode_ints(payload, sizes, header.coder), shapes)]
     if len(payload) < _LENGTH.size or _LENGTH.unpack_from(payload)[0] > len(payload) - _LENGTH.size:
         raise BitstreamError("payload too short for the length of its tensors' part")
+    from . import armint
+
     split = _LENGTH.size + _LENGTH.unpack_from(payload)[0]
     others = [t for t in range(len(shapes)) if t not in grids]
     out: list[np.ndarray | None] = [None] * len(shapes)
