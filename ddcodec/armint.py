@@ -158,20 +158,29 @@ def decode_grids(data: bytes, shapes: Sequence[tuple[int, int]], arm: Arm, shape
 
 
 @numba.njit(cache=True, inline="always")
-def _predict(buffer, layout, g, y, x, offsets, coarser, weights, biases, a, b):
-    """The ARM's (mean in 1/FRAC, clamped to +-MAX_LATENT; scale level) of value (y, x) of grid g: its inputs are
-    the neighbours (0 outside the grid: the buffer's padding) and, with `coarser`, the co-located value of grid g-1
-    (0 for the first grid), x 2^16; `a` and `b` are scratch vectors."""
+def _inputs(buffer, layout, g, y, x, offsets, coarser, a):
+    """Fill `a` with the ARM's inputs for value (y, x) of grid g, x 2^16: the neighbours (0 outside the grid: the
+    buffer's padding) and, with `coarser`, the co-located value of grid g-1 (0 for the first grid). Returns whether
+    any is not 0."""
     w, o = layout[g, 1], layout[g, 2]
     row = w + 2 * PAD
+    any_set = False
     for k in range(len(offsets)):
         a[k] = buffer[o + (y + PAD + offsets[k, 0]) * row + x + PAD + offsets[k, 1]] << 16
+        any_set |= a[k] != 0
     if coarser:
         v = 0
         if g > 0:
             hp, wp, op = layout[g - 1, 0], layout[g - 1, 1], layout[g - 1, 2]
             v = buffer[op + (y * hp // layout[g, 0] + PAD) * (wp + 2 * PAD) + x * wp // w + PAD]
         a[len(offsets)] = v << 16
+        any_set |= v != 0
+    return any_set
+
+
+@numba.njit(cache=True, inline="always")
+def _mlp(weights, biases, a, b):
+    """The ARM on inputs `a` (overwritten; `b` is scratch): (mean in 1/FRAC, clamped to +-MAX_LATENT; level)."""
     last = len(weights) - 1
     for layer in range(len(weights)):
         wl, bl = weights[layer], biases[layer]
@@ -194,13 +203,16 @@ def _encode(buffer, layout, offsets, coarser, weights, biases, cum):
     for g in range(len(layout)):
         n += layout[g, 0] * layout[g, 1]
     a, b = np.zeros(MAX_WIDTH, np.int64), np.zeros(MAX_WIDTH, np.int64)
+    zero = _mlp(weights, biases, a, b)
     start, freq = np.empty(n, np.int64), np.empty(n, np.int64)
     i = 0
     for g in range(len(layout)):
         w, o = layout[g, 1], layout[g, 2]
         for y in range(layout[g, 0]):
             for x in range(w):
-                mean, level = _predict(buffer, layout, g, y, x, offsets, coarser, weights, biases, a, b)
+                mean, level = zero
+                if _inputs(buffer, layout, g, y, x, offsets, coarser, a):  # else the MLP of all zeros, once
+                    mean, level = _mlp(weights, biases, a, b)
                 s = buffer[o + (y + PAD) * (w + 2 * PAD) + x + PAD] - (mean >> 2) + 2 * MAX_LATENT
                 start[i] = cum[level, mean & 3, s]
                 freq[i] = cum[level, mean & 3, s + 1] - start[i]
@@ -253,11 +265,14 @@ def _decode(words, buffer, layout, offsets, coarser, weights, biases, cum):
     pos = 2
     mask = (1 << PRECISION) - 1
     a, b = np.zeros(MAX_WIDTH, np.int64), np.zeros(MAX_WIDTH, np.int64)
+    zero = _mlp(weights, biases, a, b)
     for g in range(len(layout)):
         w, o = layout[g, 1], layout[g, 2]
         for y in range(layout[g, 0]):
             for x in range(w):
-                mean, level = _predict(buffer, layout, g, y, x, offsets, coarser, weights, biases, a, b)
+                mean, level = zero
+                if _inputs(buffer, layout, g, y, x, offsets, coarser, a):  # else the MLP of all zeros, once
+                    mean, level = _mlp(weights, biases, a, b)
                 row = cum[level, mean & 3]
                 slot = state & mask
                 s = _find(row, slot)
