@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from . import armint
-from .architecture import ArmShape
+from .architecture import Architecture, ArmShape
 from .entropy import RANGE, encode_ints
 
 MAX_LOG2_SCALE = armint.MIN_LOG2_SCALE + (armint.LEVELS - 1) / armint.LEVELS_PER_OCTAVE
@@ -132,3 +132,24 @@ def quantize_arm(shape: ArmShape, arm: Sequence[np.ndarray], grids: Sequence[np.
                 best, shifts = result, trial
     bits, ints, codes = best
     return ints, codes, bits
+
+
+def round_latents(arch: Architecture, weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """B networks' weights with the latent grids rounded (and, with an ARM, clamped to what it codes) and the ARM's
+    tensors clamped to what its fixed point holds."""
+    limit = armint.MAX_LATENT if arch.arm is not None else math.inf
+    out = [torch.round(w).clamp(-limit, limit) if t in arch.grid_indices else w for t, w in enumerate(weights)]
+    for t, bound in zip(arch.arm_indices, bounds(arch.arm) if arch.arm else []):
+        out[t] = out[t].clamp(-bound, bound)
+    return out
+
+
+def arm_step_codes(arch: Architecture, weights: Sequence[torch.Tensor]) -> list[list[int]]:
+    """Per network of B, the step codes of its ARM's tensors (quantize_arm on its rounded grids, as round_latents
+    leaves them); empty lists without an ARM."""
+    if arch.arm is None:
+        return [[] for _ in range(weights[0].shape[0])]
+    grids = sorted(arch.grid_indices)
+    return [quantize_arm(arch.arm, [weights[t][b].detach().cpu().numpy() for t in arch.arm_indices],
+                         [weights[t][b].detach().cpu().numpy().astype(np.int64) for t in grids])[1]
+            for b in range(weights[0].shape[0])]

@@ -12,8 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import armint
-from .arm import arm_bits, bounds, quantize_arm
+from .arm import arm_bits, arm_step_codes, round_latents
 from .bitstream import Header, header_size, pack, parse
 from .decoder import decode_array
 from .entropy import CODERS, encode_ints
@@ -237,13 +236,13 @@ def _encode_batch(
                                  latent_noise=bool(grids), keep_best=not grids, coarse=coarse,
                                  span=(first, main_iters))
     if grids:
-        weights = _round_latents(arch, weights)
+        weights = round_latents(arch, weights)
         rate.target_bits = None
     fixed = arch.bn_scales | grids  # step code 0: BN scales (held at 1) and latent grids (integers)
     arm = arch.arm_indices
     with torch.no_grad():
         sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights, skip=grids | set(arm))
-    arm_codes = _arm_codes(arch, weights)
+    arm_codes = arm_step_codes(arch, weights)
 
     def allocate(b: int, mu: float) -> list[int]:
         """Image b's step codes at mu from the float fit; the ARM's chosen by _arm_codes."""
@@ -289,10 +288,10 @@ def _encode_batch(
     codes = [allocate(b, mus[b]) for b in range(n)]
     tuned, _ = fit(arch, target, z, weights, qat_iters, lr * QAT_LR_SCALE, step_tensors(codes, weights),
                    arch.bn_scales, progress=progress, desc="qat", label=label, rate=rate)
-    tuned = _round_latents(arch, tuned)
+    tuned = round_latents(arch, tuned)
     for b in range(n):
         prune_to_fit(b, tuned)
-    arm_codes = _arm_codes(arch, tuned)
+    arm_codes = arm_step_codes(arch, tuned)
     datas = [
         _boundary_mu(lambda m, b=b: stream(b, tuned, m), lambda d, b=b: good(b, d), False, data=True)
         if min_psnr is not None
@@ -324,26 +323,6 @@ def _rate_model(arch: Architecture) -> dict:
     if arch.arm is not None:
         return {"estimate": partial(arm_bits, arch.arm)}
     return {"coded_bits": _coded_grid_bits}
-
-
-def _round_latents(arch: Architecture, weights: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The weights with the latent grids rounded (and, with an ARM, clamped to what it codes) and the ARM's tensors
-    clamped to what its fixed point holds."""
-    limit = armint.MAX_LATENT if arch.arm is not None else math.inf
-    out = [torch.round(w).clamp(-limit, limit) if t in arch.grid_indices else w for t, w in enumerate(weights)]
-    for t, bound in zip(arch.arm_indices, bounds(arch.arm) if arch.arm else []):
-        out[t] = out[t].clamp(-bound, bound)
-    return out
-
-
-def _arm_codes(arch: Architecture, weights: list[torch.Tensor]) -> list[list[int]]:
-    """Per network, the step codes of its ARM's tensors (arm.quantize_arm on its rounded grids); none without."""
-    if arch.arm is None:
-        return [[] for _ in range(weights[0].shape[0])]
-    grids = sorted(arch.grid_indices)
-    return [quantize_arm(arch.arm, [weights[t][b].detach().cpu().numpy() for t in arch.arm_indices],
-                         [weights[t][b].detach().cpu().numpy().astype(np.int64) for t in grids])[1]
-            for b in range(weights[0].shape[0])]
 
 
 def _coded_grid_bits(rounded: list[torch.Tensor]) -> torch.Tensor:
