@@ -19,23 +19,31 @@ import torch
 import torch.nn.functional as F
 
 from . import armint
+from .adam import Adam
 from .architecture import Architecture, ArmShape
 from .entropy import RANGE, encode_ints
 
 MAX_LOG2_SCALE = armint.MIN_LOG2_SCALE + (armint.LEVELS - 1) / armint.LEVELS_PER_OCTAVE
 STEP_SHIFTS = range(4, 14)  # a layer's step 2^-k is searched over these k
 DEFAULT_SHIFT = 8
+REFIT_ITERS, REFIT_LR = 300, 1e-2  # the ARM's last fit, to the final integer latents alone
 _LN2 = math.log(2.0)
+
+
+INIT_LOG2_SCALE = -2.0  # the ARM starts at b = 1/4: latents at 0 cost 0.05 bits each, as under the linear model
 
 
 def init_arm(shape: ArmShape, generator: torch.Generator) -> list[torch.Tensor]:
     """Fresh ARM tensors, (weight, bias) per layer: hidden layers uniform in +-1/sqrt(fan_in) and zero biases; the
-    output layer zero, so that the ARM starts predicting μ = 0, b = 1 for every value."""
+    output layer's weights zero, so that the ARM starts predicting μ = 0, log2 b = INIT_LOG2_SCALE everywhere (at
+    b = 1 the rounded zeros of a fresh fit cost 1.1 bits each, and the rate control's λ ran up 100-fold before the
+    ARM had learnt better)."""
     out = []
     layers = shape.layer_shapes()
     for j, (o, i) in enumerate(layers):
         bound = 0.0 if j == len(layers) - 1 else 1.0 / math.sqrt(i)
         out += [(torch.rand((o, i), generator=generator) * 2 - 1) * bound, torch.zeros(o)]
+    out[-1][1] = INIT_LOG2_SCALE
     return out
 
 
@@ -74,28 +82,35 @@ def forward(arm: Sequence[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor,
 
 def discrete_laplace_bits(q: torch.Tensor, mean: torch.Tensor, log2_scale: torch.Tensor) -> torch.Tensor:
     """-log2 P(q) under P(k) = exp(-|k - μ|/b) / Z over the integers k, Z = Σ_k exp(-|k - μ|/b)
-    = (exp(-f/b) + exp(-(1-f)/b)) / (1 - exp(-1/b)) with f = μ - floor(μ): the coder's model (for q noisy, the
-    same formula, a smooth proxy)."""
+    = (exp(-f/b) + exp(-(1-f)/b)) / (1 - exp(-1/b)) with f = μ - floor(μ): the coder's model. For q between two
+    integers (training noise), the linear interpolation of the bits of both: never below 0 (the pmf's formula at a
+    non-integer q is not a density, and a fit drove latents and means to half-integers to make it negative)."""
     inv = torch.exp2(-log2_scale)
     f = mean - torch.floor(mean).detach()
     log_z = torch.logaddexp(-f * inv, (f - 1) * inv) - torch.log1p(-torch.exp(-inv))
-    return ((q - mean).abs() * inv + log_z) / _LN2
+    low = torch.floor(q).detach()
+    t = q - low
+    bits_low = (low - mean).abs() * inv + log_z
+    bits_high = (low + 1 - mean).abs() * inv + log_z
+    return (bits_low + t * (bits_high - bits_low)) / _LN2
 
 
 def arm_bits(shape: ArmShape, grids: Sequence[torch.Tensor], clean: Sequence[torch.Tensor],
              arm: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """The rate term's estimate (fit.RateTerm.estimate) for B networks' grids (each (B, h, w), as the loss sees them:
-    noisy or rounded) and their ARM tensors: the bits of each value under the ARM's Laplace, its inputs taken from
-    the same grids (not differentiated: the gradient reaches the latents through the value coded, and the ARM
-    through its outputs); and the bits of the `clean` grids rounded, without gradient. (B,) each."""
-    mean, log2_scale = forward(arm, contexts(shape, [g.detach() for g in grids]))
-    values = torch.cat([g.flatten(1) for g in grids], 1)
-    estimate = discrete_laplace_bits(values, mean, log2_scale).sum(1)
-    with torch.no_grad():
-        rounded = [torch.round(c) for c in clean]
-        mean, log2_scale = forward(arm, contexts(shape, rounded))
-        rounded_bits = discrete_laplace_bits(torch.cat([g.flatten(1) for g in rounded], 1), mean, log2_scale).sum(1)
-    return estimate, rounded_bits
+    noisy or rounded) and their ARM tensors, and the bits of the `clean` grids rounded (no gradient), (B,) each.
+
+    The estimate's value is the bits of the grids under the ARM's Laplace, its inputs taken from the same grids; its
+    gradient reaches the latents through the values coded (the ARM and its inputs held), and the ARM through the
+    bits of the rounded grids, the values it will code (trained on the noisy ones it learnt scales as wide as the
+    noise, and the rate term pulled the latents 4-5x less than the coder's model would: λ ran up 100-fold)."""
+    held = [a.detach() for a in arm]
+    mean, log2_scale = forward(held, contexts(shape, [g.detach() for g in grids]))
+    noisy = discrete_laplace_bits(torch.cat([g.flatten(1) for g in grids], 1), mean, log2_scale).sum(1)
+    rounded = [torch.round(c.detach()) for c in clean]
+    mean, log2_scale = forward(arm, contexts(shape, rounded))
+    rounded_bits = discrete_laplace_bits(torch.cat([g.flatten(1) for g in rounded], 1), mean, log2_scale).sum(1)
+    return noisy + rounded_bits - rounded_bits.detach(), rounded_bits.detach()
 
 
 def bounds(shape: ArmShape) -> list[float]:
@@ -153,3 +168,25 @@ def arm_step_codes(arch: Architecture, weights: Sequence[torch.Tensor]) -> list[
     return [quantize_arm(arch.arm, [weights[t][b].detach().cpu().numpy() for t in arch.arm_indices],
                          [weights[t][b].detach().cpu().numpy().astype(np.int64) for t in grids])[1]
             for b in range(weights[0].shape[0])]
+
+
+def refit_arm(arch: Architecture, weights: Sequence[torch.Tensor], iters: int = REFIT_ITERS, lr: float = REFIT_LR
+              ) -> list[torch.Tensor]:
+    """B networks' weights with the ARM fitted once more, alone, to the bits of their final integer grids (Adam,
+    cosine learning rate, from the ARM they have): during the fit it modelled noisy latents, whose scales are wider
+    than those of the rounded values it will code."""
+    if arch.arm is None:
+        return list(weights)
+    grids = [weights[t] for t in sorted(arch.grid_indices)]
+    params = [weights[t].detach().clone().requires_grad_() for t in arch.arm_indices]
+    opt = Adam(params, lr)
+    for it in range(iters):
+        opt.lr = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
+        bits, _ = arm_bits(arch.arm, grids, grids, params)
+        opt.zero_grad()
+        bits.sum().backward()
+        opt.step()
+    out = list(weights)
+    for t, p in zip(arch.arm_indices, params):
+        out[t] = p.detach()
+    return out

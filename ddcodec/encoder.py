@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .arm import arm_bits, arm_step_codes, round_latents
+from .arm import arm_bits, arm_step_codes, refit_arm, round_latents
 from .bitstream import Header, header_size, pack, parse
 from .decoder import decode_array
 from .entropy import CODERS, encode_ints
@@ -287,8 +287,8 @@ def _encode_batch(
     ]
     codes = [allocate(b, mus[b]) for b in range(n)]
     tuned, _ = fit(arch, target, z, weights, qat_iters, lr * QAT_LR_SCALE, step_tensors(codes, weights),
-                   arch.bn_scales, progress=progress, desc="qat", label=label, rate=rate)
-    tuned = round_latents(arch, tuned)
+                   arch.bn_scales | set(arm), progress=progress, desc="qat", label=label, rate=rate)
+    tuned = round_latents(arch, refit_arm(arch, round_latents(arch, tuned)))
     for b in range(n):
         prune_to_fit(b, tuned)
     arm_codes = arm_step_codes(arch, tuned)
