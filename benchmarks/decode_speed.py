@@ -6,7 +6,8 @@ a decoder's work depends only on the shapes, which are those the encoder plans (
 1.2 bpp for each profile. Both decoders alternate within each repeat, so that they see the same load; each row
 keeps every time, the best and the median, and the process's CPU seconds per decode (all threads), which a busy
 machine inflates less than the wall clock. `--levers` also times the NumPy decoder with one setting changed at a
-time (block size, one thread, BLAS left to its own threads) on the 768x512 files.
+time (block size, one thread, BLAS left to its own threads) on the 768x512 files; `--latents` adds the 768x512
+coded files without the ARM and with a full-size latent grid; `--numpy-only` skips torch; `--out` names the JSON.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import math
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -27,10 +29,11 @@ import torch
 from ddcodec import npdecode, torchdecode
 from ddcodec.architecture import Architecture
 from ddcodec.bitstream import Header, pack
-from ddcodec.entropy import encode_ints
+from ddcodec.limits import decode_cost
+from ddcodec.payload import encode_payload
 from ddcodec.ratecontrol import plan
 
-OUT = Path(__file__).parent / "results" / "decode-cpu.json"
+OUT = Path(__file__).parent / "results" / "decode-cpu.json"  # --out to write elsewhere
 SIZES = ((256, 256), (512, 768))  # (height, width)
 RATES = (0.3, 1.2)  # bpp: the widths the encoder picks there
 DECODERS: dict[str, Callable[[bytes], np.ndarray]] = {"numpy": npdecode.decode_array, "torch": torchdecode.decode_array}
@@ -44,17 +47,19 @@ LEVERS = {  # name: npdecode attributes changed for that run
 
 def random_stream(arch: Architecture, seed: int = 0, coder: int = 0) -> bytes:
     """A valid .ddc with weights drawn like an initialization (convolutions +-1/sqrt(fan_in), BatchNorm scales
-    1 +- 0.1, shifts +-0.1), quantized with steps of about 1/64 of each tensor's range; latent grids may use the
-    context model, as the encoder's do."""
+    1 +- 0.1, shifts +-0.1), quantized with steps of about 1/64 of each tensor's range (the ARM's: 2^-8, within
+    +-1/2); latent grids may use the context model or the ARM, as the encoder's do."""
     rng = np.random.default_rng(seed)
     ints, codes = [], []
+    arm = set(arch.arm_indices)
     for t, shape in enumerate(arch.tensor_shapes()):
-        bound = 1 / math.sqrt(shape[1]) if len(shape) == 2 else 0.1
-        code = round(4 * math.log2(bound / 64))
-        w = rng.uniform(-bound, bound, shape) + (1 if t % 3 == 1 and len(shape) == 1 else 0)
+        bound = 0.5 if t in arm else 1 / math.sqrt(shape[1]) if len(shape) == 2 else 0.1
+        code = -32 if t in arm else round(4 * math.log2(bound / 64))
+        w = rng.uniform(-bound, bound, shape) + (1 if t % 3 == 1 and len(shape) == 1 and t not in arm else 0)
         ints.append(np.round(w / 2 ** (code / 4)).astype(np.int64))
         codes.append(code)
-    return pack(Header(arch, seed, coder, tuple(codes)), encode_ints(ints, coder, arch.grid_indices))
+    header = Header(arch, seed, coder, tuple(codes))
+    return pack(header, encode_payload(header, ints))
 
 
 def timings(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict]:
@@ -73,14 +78,18 @@ def timings(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, di
                    "cpu_min_s": min(cpu[name]), "cpu_median_s": float(np.median(cpu[name]))} for name in runs}
 
 
-def cases() -> list[tuple[str, Architecture]]:
-    """(label, architecture) for each size, profile and rate."""
+def cases(latent_variants: bool = False) -> list[tuple[str, Architecture]]:
+    """(label, architecture) for each size, profile and rate; with `latent_variants`, the coded profile at
+    768x512 also without the ARM (the linear context model of format 3) and with a full-size latent grid."""
     out = []
     for h, w in SIZES:
         for profile in ("seed", "coded"):
             for bpp in RATES:
                 arch = plan(h, w, 3, bpp=bpp, coded_input=profile == "coded").arch
                 out.append((f"{w}x{h} {profile} {bpp} bpp k={arch.widths[1]}", arch))
+                if latent_variants and profile == "coded" and h == 512:
+                    out.append((out[-1][0] + " linear", replace(arch, arm=None)))
+                    out.append((out[-2][0] + " +full", replace(arch, latents=arch.latents[:-1] + (1,))))
     return out
 
 
@@ -121,16 +130,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--levers", action="store_true", help="also time the NumPy decoder's settings")
+    parser.add_argument("--latents", action="store_true",
+                        help="also time 768x512 coded files without the ARM and with a full-size latent grid")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--numpy-only", action="store_true", help="time the NumPy decoder only")
     args = parser.parse_args()
     start = machine()
     rows, levers = [], []
     print(f"{'file':34s} {'decoder':7s} {'best ms':>8s} {'median ms':>10s} {'CPU ms (best)':>14s}")
-    for label, arch in cases():
+    decoders = {"numpy": DECODERS["numpy"]} if args.numpy_only else DECODERS
+    for label, arch in cases(args.latents):
         data = random_stream(arch)
-        result = timings({name: (lambda f=f: f(data)) for name, f in DECODERS.items()}, args.repeats)
+        result = timings({name: (lambda f=f: f(data)) for name, f in decoders.items()}, args.repeats)
         for name, r in result.items():
-            rows.append({"file": label, "widths": arch.widths, "latents": arch.latents,
-                         "macs_per_pixel": round(arch.macs_per_pixel()), "decoder": name, **r})
+            rows.append({"file": label, "widths": arch.widths, "latents": arch.latents, "arm": str(arch.arm),
+                         "macs_per_pixel": round(decode_cost(arch).macs / (arch.height * arch.width)),
+                         "decoder": name, **r})
             print(f"{label:34s} {name:7s} {r['min_s'] * 1e3:8.0f} {r['median_s'] * 1e3:10.0f} "
                   f"{r['cpu_min_s'] * 1e3:14.0f}", flush=True)
         if args.levers and arch.height == 512:
@@ -139,9 +154,9 @@ def main() -> None:
                 print(f"{'':34s} numpy {name}: best {r['min_s'] * 1e3:.0f} ms, median {r['median_s'] * 1e3:.0f} ms",
                       flush=True)
     result = {"machine_at_start": start, "machine_at_end": machine(), "repeats": args.repeats, "rows": rows}
-    OUT.write_text(json.dumps({**result, "levers": levers} if levers else result, indent=1) + "\n")
+    args.out.write_text(json.dumps({**result, "levers": levers} if levers else result, indent=1) + "\n")
     print(f"load average at start {start['load_average']}, at end {result['machine_at_end']['load_average']}; "
-          f"written {OUT}")
+          f"written {args.out}")
 
 
 if __name__ == "__main__":

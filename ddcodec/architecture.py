@@ -14,6 +14,33 @@ MAX_TAPS = 8  # distinct taps of a learned upsampling filter (a symmetric filter
 MAX_REFINE = 4  # residual convolutions of the refinement
 MAX_REFINE_KERNEL = 7  # their side
 
+ARM_OUTPUTS = 2  # the ARM's outputs per latent value: the Laplace mean and the log2 of its scale
+
+
+@dataclass(frozen=True)
+class ArmShape:
+    """The shape of the ARM, the learned context model of the latent grids (ddcodec/arm.py, docs/FORMAT.md "ARM"):
+    `neighbours` causal neighbours (a prefix of armint.NEIGHBOURS), plus the preceding grid's co-located value with
+    `coarser`, through hidden ReLU layers of the given widths to ARM_OUTPUTS outputs."""
+
+    neighbours: int = 12
+    coarser: bool = True
+    hidden: tuple[int, ...] = (8, 8)
+
+    @property
+    def inputs(self) -> int:
+        return self.neighbours + int(self.coarser)
+
+    def layer_shapes(self) -> list[tuple[int, int]]:
+        """(outputs, inputs) of each linear layer, the output layer last."""
+        sizes = (self.inputs, *self.hidden, ARM_OUTPUTS)
+        return list(zip(sizes[1:], sizes[:-1]))
+
+    def macs_per_value(self) -> int:
+        """Multiply-adds of one latent value's prediction."""
+        return sum(o * i for o, i in self.layer_shapes())
+
+
 @dataclass(frozen=True)
 class Architecture:
     """Image size and network shape; `widths[0]` is the seeded input's channel count, `widths[i]` layer i's output.
@@ -34,6 +61,7 @@ class Architecture:
     taps: int = 0
     refine: int = 0
     refine_kernel: int = 3
+    arm: ArmShape | None = None  # the latent grids' context model: None codes them as version 3 does
 
     def __post_init__(self) -> None:
         if self.latents and len(self.latents) != self.layers:
@@ -77,7 +105,8 @@ class Architecture:
         """Shapes of the coded tensors in stream order (docs/FORMAT.md): per layer (conv, BN scale, BN shift), the
         output conv; then, for the coded-input profile, each latent layer's mixing matrix (widths[i+1] x latents[i]),
         then every latent grid, one channel per tensor, layer by layer; then the synthesis's tensors: the upsampling
-        filters (layers-1 x taps) and each refinement kernel (channels x channels x side x side)."""
+        filters (layers-1 x taps) and each refinement kernel (channels x channels x side x side); then, with an ARM,
+        its (weight, bias) per layer."""
         shapes: list[tuple[int, ...]] = []
         for c_in, c_out in zip(self.widths[:-1], self.widths[1:]):
             shapes += [(c_out, c_in), (c_out,), (c_out,)]
@@ -88,7 +117,22 @@ class Architecture:
         if self.learned_upsampling:
             shapes.append((self.layers - 1, self.taps))
         shapes += [(self.channels, self.channels, self.refine_kernel, self.refine_kernel)] * self.refine
+        if self.arm is not None:
+            for o, i in self.arm.layer_shapes():
+                shapes += [(o, i), (o,)]
         return shapes
+
+    @property
+    def arm_indices(self) -> list[int]:
+        """Indices of the ARM's tensors in the tensor list, (weight, bias) per layer; empty without an ARM."""
+        if self.arm is None:
+            return []
+        n = len(self.tensor_shapes())
+        return list(range(n - 2 * len(self.arm.layer_shapes()), n))
+
+    def grid_shapes(self) -> list[tuple[int, int]]:
+        """(h, w) of each latent grid, in stream order."""
+        return [self.layer_size(i) for i in self.latent_layers() for _ in range(self.latents[i])]
 
     @property
     def n_seed_tensors(self) -> int:

@@ -10,18 +10,22 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from .architecture import MAX_LAYERS, MAX_REFINE, MAX_REFINE_KERNEL, MAX_TAPS, MAX_WIDTH, Architecture
+from .architecture import MAX_LAYERS, MAX_REFINE, MAX_REFINE_KERNEL, MAX_TAPS, MAX_WIDTH, Architecture, ArmShape
 from .errors import BitstreamError
 from .limits import Limits, check_budget
 from .options import CODERS
 
 MAGIC = b"\x89DDC"
-VERSION = 4  # written (4 adds the synthesis: learned upsampling, refinement); versions 1 (no latent counts), 2 and 3
-# (context model of grids in the payload) are read
+VERSION = 4  # written (4 adds the synthesis fields and the ARM); versions 1 (no latent counts), 2 and 3
+# (linear context model of grids in the payload) are read
+VERSIONS = (1, 2, 3, 4)
 BILINEAR = 0  # upsampling mode: x2 bilinear, half-pixel centres (align_corners=False)
 
 MAX_SIDE = 16384
 MAX_LATENTS = 16  # latent grids per layer
+MAX_ARM_NEIGHBOURS = 24  # armint.NEIGHBOURS
+MAX_ARM_DEPTH = 3  # hidden layers of the ARM
+MAX_ARM_WIDTH = 32  # armint.MAX_WIDTH
 
 _FIXED = struct.Struct("<4sBHHBB")  # magic, version, height, width, channels, layers
 _TAIL = struct.Struct("<BBQ")  # upsampling mode, coder, seed
@@ -48,13 +52,15 @@ def step_from_code(code: int) -> float:
     return 2.0 ** (code / 4)
 
 
-def header_size(layers: int, n_tensors: int | None = None, version: int = VERSION) -> int:
-    """Bytes before the payload for a network of `layers` hidden layers and `n_tensors` coded tensors (3·layers + 1
-    for the seed-only profile); the CRC adds 4 after the payload."""
+def header_size(layers: int, n_tensors: int | None = None, version: int = VERSION, arm: ArmShape | None = None
+                ) -> int:
+    """Bytes before the payload for a network of `layers` hidden layers, `n_tensors` coded tensors (3·layers + 1
+    for the seed-only profile) and an ARM of this shape (version 4); the CRC adds 4 after the payload."""
     n_tensors = 3 * layers + 1 if n_tensors is None else n_tensors
     latent_counts = layers if version >= 2 else 0
     extension = _SYNTHESIS.size if version >= 4 else 0
-    return _FIXED.size + 2 * (layers + 1) + latent_counts + _TAIL.size + extension + n_tensors + 4
+    return (_FIXED.size + 2 * (layers + 1) + latent_counts + _TAIL.size + extension + _arm_size(arm, version)
+            + n_tensors + 4)
 
 
 def check_synthesis(taps: int, refine: int, refine_kernel: int) -> None:
@@ -67,6 +73,36 @@ def check_synthesis(taps: int, refine: int, refine_kernel: int) -> None:
         raise BitstreamError(f"refinement kernel side {refine_kernel} (odd, 1 .. {MAX_REFINE_KERNEL} allowed)")
 
 
+def _arm_size(arm: ArmShape | None, version: int) -> int:
+    """Bytes of the ARM's part of the version-4 header extension (docs/FORMAT.md, "ARM (version 4)")."""
+    return 0 if version < 4 else 1 if arm is None else 4 + len(arm.hidden)
+
+
+def _pack_arm(arm: ArmShape | None) -> bytes:
+    if arm is None:
+        return bytes([0])
+    return bytes([arm.neighbours, int(arm.coarser), len(arm.hidden), *arm.hidden])
+
+
+def _parse_arm(data: bytes, pos: int) -> tuple[ArmShape | None, int]:
+    """The ARM's part of the version-4 header extension at `pos`, validated; and the position after it."""
+    if pos + 1 > len(data):
+        raise BitstreamError("file too short for its ARM fields")
+    neighbours = data[pos]
+    if neighbours == 0:
+        return None, pos + 1
+    if pos + 3 > len(data) or pos + 3 + data[pos + 2] > len(data):
+        raise BitstreamError("file too short for its ARM fields")
+    coarser, depth = data[pos + 1], data[pos + 2]
+    hidden = tuple(data[pos + 3 : pos + 3 + depth])
+    if neighbours > MAX_ARM_NEIGHBOURS or coarser > 1 or depth > MAX_ARM_DEPTH or not all(
+            1 <= w <= MAX_ARM_WIDTH for w in hidden):
+        raise BitstreamError(f"ARM with {neighbours} neighbours, coarser feature {coarser} and hidden widths "
+                             f"{list(hidden)}: outside 1..{MAX_ARM_NEIGHBOURS}, 0..1, {MAX_ARM_DEPTH} layers of "
+                             f"1..{MAX_ARM_WIDTH}")
+    return ArmShape(neighbours, bool(coarser), hidden), pos + 3 + depth
+
+
 def pack(header: Header, payload: bytes) -> bytes:
     """The complete .ddc file (version 4) for a header and an entropy-coded payload."""
     a = header.arch
@@ -75,6 +111,7 @@ def pack(header: Header, payload: bytes) -> bytes:
     out += bytes(a.latents or (0,) * a.layers)
     out += _TAIL.pack(BILINEAR, header.coder, header.seed)
     out += _SYNTHESIS.pack(a.taps, a.refine, a.refine_kernel)
+    out += _pack_arm(a.arm)
     out += struct.pack(f"<{len(header.step_codes)}b", *header.step_codes)
     out += struct.pack("<I", len(payload)) + payload
     out += struct.pack("<I", zlib.crc32(out))
@@ -90,7 +127,7 @@ def parse(data: bytes, limits: Limits | None = None, budget: bool = True) -> tup
     magic, version, height, width, channels, layers = _FIXED.unpack_from(data)
     if magic != MAGIC:
         raise BitstreamError("not a .ddc file (bad magic bytes)")
-    if version not in (1, 2, 3, VERSION):
+    if version not in VERSIONS:
         raise BitstreamError(f"unsupported format version {version} (this decoder reads versions 1 to {VERSION})")
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
         raise BitstreamError(f"image size {width}x{height} outside 1..{MAX_SIDE}")
@@ -118,16 +155,19 @@ def parse(data: bytes, limits: Limits | None = None, budget: bool = True) -> tup
         raise BitstreamError(f"unknown upsampling mode {mode}")
     if coder not in CODERS.values():
         raise BitstreamError(f"unknown coder id {coder}")
-    synthesis = (0, 0, 3)
+    synthesis, arm = (0, 0, 3), None
     if version >= 4:
         synthesis = _SYNTHESIS.unpack_from(data, pos)
         pos += _SYNTHESIS.size
         check_synthesis(*synthesis)
-    arch = Architecture(height, width, channels, tuple(widths), latents, *synthesis)
+        arm, pos = _parse_arm(data, pos)
+        if arm is not None and not latents:
+            raise BitstreamError("an ARM in a file without latent grids")
+    arch = Architecture(height, width, channels, tuple(widths), latents, *synthesis, arm=arm)
     if budget:
         check_budget(arch, limits)
     n_tensors = len(arch.tensor_shapes())
-    if len(data) < header_size(layers, n_tensors, version) + 4:
+    if len(data) < header_size(layers, n_tensors, version, arm) + 4:
         raise BitstreamError(f"file is {len(data)} bytes, too short for its header")
     codes = struct.unpack_from(f"<{n_tensors}b", data, pos)
     pos += n_tensors

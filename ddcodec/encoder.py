@@ -18,14 +18,15 @@ import numpy as np
 import torch
 
 from .architecture import Architecture
-from .bitstream import Header, pack
+from .arm import arm_step_codes, refit_arm, round_latents
+from .bitstream import Header, pack, parse
 from .decoder import decode_array
-from .entropy import encode_ints
 from .errors import DecodeBudgetError, InputError
 from .fit import fit, per_image_mse, pick_device
 from .images import ImageLike, to_array, write_bytes
 from .limits import check_budget
 from .metrics import psnr
+from .payload import encode_payload
 from .options import CODERS, DEFAULT_INPUT, DEFAULT_LR, INPUTS
 from .presets import DEFAULT_EFFORT, EFFORTS, GPU_EFFORT, Preset, WarmUp
 from .progress import Progress
@@ -224,20 +225,34 @@ def _encode_batch(
     target = torch.stack([torch.from_numpy(a.copy()).permute(2, 0, 1) for a in pixels]).float().div(255).to(dev)
     seeds, z, weights = warm_up(arch, target, seed, preset, lr, progress, label)
     rate = latent_rate_term(p, n, sum(map(preset.phase_iters, preset.fit)), dev)
-    weights, mse_float = _run(preset, preset.fit, arch, target, z, weights, lr, rate, None, progress, label)
-    grids = arch.grid_indices
-    weights = [torch.round(w) if t in grids else w for t, w in enumerate(weights)]
+    weights, mse_float = _run(preset, preset.fit, arch, target, z, weights, lr, rate, None, arch.bn_scales,
+                              progress, label)
+    grids, arm = arch.grid_indices, arch.arm_indices
+    weights = round_latents(arch, weights)
     if rate:
         rate.fix()
     fixed = arch.bn_scales | grids  # step code 0: BN scales (held at 1) and latent grids (integers)
     with torch.no_grad():
-        sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights, skip=grids)
+        sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights, skip=grids | set(arm))
+    arm_codes = arm_step_codes(arch, weights)
+
+    def allocate(b: int, mu: float) -> list[int]:
+        """Image b's step codes at mu from the fit's weights; the ARM's chosen by arm.arm_step_codes."""
+        codes = allocate_steps(mu, sens[b], [w[b] for w in weights], fixed)
+        for t, c in zip(arm, arm_codes[b]):
+            codes[t] = c
+        return codes
 
     def stream(b: int, ws: list[torch.Tensor], mu: float) -> bytes:
-        """Image b's file with weights ws[.][b], its steps allocated at mu from the fit's weights."""
-        codes = allocate_steps(mu, sens[b], [w[b] for w in weights], fixed)
-        ints = quantize([w[b] for w in ws], codes)
-        return pack(Header(arch, seeds[b], coder, tuple(codes)), encode_ints(ints, coder, grids))
+        """Image b's file with weights ws[.][b], its steps allocated at mu; with an ARM, the smaller of the files
+        with and without it (the linear context model: the ARM's own bits do not pay on the smallest images)."""
+        header = Header(arch, seeds[b], coder, tuple(allocate(b, mu)))
+        ints = quantize([w[b] for w in ws], header.step_codes)
+        files = [pack(header, encode_payload(header, ints))]
+        if arch.arm is not None:
+            plain = Header(dataclasses.replace(arch, arm=None), seeds[b], coder, header.step_codes[: -len(arm)])
+            files.append(pack(plain, encode_payload(plain, ints[: -len(arm)])))
+        return min(files, key=len)
 
     def good(b: int, data: bytes) -> bool:
         """Whether image b's stream meets the target: the byte budget, or the PSNR asked for."""
@@ -252,10 +267,13 @@ def _encode_batch(
         if p.budget or min_psnr is not None else unbudgeted_mu(mse_float[b], arch.n_params)
         for b in range(n)
     ]
-    steps = step_tensors([allocate_steps(mus[b], sens[b], [w[b] for w in weights], fixed) for b in range(n)], weights)
-    tuned, _ = _run(preset, preset.finetune, arch, target, z, weights, lr, rate, steps, progress, label)
+    steps = step_tensors([allocate(b, mus[b]) for b in range(n)], weights)
+    tuned, _ = _run(preset, preset.finetune, arch, target, z, weights, lr, rate, steps, arch.bn_scales | set(arm),
+                    progress, label)  # the ARM held, then refitted to the final latents
+    tuned = round_latents(arch, refit_arm(arch, round_latents(arch, tuned)))
     for b in range(n):
         prune_to_fit(grids, [w[b] for w in tuned], lambda m, b=b: stream(b, tuned, m), p.budget)
+    arm_codes = arm_step_codes(arch, tuned)
     datas = [
         search_mu(lambda m, b=b: stream(b, tuned, m), lambda d, b=b: good(b, d), False, data=True)
         if min_psnr is not None else final_stream(lambda m, b=b: stream(b, tuned, m), mus[b], p.budget)
@@ -263,7 +281,7 @@ def _encode_batch(
     ]
     seconds = (time.perf_counter() - start) / n
     return [
-        EncodeResult(data=data, arch=arch, psnr=psnr(decode_array(data, dev), a),
+        EncodeResult(data=data, arch=parse(data, budget=False)[0].arch, psnr=psnr(decode_array(data, dev), a),
                      psnr_float=10 * math.log10(1 / max(mse, 1e-12)), iters=preset.iters, seconds=seconds,
                      device=str(dev))
         for data, a, mse in zip(datas, pixels, mse_float)
@@ -272,7 +290,8 @@ def _encode_batch(
 
 def _run(
     preset: Preset, phases, arch: Architecture, target: torch.Tensor, z: torch.Tensor, weights: list[torch.Tensor],
-    lr: float, rate: RateTerm | None, steps: list[torch.Tensor] | None, progress: Progress | None, label: str,
+    lr: float, rate: RateTerm | None, steps: list[torch.Tensor] | None, frozen: frozenset[int],
+    progress: Progress | None, label: str,
 ) -> tuple[list[torch.Tensor], list[float]]:
     """Run the phases that get iterations in turn from `weights`, but those coarser than the network allows (a
     1-layer network, for images under about 23 pixels a side, has no half size); the last one's weights and their
@@ -282,6 +301,6 @@ def _run(
         if rate:
             rate.enter(phase.lambda_floor)
         weights, mse = fit(arch, target, z, weights, phase, preset.phase_iters(phase), lr, steps=steps,
-                           frozen=arch.bn_scales, rate=rate, latent_gain=preset.latent_gain,
+                           frozen=frozen, rate=rate, latent_gain=preset.latent_gain,
                            optimizer=preset.optimizer, progress=progress, label=label)
     return weights, mse

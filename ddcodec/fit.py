@@ -20,7 +20,6 @@ from .presets import LR_FLOOR, Phase
 from .progress import Progress
 from .quant import ste_quantize
 from .quantizer import LatentProxy, quantize_latents
-from .rate import context_bits
 from .ratecontrol import RateTerm
 
 HARD = LatentProxy("hard")
@@ -101,7 +100,8 @@ def fit(
         mse = per_image_mse(arch, ws, z, target, phase.coarse)
         if rate is None or not grids:
             return mse, mse
-        bits, rounded_bits = context_bits([ws[t] for t in grids], [ps[t] for t in grids])
+        bits, rounded_bits = rate.estimate([ws[t] for t in grids], [ps[t] for t in grids],
+                                           [ws[t] for t in arch.arm_indices])
         if proxy is None:
             return mse + rate.lam * rounded_bits / pixels, mse
         with torch.no_grad():  # steered by what the rounded grids would cost, not by the noisy proxy

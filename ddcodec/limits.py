@@ -113,8 +113,8 @@ def decode_cost(arch: Architecture, payload: PayloadFacts | None = None) -> Cost
 
 def _stages(arch: Architecture, payload: PayloadFacts) -> list[Stage]:
     """Every stage of a decode, in order."""
-    return [entropy_cost(arch, payload), dequantize_cost(arch), seed_cost(arch), synthesis_cost(arch),
-            output_cost(arch)]
+    return [entropy_cost(arch, payload), arm_cost(arch), dequantize_cost(arch), seed_cost(arch),
+            synthesis_cost(arch), output_cost(arch)]
 
 
 def _values(arch: Architecture) -> tuple[int, int]:
@@ -135,6 +135,19 @@ def entropy_cost(arch: Architecture, p: PayloadFacts) -> Stage:
     transient = max(CONTEXT_CELL_BYTES * p.widest_grid, 12 * largest if p.symbols else 0)
     peak = 8 * n + 4 * p.symbols + TABLE_ENTRY_BYTES * p.table_entries + 3 * p.payload_bytes + transient
     return Stage(work, peak, 8 * n)
+
+
+ARM_BYTES_PER_VALUE = 8  # the ARM decoder's coding buffer holds each latent value (and its padding) as an int64
+ARM_VALUE_WORK = 64  # per latent value besides the MLP's multiply-adds: its context, rANS step and table lookup
+
+
+def arm_cost(arch: Architecture) -> Stage:
+    """The ARM's decode of the latent grids (nothing without an ARM): one prediction per latent value, in a coding
+    buffer of the grids with 3 rows above and 3 columns either side (armint.PAD)."""
+    if arch.arm is None:
+        return Stage(0, 0, 0)
+    padded = sum((h + 3) * (w + 6) for h, w in arch.grid_shapes())
+    return Stage(arch.n_latents * (arch.arm.macs_per_value() + ARM_VALUE_WORK), ARM_BYTES_PER_VALUE * padded, 0)
 
 
 def dequantize_cost(arch: Architecture) -> Stage:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .architecture import BN_EPS, Architecture
+from .arm import init_arm
 from .kernels import conv1x1, upsample2x_adjoint
 from .seed import seeded_input
 from .synthesis import initial_synthesis, refine, upsample_backward, upsample_forward, upsampling_band
@@ -29,11 +30,12 @@ def network_input(arch: Architecture, seed: int, device: torch.device | str = "c
 def init_weights(arch: Architecture, generator: torch.Generator) -> list[torch.Tensor]:
     """Fresh weights: convolutions and latent mixers uniform in +-1/sqrt(fan_in) (PyTorch's default), BN scale 1
     and shift 0, latent grids 0 (so a coded-input network starts as the seed-only one), the synthesis's filters
-    bilinear and its refinement 0 (so that it starts as the version 3 network)."""
+    bilinear and its refinement 0 (so that it starts as the version 3 network), the ARM as arm.init_arm."""
     weights = []
     grids = arch.grid_indices
     synthesis = initial_synthesis(arch)
-    for t, shape in enumerate(arch.tensor_shapes()):
+    shapes = arch.tensor_shapes()
+    for t, shape in enumerate(shapes[: len(shapes) - len(arch.arm_indices)]):
         if t in synthesis:
             weights.append(synthesis[t])
         elif t in grids:
@@ -43,7 +45,7 @@ def init_weights(arch: Architecture, generator: torch.Generator) -> list[torch.T
             weights.append((torch.rand(shape, generator=generator) * 2 - 1) * bound)
         else:
             weights.append(torch.ones(shape) if t % 3 == 1 else torch.zeros(shape))
-    return weights
+    return weights + (init_arm(arch.arm, generator) if arch.arm else [])
 
 
 def _add_relu_(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

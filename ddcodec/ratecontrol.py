@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Collection
 
 import numpy as np
 import torch
 
-from .architecture import Architecture, layers_for, width_for
+from .architecture import Architecture, ArmShape, layers_for, width_for
+from .arm import arm_bits
 from .bitstream import header_size
 from .entropy import CODERS, encode_ints
 from .errors import InputError
-from .rate import grid_bits
+from .rate import context_bits, grid_bits
 
 QUALITY_BPP = {1: 0.15, 2: 0.25, 3: 0.4, 4: 0.6, 5: 1.0}  # --quality preset -> bits per pixel cap
 DEFAULT_QUALITY = 3
@@ -48,6 +50,7 @@ QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share 
 UPSAMPLING_TAPS = 4  # learned upsampling filters of 2 x 4 samples (0: the fixed bilinear upsampling)
 REFINE_LAYERS = 1  # residual convolutions on the output channels before the sigmoid
 REFINE_KERNEL = 3  # their side
+ARM = ArmShape(neighbours=12, coarser=True, hidden=(8, 8))  # the coded-input profile's context model of the latents
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ def plan(
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
     synthesis = (UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL) if coded_input else ()
-    shape = Architecture(height, width, channels, (1,) * (d + 1), latents, *synthesis)  # tensors of any width
+    arm = ARM if coded_input else None
+    shape = Architecture(height, width, channels, (1,) * (d + 1), latents, *synthesis, arm=arm)  # tensors of any width
     budget = None
     if bpp is None and ratio is None:
         q = DEFAULT_QUALITY if quality is None else quality
@@ -93,7 +97,7 @@ def plan(
             raise InputError(f"bpp must be positive, not {bpp}")
         budget = int(bpp * height * width / 8)
         n_tensors = len(shape.tensor_shapes())
-        weight_bits = 8 * (budget - header_size(d, n_tensors) - 4 - MODEL_BYTES_PER_TENSOR * n_tensors)
+        weight_bits = 8 * (budget - header_size(d, n_tensors, arm=arm) - 4 - MODEL_BYTES_PER_TENSOR * n_tensors)
         n_params = weight_bits * (WEIGHT_SHARE if coded_input else 1) / BITS_PER_PARAM
     else:
         if not ratio > 0:
@@ -105,7 +109,7 @@ def plan(
     if k < 2:
         what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
         raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
-    return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis), budget)
+    return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis, arm=arm), budget)
 
 
 def psnr_plan(shape: tuple[int, ...], bpp: float, coded: bool) -> tuple[Plan, float]:
@@ -121,12 +125,24 @@ def psnr_plan(shape: tuple[int, ...], bpp: float, coded: bool) -> tuple[Plan, fl
 
 # ---- the latents: λ steered to a bit target during the fit --------------------------------------------------------
 
+Estimate = Callable[[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]
+
+
+def linear_context_bits(grids: list[torch.Tensor], clean: list[torch.Tensor], arm: list[torch.Tensor]
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """RateTerm's estimate for the linear context model of version 3 (rate.context_bits; no ARM tensors)."""
+    return context_bits(grids, clean)
+
+
 @dataclass
 class RateTerm:
     """lam · (estimated latent bits) / pixels added to each image's loss; with `target_bits`, lam is steered each
     iteration (multiplicatively, by `gain`) so that the bits of the rounded grids settle on the target: rate control
     in the loop. With `coded_bits`, those bits are the estimate scaled to what the coder really spends (its context
-    model codes spatially correlated grids below the factorized estimate), measured every `every` iterations."""
+    model codes spatially correlated grids below the factorized estimate), measured every `every` iterations.
+    `estimate(grids as the loss sees them, clean grids, ARM tensors)` gives the differentiable bits and those of the
+    rounded clean grids, (B,) each: the linear context model's, or the ARM's (arm.arm_bits), whose tensors are
+    network weights that the fit trains through this term."""
 
     lam: torch.Tensor  # (B,)
     target_bits: torch.Tensor | None = None  # (B,)
@@ -134,6 +150,7 @@ class RateTerm:
     floor: float = 0.0  # lam never goes below this (latents start at 0 and would otherwise overgrow at first)
     coded_bits: Callable[[list[torch.Tensor]], torch.Tensor] | None = None  # the coder's bits of rounded grids (B,)
     every: int = 100
+    estimate: Estimate = linear_context_bits
     calibration: torch.Tensor | float = 1.0  # coded / estimated bits at the last measurement
     _steps: int = field(default=0, repr=False)
 
@@ -159,19 +176,20 @@ class RateTerm:
 
 def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device) -> RateTerm | None:
     """The rate term of n images' latent grids for a fit of `steered_iters` iterations (None without grids): λ
-    starts at LAMBDA_START and is steered to the bits the budget leaves after the planned weights."""
+    starts at LAMBDA_START and is steered to the bits the budget leaves after the planned weights; the bits are the
+    ARM's own estimate (arm.arm_bits), or the linear context model's calibrated against the coder's."""
     if not p.arch.grid_indices:
         return None
+    model = dict(estimate=partial(arm_bits, p.arch.arm)) if p.arch.arm else dict(coded_bits=coded_grid_bits)
     return RateTerm(torch.full((n,), LAMBDA_START, device=device), _latent_target(p, n, device),
-                    min(0.1, 10 / max(steered_iters, 1)), LAMBDA_START, coded_bits=coded_grid_bits,
-                    every=CALIBRATE_EVERY)
+                    min(0.1, 10 / max(steered_iters, 1)), LAMBDA_START, every=CALIBRATE_EVERY, **model)
 
 
 def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:
     """Bits the latent grids of each of n images should settle on: the budget left after the planned weights."""
     weight_bits = p.arch.n_params * BITS_PER_PARAM
     total = 8 * p.budget if p.budget else weight_bits * (1 + LATENT_SHARE_NO_BUDGET)
-    overhead = 8 * (header_size(p.arch.layers, len(p.arch.tensor_shapes())) + 4)
+    overhead = 8 * (header_size(p.arch.layers, len(p.arch.tensor_shapes()), arm=p.arch.arm) + 4)
     return torch.full((n,), max(LATENT_MARGIN * (total - overhead - weight_bits), 64.0), device=device)
 
 
@@ -241,4 +259,3 @@ def final_stream(stream_for: StreamFor, mu: float, budget: int | None) -> bytes:
         mu *= 2**0.25
     raise InputError(f"no stream fits the target of {budget} bytes")
 
-    return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis), budget)

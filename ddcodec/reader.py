@@ -17,6 +17,7 @@ from .bitstream import Header, parse, step_from_code
 from .entropy import Payload, read_payload
 from .errors import BitstreamError
 from .limits import Limits, PayloadFacts, check_budget
+from .payload import decode_payload
 
 MAX_STREAM_BYTES = 1 << 28  # no legal .ddc within the default decode limits is larger; more is not read
 
@@ -74,7 +75,11 @@ def read_plan(data: bytes, limits: Limits | None = None) -> ParsedFile:
 def read_ints(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
     """The header and the integer tensors (stream order, shaped) of a .ddc stream, before their steps are applied,
     after checking the whole decode's cost against `limits` (ddcodec.limits): from the header, then from the payload's
-    descriptors, before any symbol is decoded."""
+    descriptors, before any symbol is decoded. A file with an ARM (version 4) is checked from its header, whose cost
+    counts the ARM's decode of every latent value (limits.arm_cost), and decoded by payload.py."""
+    header, payload = parse(data, limits)
+    if header.arch.arm is not None:
+        return header, decode_payload(header, payload)
     parsed = read_plan(data, limits)
     check_budget(parsed.header.arch, limits, parsed.facts)
     shapes = parsed.header.arch.tensor_shapes()

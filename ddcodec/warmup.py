@@ -39,7 +39,8 @@ def warm_up(
         alive = [a[:survivors] for a in alive]
         idx = [i for a in alive for i in a]
         fitted, mse = fit(arch, target[[i // tries for i in idx]], z[idx], [t[idx] for t in weights], phase, iters,
-                          lr, frozen=arch.bn_scales | arch.grid_indices, progress=progress, label=label)
+                          lr, frozen=arch.bn_scales | arch.grid_indices | set(arch.arm_indices), progress=progress,
+                          label=label)
         for t, f in zip(weights, fitted):
             t[idx] = f
         score = dict(zip(idx, mse))

@@ -13,7 +13,7 @@ import pytest
 import ddcodec
 from ddcodec import BitstreamError, DecodeBudgetError
 from ddcodec.architecture import Architecture
-from ddcodec.bitstream import Header, pack
+from ddcodec.bitstream import Header, header_size, pack
 from ddcodec.decoder import decode_array
 from ddcodec.entropy import CONSTANT, CONTEXT, GEOMETRIC, RANGE, ZSTD, encode_ints
 from ddcodec.limits import Limits, decode_cost
@@ -110,8 +110,9 @@ def test_the_context_model_is_refused_in_version_2_files():
     arch = Architecture(8, 8, 1, (1, 1), (1,))
     data = bytearray(coded_file(arch, [context([constant(0)] * 7)]))
     decode_array(bytes(data))
-    tail = 11 + 2 * (arch.layers + 1) + arch.layers + 10  # version 4's synthesis fields follow the seed
-    version2 = bytearray(data[:tail] + data[tail + 3 : -4])
+    tail = 11 + 2 * (arch.layers + 1) + arch.layers + 10  # version 4's synthesis and ARM fields follow the seed
+    extension = header_size(arch.layers, version=4) - header_size(arch.layers, version=3)
+    version2 = bytearray(data[:tail] + data[tail + extension : -4])
     version2[4] = 2
     with pytest.raises(BitstreamError, match="version"):
         decode_array(with_crc(bytes(version2)))

@@ -107,10 +107,11 @@ def test_psnr_target_is_reached(parrot):
     assert psnr(decode_array(result.data), parrot) >= 20.0
 
 
-@pytest.mark.parametrize("name, version", [("v1_kodim19_48x40", 1), ("v2_kodim05_40x48", 2), ("v3_kodim23_40x56", 3)])
+@pytest.mark.parametrize("name, version", [("v1_kodim19_48x40", 1), ("v2_kodim05_40x48", 2), ("v3_kodim23_40x56", 3),
+                                           ("v3_kodim05_48x40", 3)])
 def test_earlier_versions_still_decode(name, version):
-    """Files written by ddcodec 0.5 (format 1, seed input), 0.7 (format 2, coded input) and 0.9 (format 3, context
-    model) decode as they did."""
+    """Files written by ddcodec 0.5 (format 1, seed input), 0.7 (format 2, coded input) and 0.9 (format 3, linear
+    context model) decode as they did."""
     data = (DATA / f"{name}.ddc").read_bytes()
     assert data[4] == version
     expected = np.asarray(Image.open(DATA / f"{name}.png"))

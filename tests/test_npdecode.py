@@ -8,7 +8,7 @@ from PIL import Image
 
 from benchmarks.decode_speed import random_stream
 from ddcodec import npdecode, torchdecode
-from ddcodec.architecture import Architecture
+from ddcodec.architecture import Architecture, ArmShape
 from ddcodec.entropy import CODERS
 
 from .conftest import DATA
@@ -19,6 +19,7 @@ ARCHS = [
     (Architecture(20, 30, 3, (8, 6)), "range"),  # one layer: no upsampling
     (Architecture(96, 128, 3, (32,) * 6), "range"),
     (Architecture(50, 70, 3, (12,) * 5, (2, 1, 0, 1)), "range"),  # coded input: latent grids at three scales
+    (Architecture(50, 70, 3, (12,) * 5, (2, 1, 0, 1), arm=ArmShape()), "zstd"),  # the same with the ARM
     (Architecture(90, 100, 3, (6, 8, 12)), "range"),  # last hidden layer wider than its input; 2 blocks, one partial
 ]
 

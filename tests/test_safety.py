@@ -19,7 +19,8 @@ from ddcodec import BitstreamError, DdcodecError, DecodeBudgetError
 from ddcodec.architecture import Architecture
 from ddcodec.bitstream import Header, pack, parse
 from ddcodec.decoder import decode_array
-from ddcodec.entropy import CATEGORICAL, GEOMETRIC, RANGE, ZSTD, encode_ints
+from ddcodec.entropy import CATEGORICAL, GEOMETRIC, RANGE, ZSTD
+from ddcodec.payload import encode_payload
 from ddcodec.images import write_bytes
 from ddcodec.limits import Limits, decode_cost
 
@@ -67,8 +68,8 @@ def test_declared_tables_longer_than_the_tensors_are_refused():
 def test_coded_data_must_end_exactly_where_its_symbols_do(encoded, coder):
     header, _ = parse(encoded.data)
     rng = np.random.default_rng(0)
-    ints = [rng.integers(-20, 20, int(np.prod(s))) for s in header.arch.tensor_shapes()]
-    payload = encode_ints(ints, coder)
+    ints = [rng.integers(-20, 20, s) for s in header.arch.tensor_shapes()]
+    payload = encode_payload(Header(header.arch, header.seed, coder, header.step_codes), ints)
     good = pack(Header(header.arch, header.seed, coder, header.step_codes), payload)
     decode_array(good)
     for bad in (payload + b"\0" * 8, payload[:-4], payload + b"x"):

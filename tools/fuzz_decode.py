@@ -39,10 +39,13 @@ import numpy as np
 
 def seeds() -> list[bytes]:
     """Small valid streams: seed and coded input, range and zstd coders, and a coded stream whose latent grids
-    (replaced by correlated integers) use the context model."""
+    (replaced by correlated integers) use the context model, then the ARM (random weights at step 2^-8)."""
+    from dataclasses import replace
+
     import ddcodec
-    from ddcodec.bitstream import pack
-    from ddcodec.entropy import RANGE, encode_ints
+    from ddcodec.architecture import ArmShape
+    from ddcodec.bitstream import Header, pack
+    from ddcodec.payload import encode_payload
     from ddcodec.reader import read_ints
 
     rng = np.random.default_rng(0)
@@ -52,7 +55,13 @@ def seeds() -> list[bytes]:
     header, ints = read_ints(ddcodec.encode(np.tile(image, (4, 4, 1)), ratio=6, iters=5, tries=1).data)
     for t in header.arch.grid_indices:
         ints[t] = np.cumsum(np.round(rng.laplace(0, 0.7, ints[t].shape)), axis=0).astype(np.int64)
-    return streams + [pack(header, encode_ints(ints, RANGE, header.arch.grid_indices))]
+    plain = Header(replace(header.arch, arm=None), header.seed, header.coder,
+                   header.step_codes[: len(header.step_codes) - len(header.arch.arm_indices)])
+    ints = ints[: len(plain.step_codes)]
+    arm = Header(replace(plain.arch, arm=ArmShape()), plain.seed, plain.coder, plain.step_codes + (-32,) * 6)
+    arm_ints = ints + [np.round(rng.uniform(-0.5, 0.5, s) * 256).astype(np.int64)
+                       for s in arm.arch.tensor_shapes()[len(ints):]]
+    return streams + [pack(plain, encode_payload(plain, ints)), pack(arm, encode_payload(arm, arm_ints))]
 
 
 def with_crc(body: bytes) -> bytes:

@@ -1,0 +1,170 @@
+"""The ARM: its integer coder (armint.py), its torch side (arm.py), the version-4 header and the golden file."""
+
+import hashlib
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ddcodec
+from benchmarks.decode_speed import random_stream
+from ddcodec import arm, armint, npdecode
+from ddcodec.architecture import Architecture, ArmShape
+from ddcodec.bitstream import Header, pack, parse
+from ddcodec.errors import BitstreamError
+from ddcodec.limits import arm_cost, decode_cost
+from ddcodec.reader import read_ints
+
+from .conftest import DATA
+
+SHAPES = [(6, 9), (6, 9), (12, 18), (24, 36)]
+
+
+def random_arm(shape: ArmShape, seed: int = 0, scale: float = 0.5) -> tuple[list[np.ndarray], list[int]]:
+    """Integer ARM tensors at step 2^-8 with values within +-scale, and their step codes."""
+    rng = np.random.default_rng(seed)
+    ints = [np.round(rng.uniform(-scale, scale, s) * 256).astype(np.int64)
+            for o, i in shape.layer_shapes() for s in ((o, i), (o,))]
+    return ints, [-32] * len(ints)
+
+
+def laplace_grids(seed: int, spread: float) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [np.clip(np.round(rng.laplace(0, spread, s)), -armint.MAX_LATENT, armint.MAX_LATENT).astype(np.int64)
+            for s in SHAPES]
+
+
+@pytest.mark.parametrize("shape", [ArmShape(), ArmShape(6, False, (4,)), ArmShape(24, True, (16, 8, 4)),
+                                   ArmShape(1, False, ())])
+@pytest.mark.parametrize("spread", [0.3, 40.0, 400.0])
+def test_grids_round_trip(shape, spread):
+    fixed = armint.fixed_point(*random_arm(shape))
+    grids = laplace_grids(1, spread)
+    data = armint.encode_grids(grids, fixed, shape)
+    out = armint.decode_grids(data, SHAPES, fixed, shape)
+    assert all(np.array_equal(a, b) for a, b in zip(grids, out))
+
+
+def test_damaged_streams_are_refused():
+    shape = ArmShape()
+    fixed = armint.fixed_point(*random_arm(shape))
+    data = armint.encode_grids(laplace_grids(2, 3.0), fixed, shape)
+    for bad in (data[:-4], data + bytes(4), data + b"x", bytes([data[0] ^ 4]) + data[1:], b"", bytes(8),
+                b"\xff" * 8 + data[8:]):
+        with pytest.raises(BitstreamError):
+            armint.decode_grids(bad, SHAPES, fixed, shape)
+
+
+def test_values_beyond_the_limit_are_not_coded():
+    grids = laplace_grids(3, 1.0)
+    grids[1][0, 0] = armint.MAX_LATENT + 1
+    with pytest.raises(ValueError):
+        armint.encode_grids(grids, armint.fixed_point(*random_arm(ArmShape())), ArmShape())
+
+
+def test_fixed_point_refuses_steps_that_are_not_powers_of_two_and_large_values():
+    ints, codes = random_arm(ArmShape())
+    armint.fixed_point(ints, codes)
+    with pytest.raises(BitstreamError, match="step code"):
+        armint.fixed_point(ints, [-31] + codes[1:])
+    with pytest.raises(BitstreamError, match="step code"):
+        armint.fixed_point(ints, [-68] + codes[1:])  # 2^-17: below a weight's fixed point
+    with pytest.raises(BitstreamError, match="beyond"):
+        armint.fixed_point([ints[0] * 100] + ints[1:], codes)  # |weight| > 16
+
+
+def test_tables_are_pinned():
+    """The tables are part of the format: every row adds up to 2^24 with no empty entry, and their bytes are
+    those of docs/FORMAT.md's construction (a change here breaks every version-4 file)."""
+    cum = armint.cumulative_tables()
+    assert cum.shape == (armint.LEVELS, armint.FRAC, armint.RESIDUALS + 1)
+    assert (cum[:, :, -1] == 1 << armint.PRECISION).all() and (np.diff(cum, axis=2) >= 1).all()
+    digest = hashlib.sha256(cum.astype("<i8").tobytes()).hexdigest()
+    assert digest == "d1a2e203454c4e8f63463be9370018c49e74be1b887de572ec949a27c240d319"
+    for level, f in ((0, 0), (30, 3)):  # docs/FORMAT.md's construction, in plain Python integers
+        g = [1 << 32]
+        while len(g) < armint.FRAC * (2 * armint.MAX_LATENT + 1) + 1:
+            g.append(max(1, g[-1] * int(armint.RATIOS[level]) >> 16))
+        weights = [g[abs(armint.FRAC * r - f)] for r in range(-2 * armint.MAX_LATENT, 2 * armint.MAX_LATENT + 1)]
+        spare, total = (1 << 24) - len(weights), sum(weights)
+        freq = [1 + w * spare // total for w in weights]
+        freq[weights.index(max(weights))] += (1 << 24) - sum(freq)
+        assert np.array_equal(np.diff(cum[level, f]), freq)
+
+
+def test_estimate_matches_the_coder():
+    """The rate term's estimate of rounded grids is what the integer coder spends, up to the quantization of μ (to a
+    quarter) and b (to a quarter octave) and the ARM's weights (quantized here at 2^-8)."""
+    shape = ArmShape()
+    ints, codes = random_arm(shape, seed=4, scale=0.3)
+    grids = laplace_grids(5, 2.0)
+    tensors = [torch.from_numpy(q / 256.0).float()[None] for q in ints]
+    torch_grids = [torch.from_numpy(g).float()[None] for g in grids]
+    _, rounded = arm.arm_bits(shape, torch_grids, torch_grids, tensors)
+    coded = 8 * len(armint.encode_grids(grids, armint.fixed_point(ints, codes), shape))
+    assert float(rounded[0]) == pytest.approx(coded, rel=0.03)
+
+
+def test_quantize_arm_picks_powers_of_two_that_round_trip():
+    shape = ArmShape()
+    ints, _ = random_arm(shape, seed=6, scale=0.3)
+    grids = laplace_grids(7, 1.5)
+    q, codes, bits = arm.quantize_arm(shape, [i / 256.0 for i in ints], grids)
+    assert all(c % 4 == 0 and c <= 0 for c in codes)
+    fixed = armint.fixed_point(q, codes)
+    assert armint.decode_grids(armint.encode_grids(grids, fixed, shape), SHAPES, fixed, shape)[3].shape == SHAPES[3]
+    assert bits > 0
+
+
+def test_header_refuses_bad_arm_fields():
+    data = random_stream(Architecture(50, 70, 3, (12,) * 5, (2, 1, 0, 1), arm=ArmShape()), seed=3)
+    header, payload = parse(data)
+    assert header.arch.arm == ArmShape() and data[4] == 4
+    start = data.index(struct.pack("<BBQ", 0, header.coder, header.seed)) + 10  # the ARM's fields
+    for pos, value in ((0, 25), (1, 2), (2, 4), (3, 0), (3, 33)):
+        bad = bytearray(data)
+        bad[start + pos] = value
+        with pytest.raises(BitstreamError):
+            parse(bytes(bad), budget=False)
+    arch = Architecture(32, 32, 3, (4, 4, 4), (), arm=ArmShape())
+    with pytest.raises(BitstreamError, match="without latent grids"):
+        parse(pack(Header(arch, 0, 0, (0,) * len(arch.tensor_shapes())), b""))
+
+
+def test_decode_cost_counts_the_arm():
+    arch = Architecture(512, 768, 3, (40,) * 7, (2, 2, 1, 1, 1, 0), arm=ArmShape())
+    stage = arm_cost(arch)
+    assert stage.work >= arch.n_latents * (13 * 8 + 8 * 8 + 8 * 2) and stage.peak > 8 * arch.n_latents
+    plain = Architecture(512, 768, 3, (40,) * 7, (2, 2, 1, 1, 1, 0))
+    assert decode_cost(arch).macs == pytest.approx(decode_cost(plain).macs + stage.work)
+
+
+def test_golden_file():
+    """A version-4 file written by this branch (kodim23, 40x48 crop, 2 bpp, 200 iterations, seed 3): its latents
+    decode to the same integers, and its pixels to the committed PNG (torch exactly, NumPy within one level)."""
+    data = (DATA / "v4_kodim23_40x48.ddc").read_bytes()
+    assert data[4] == 4
+    header, ints = read_ints(data)
+    assert header.arch.arm == ArmShape()
+    grids = np.concatenate([ints[t].ravel() for t in sorted(header.arch.grid_indices)])
+    digest = hashlib.sha256(grids.astype("<i8").tobytes()).hexdigest()
+    assert digest == "a0aceee05614ad887588eb6465a63f442831603406e9f318c73d28a43d2ef205"
+    expected = np.asarray(Image.open(DATA / "v4_kodim23_40x48.png"))
+    np.testing.assert_array_equal(ddcodec.decode(data, backend="torch", output="numpy"), expected)
+    assert np.abs(ddcodec.decode(data, backend="numpy", output="numpy").astype(int) - expected).max() <= 1
+
+
+def test_one_and_two_threads_decode_the_same_pixels(monkeypatch):
+    data = (DATA / "v4_kodim23_40x48.ddc").read_bytes()
+    monkeypatch.setattr(npdecode.os, "cpu_count", lambda: 2)
+    two = npdecode.decode_array(data)
+    monkeypatch.setattr(npdecode, "MAX_THREADS", 1)
+    assert np.array_equal(npdecode.decode_array(data), two)
+
+
+def test_the_encoder_drops_an_arm_that_does_not_pay(encoded):
+    """On a 64x64 crop the ARM's own weights cost more than it saves: the file uses the linear context model."""
+    header, _ = parse(encoded.data)
+    assert header.arch.arm is None and header.arch.coded_input and encoded.arch == header.arch
