@@ -44,6 +44,7 @@ IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
 MSSSIM_MIN_SIDE = 161  # 5 scales of an 11-px window need more than (11 - 1) * 2**4 pixels on the short side
 PUBLISHED = ("COIN", "COIN++", "SPY", "VC-INR", "COOL-CHIC", "C3", "BPG", "VTM")
 PLOTTED = ("COIN", "COOL-CHIC", "C3", "BPG", "VTM")
+PLOTTED_EARLIER = 2  # earlier ddcodec versions drawn (the newest)
 Curve = tuple[Sequence[float], Sequence[float]]  # (bpp, PSNR)
 
 
@@ -357,7 +358,10 @@ def plot(measured: dict[str, dict], path: Path, title: str, on_kodak: bool = Fal
     import matplotlib.pyplot as plt
 
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(18, 5.5))
+    earlier = [c for c in measured if c.startswith(EARLIER)]
     for codec, res in measured.items():
+        if codec in earlier[:-PLOTTED_EARLIER]:  # the table lists them all; the plot the newest few
+            continue
         _draw(left, codec, res["bpp"], res["psnr-rgb"], False, codec)
         if None not in res["ms-ssim-rgb"]:
             db = [-10 * math.log10(max(1 - m, 1e-10)) for m in res["ms-ssim-rgb"]]
@@ -444,11 +448,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     threads = torch.get_num_threads()
     torch.set_num_threads(preset.threads or threads)
 
-    def write(records: dict[str, list[dict]]) -> None:
-        report(images, records, args.preset, preset, out, earlier)
+    def write(records: dict[str, list[dict]]) -> str:
+        return report(images, records, args.preset, preset, out, earlier)
 
     try:
-        write(measure(images, preset, out, codecs, args.jobs, write))
+        print(write(measure(images, preset, out, codecs, args.jobs, write)))
     finally:
         torch.set_num_threads(threads)
     print(f"results in {out}")
@@ -456,9 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def report(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: str, preset: Preset, out: Path,
-           earlier: dict[str, dict] | None = None) -> None:
+           earlier: dict[str, dict] | None = None) -> str:
     """Write the per-codec JSON (marked partial where some setting lacks images), the per-image JSON, the BD-rate
-    table (also printed) and the plot."""
+    table and the plot; returns the table (empty without ddcodec points)."""
     measured, missing = {}, []
     for codec, recs in records.items():
         settings = preset.rates if codec == "ddcodec" else preset.settings[codec]
@@ -473,14 +477,14 @@ def report(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: 
                                                                            r["image"]))
                                         for codec, recs in records.items()})
     if "ddcodec" not in measured:
-        return
+        return ""
     measured.update(earlier or {})
     on_kodak = len(images) == 24 and all(sorted(a.shape[:2]) == [512, 768] for a in images.values())
     title = f"{dataset(images, on_kodak)} (preset {name}, ddcodec, {preset.input} input, {preset.iters} iterations)"
     table = bd_table(measured, title, on_kodak, "; ".join(missing))
     (out / "bdrate.md").write_text(table)
-    print(table)
     plot(measured, out / "rd.png", title, on_kodak)
+    return table
 
 
 if __name__ == "__main__":

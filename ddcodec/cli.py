@@ -14,7 +14,7 @@ import click
 
 from . import __version__
 from .errors import DdcodecError
-from .options import CODERS, DEFAULT_INPUT, DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES, INPUTS
+from .options import CODERS, DEFAULT_INPUT, DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES, DEMO_ITERS, INPUTS
 
 # The commands import the rest of ddcodec when they run, so that --help, --version and info start fast and decode
 # works without torch.
@@ -208,11 +208,13 @@ def info_cmd(src, as_json) -> None:
 
 @main.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="ddcodec-demo", show_default=True)
-@click.option("--iters", type=int, default=DEFAULT_ITERS, show_default=True)
+@click.option("--iters", type=int, default=DEMO_ITERS, show_default=True,
+              help=f"Fitting iterations (the encoder's default is {DEFAULT_ITERS}; the demo's is half, to finish sooner).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @_one_line_errors
 def demo_cmd(out_dir, iters, device) -> None:
-    """Encode and decode a bundled sample image; compare with Pillow JPEG at the same size."""
+    """Encode a bundled photo at 0.4 bpp, code it with every classical codec at the same size, and write the files
+    and a side-by-side picture (comparison.png)."""
     from .demo import run_demo
 
     run_demo(Path(out_dir), iters, device, click.echo)
