@@ -415,6 +415,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--input", choices=INPUTS, default=DEFAULT_INPUT, help=f"ddcodec's profile (default {DEFAULT_INPUT})")
     p.add_argument("--codecs", nargs="+", choices=("ddcodec", *classical.CODECS),
                    help="codecs to run (default: all installed); stored points of the others are reported too")
+    p.add_argument("--save-anchors", action="store_true",
+                   help="on full Kodak: write the classical codecs' complete curves to benchmarks/anchors")
     p.add_argument("--earlier", type=Path, nargs="+", default=[],
                    help="ddcodec.json files of earlier runs on the same images, compared in the table and plot "
                         "(the preset's history folders are read anyway)")
@@ -439,10 +441,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"error: image folder {preset.images} not found; pass one with --images")
     if args.jobs < 1:
         raise SystemExit("error: --jobs must be at least 1")
+    images = load_images(preset.images)
+    if args.save_anchors and not is_kodak(images):
+        raise SystemExit("error: --save-anchors needs the 24 full Kodak images")
     out = args.out or HERE / "results" / args.preset
     if args.out is None and (moved := archive_if_older(out, args.preset, ddcodec.__version__)):
         print(f"moved the earlier version's run from {out} to {moved}")
-    images = load_images(preset.images)
     earlier = earlier_curves(args.preset)
     earlier |= {f"{EARLIER} ({p.parent.name}/{p.stem})": json.loads(p.read_text())["results"] for p in args.earlier}
     threads = torch.get_num_threads()
@@ -452,11 +456,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report(images, records, args.preset, preset, out, earlier)
 
     try:
-        print(write(measure(images, preset, out, codecs, args.jobs, write)))
+        records = measure(images, preset, out, codecs, args.jobs, write)
+        print(write(records))
     finally:
         torch.set_num_threads(threads)
+    if args.save_anchors:
+        save_anchors(images, records, preset)
     print(f"results in {out}")
     return 0
+
+
+def is_kodak(images: dict[str, np.ndarray]) -> bool:
+    """Whether the images are the full Kodak set: 24 images of 768×512 (either way up)."""
+    return len(images) == 24 and all(sorted(a.shape[:2]) == [512, 768] for a in images.values())
+
+
+def save_anchors(images: dict[str, np.ndarray], records: dict[str, list[dict]], preset: Preset) -> None:
+    """Write each classical codec's curve, where every setting has all 24 images, to benchmarks/anchors."""
+    for codec, recs in records.items():
+        if codec == "ddcodec" or any(n < len(images) for n in progress(recs, preset.settings[codec]).values()):
+            continue
+        curve = aggregate(recs, preset.settings[codec], len(images))
+        write_json(ANCHORS / f"pillow-{codec}.json", {
+            "name": codec, "dataset": "kodak", "results": {"bpp": curve["bpp"], "psnr-rgb": curve["psnr-rgb"]},
+            "description": f"{describe(codec, recs, 'kodak', preset)}; mean bpp and mean per-image PSNR over RGB"})
+        print(f"wrote {ANCHORS / f'pillow-{codec}.json'}")
 
 
 def report(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: str, preset: Preset, out: Path,
@@ -479,7 +503,7 @@ def report(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: 
     if "ddcodec" not in measured:
         return ""
     measured.update(earlier or {})
-    on_kodak = len(images) == 24 and all(sorted(a.shape[:2]) == [512, 768] for a in images.values())
+    on_kodak = is_kodak(images)
     title = f"{dataset(images, on_kodak)} (preset {name}, ddcodec, {preset.input} input, {preset.iters} iterations)"
     table = bd_table(measured, title, on_kodak, "; ".join(missing))
     (out / "bdrate.md").write_text(table)
