@@ -145,6 +145,12 @@ def ddcodec_tag(preset: Preset) -> str:
     return f"v{ddcodec.__version__}_{preset.input}_it{preset.iters}"
 
 
+def where(out: Path, preset: Preset, codec: str, setting: float, name: str, image: np.ndarray) -> tuple[Path, dict]:
+    """The file of one point of the run in `out` and the key it must hold to be reused."""
+    tag = ddcodec_tag(preset) if codec == "ddcodec" else ""
+    return point_path(out, codec, name, setting, tag), point_key(codec, setting, image, preset)
+
+
 @dataclass(frozen=True)
 class Job:
     """Work for one process: a codec at one setting on some images (one, or on a GPU several fitted together)."""
@@ -191,10 +197,9 @@ def plan_jobs(images: dict[str, np.ndarray], preset: Preset, out: Path, codecs: 
     jobs = []
     points = [(c, s) for c, ss in preset.settings.items() for s in ss] + [("ddcodec", r) for r in preset.rates]
     for codec, setting in points:
-        tag = ddcodec_tag(preset) if codec == "ddcodec" else ""
         missing = []
         for name, image in images.items():
-            record = load_point(point_path(out, codec, name, setting, tag), point_key(codec, setting, image, preset))
+            record = load_point(*where(out, preset, codec, setting, name, image))
             stored.setdefault(codec, []).extend([record] if record else [])
             missing += [] if record or codec not in codecs else [name]
         size = batch if codec == "ddcodec" else 1
@@ -210,12 +215,10 @@ def measure(images: dict[str, np.ndarray], preset: Preset, out: Path, codecs: se
     the preset that has any."""
     on_gpu = preset.device != "cpu"
     records, todo = plan_jobs(images, preset, out, codecs, jobs if on_gpu else 1)
-    tag = ddcodec_tag(preset)
     for job, fresh in tqdm(execute(todo, images, preset, 1 if on_gpu else jobs), total=len(todo), desc="rd",
                            dynamic_ncols=True):
         for name, record in zip(job.names, fresh):
-            path = point_path(out, job.codec, name, job.setting, tag if job.codec == "ddcodec" else "")
-            key = point_key(job.codec, job.setting, images[name], preset)
+            path, key = where(out, preset, job.codec, job.setting, name, images[name])
             records[job.codec].append(save_point(path, key, name, job.setting, record))
         if job.codec == "ddcodec":
             on_ddcodec(records)
