@@ -40,6 +40,7 @@ echo "time to quality, two 768x512 images: $SECONDS s" | tee -a "$res/timing.txt
 if [ -d .kodak ]; then
   SECONDS=0
   # the resumable full-Kodak run (benchmarks/results/kodak): 8 images fitted together, each batch stored as it ends
-  timeout "${KODAK_S:-120}" bash -c "$(declare -f rd); rd --preset kodak --images .kodak --jobs 8" | tee "$res/kodak.log"
+  timeout "${KODAK_S:-120}" bash -c "$(declare -f rd); rd --preset kodak --images .kodak --jobs 8" \
+    | tee "$res/kodak.log"
   echo "kodak, default (coded) input, 24 images x 4 rates: $SECONDS s (timeout ${KODAK_S:-120} s)" | tee -a "$res/timing.txt"
 fi

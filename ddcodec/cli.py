@@ -209,7 +209,7 @@ def info_cmd(src, as_json) -> None:
 @main.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="ddcodec-demo", show_default=True)
 @click.option("--iters", type=int, default=DEMO_ITERS, show_default=True,
-              help=f"Fitting iterations (the encoder's default is {DEFAULT_ITERS}; the demo's is half, to finish sooner).")
+              help=f"Fitting iterations (the encoder's default is {DEFAULT_ITERS}; the demo's is half: sooner done).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @_one_line_errors
 def demo_cmd(out_dir, iters, device) -> None:

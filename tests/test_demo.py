@@ -1,7 +1,5 @@
 """`ddcodec demo`: the side-by-side picture has one labelled panel per codec, in a short configuration."""
 
-from pathlib import Path
-
 from PIL import Image
 
 from ddcodec import classical, demo
