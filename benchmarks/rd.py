@@ -398,8 +398,9 @@ def dataset(images: dict[str, np.ndarray], on_kodak: bool) -> str:
     if on_kodak:
         return "Kodak (24 images, 768×512)"
     sizes = ", ".join(sorted({f"{a.shape[1]}×{a.shape[0]}" for a in images.values()}))
+    whole = all(sorted(a.shape[:2]) == [512, 768] for a in images.values())
     kodak = all(n.startswith("kodim") for n in images)
-    what = f"crops of Kodak {', '.join(images)}" if kodak else ", ".join(images)
+    what = f"{'' if whole else 'crops of '}Kodak {', '.join(images)}" if kodak else ", ".join(images)
     return f"{len(images)} images of {sizes}: {what}"
 
 
