@@ -9,7 +9,7 @@
 #   wheels for what the GPU image lacks (constriction, zstandard, pytorch-msssim, bjontegaard) in .whl/
 # then: device run "bash benchmarks/gpu.sh" with carry [".kodak", ".whl"], timeout_s 590 (the steps' timeouts add
 # up to 560 s).
-# Unpack with `tar xzf gpu-results.tgz` in the repository and commit benchmarks/results/gpu.
+# Unpack with `tar xzf gpu-results.tgz` in the repository and commit benchmarks/results/gpu and benchmarks/results/kodak.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -d .whl ]; then
@@ -18,7 +18,7 @@ fi
 export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
 res=benchmarks/results/gpu
 mkdir -p "$res"
-pack() { [ -n "${OUT:-}" ] && tar czf "$OUT/gpu-results.tgz" "$res"; }
+pack() { [ -n "${OUT:-}" ] && tar czf "$OUT/gpu-results.tgz" "$res" benchmarks/results/kodak; }
 trap pack EXIT
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$res/gpu.txt"
 timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_model.py 2>&1 | tail -5 | tee "$res/tests.log"
@@ -39,7 +39,8 @@ timeout "${TTQ_S:-90}" python3 -m benchmarks.ttq --device cuda --levers default 
 echo "time to quality, two 768x512 images: $SECONDS s" | tee -a "$res/timing.txt"
 if [ -d .kodak ]; then
   SECONDS=0
-  timeout "${KODAK_S:-120}" bash -c "$(declare -f rd); rd --preset kodak --images .kodak --rates 0.15 0.3 0.6 1.2 \
-    --iters 2000 --out $res/kodak" | tee "$res/kodak.log"
+  # the resumable full-Kodak run (benchmarks/results/kodak): 8 images fitted together, each batch stored as it ends
+  timeout "${KODAK_S:-120}" bash -c "$(declare -f rd); rd --preset kodak --images .kodak --jobs 8" \
+    | tee "$res/kodak.log"
   echo "kodak, default (coded) input, 24 images x 4 rates: $SECONDS s (timeout ${KODAK_S:-120} s)" | tee -a "$res/timing.txt"
 fi

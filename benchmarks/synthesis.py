@@ -23,7 +23,7 @@ from PIL import Image
 import ddcodec
 from ddcodec import npdecode, ratecontrol
 from ddcodec.metrics import psnr
-from ddcodec.options import DEFAULT_ITERS
+from ddcodec.presets import DEFAULT_EFFORT, EFFORTS
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "synthesis-ablation.json"
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--images", nargs="+", default=["kodim05", "kodim19"])
     parser.add_argument("--rates", nargs="+", type=float, default=[0.3, 1.2])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    parser.add_argument("--iters", type=int, default=DEFAULT_ITERS)
+    parser.add_argument("--iters", type=int, default=EFFORTS[DEFAULT_EFFORT].iters)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -110,3 +110,4 @@ EFFORTS: dict[int, Preset] = {
 }
 DEFAULT_EFFORT = 3  # on the CPU
 GPU_EFFORT = 4  # on a GPU
+DEMO_EFFORT = 2  # `ddcodec demo`: 1000 iterations, about half a minute for its 256x256 photo on one core

@@ -78,38 +78,37 @@ def plan(
 ) -> Plan:
     """Architecture (and byte budget) for one of the three ways of choosing the size; at most one may be given.
 
-    The coded-input profile spends WEIGHT_SHARE of the budget on the network and the rest on latent grids."""
+    The coded-input profile spends WEIGHT_SHARE of the budget on the network and the rest on latent grids, with the
+    version 4 synthesis and ARM where the budget leaves room for them (on tiny images it may not: then without)."""
     if sum(x is not None for x in (bpp, ratio, quality)) > 1:
         raise InputError("give at most one of bpp, ratio and quality")
-    d = layers_for(height, width)
-    latents = latent_layout(d) if coded_input else ()
-    synthesis = (UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL) if coded_input else ()
-    arm = ARM if coded_input else None
-    shape = Architecture(height, width, channels, (1,) * (d + 1), latents, *synthesis, arm=arm)  # tensors of any width
-    budget = None
     if bpp is None and ratio is None:
         q = DEFAULT_QUALITY if quality is None else quality
         if q not in QUALITY_BPP:
             raise InputError(f"quality must be one of {sorted(QUALITY_BPP)}, not {q}")
         bpp = QUALITY_BPP[q]
-    if bpp is not None:
-        if not bpp > 0:
-            raise InputError(f"bpp must be positive, not {bpp}")
-        budget = int(bpp * height * width / 8)
-        n_tensors = len(shape.tensor_shapes())
-        weight_bits = 8 * (budget - header_size(d, n_tensors, arm=arm) - 4 - MODEL_BYTES_PER_TENSOR * n_tensors)
-        n_params = weight_bits * (WEIGHT_SHARE if coded_input else 1) / BITS_PER_PARAM
-    else:
-        if not ratio > 0:
-            raise InputError(f"ratio must be positive, not {ratio}")
-        n_params = 3 * height * width / ratio
-    k = width_for(d, channels, n_params - shape.n_synthesis_params, sum(latents))
-    if coded_input:
-        k = min(k, MAX_CODED_WIDTH)
-    if k < 2:
-        what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
-        raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
-    return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis, arm=arm), budget)
+    if bpp is not None and not bpp > 0:
+        raise InputError(f"bpp must be positive, not {bpp}")
+    if ratio is not None and not ratio > 0:
+        raise InputError(f"ratio must be positive, not {ratio}")
+    d = layers_for(height, width)
+    latents = latent_layout(d) if coded_input else ()
+    extras = [((UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL), ARM), ((), None)] if coded_input else [((), None)]
+    budget = int(bpp * height * width / 8) if bpp is not None else None
+    for synthesis, arm in extras:
+        shape = Architecture(height, width, channels, (1,) * (d + 1), latents, *synthesis, arm=arm)  # any width
+        if budget is not None:
+            n_tensors = len(shape.tensor_shapes())
+            weight_bits = 8 * (budget - header_size(d, n_tensors, arm=arm) - 4 - MODEL_BYTES_PER_TENSOR * n_tensors)
+            n_params = weight_bits * (WEIGHT_SHARE if coded_input else 1) / BITS_PER_PARAM
+        else:
+            n_params = 3 * height * width / ratio
+        k = width_for(d, channels, n_params - shape.n_synthesis_params, sum(latents))
+        k = min(k, MAX_CODED_WIDTH) if coded_input else k
+        if k >= 2:
+            return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis, arm=arm), budget)
+    what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
+    raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
 
 
 def psnr_plan(shape: tuple[int, ...], bpp: float, coded: bool) -> tuple[Plan, float]:

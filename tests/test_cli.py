@@ -92,8 +92,8 @@ def test_decode_to_unknown_extension_fails_before_decoding(ddc, tmp_path):
 def test_demo_writes_its_files(tmp_path):
     result = run("demo", "--out", tmp_path, "--iters", "20")
     assert result.exit_code == 0, result.output
-    assert "ddcodec" in result.output and "jpeg" in result.output and "PSNR" in result.output
-    assert (tmp_path / "sample.ddc").exists() and (tmp_path / "decoded.png").exists()
+    assert "ddcodec" in result.output and "JPEG 2000" in result.output and "PSNR" in result.output
+    assert (tmp_path / "sample.ddc").exists() and (tmp_path / "comparison.png").exists()
 
 
 def test_encode_several_inputs_into_a_folder(tmp_path):

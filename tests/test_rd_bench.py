@@ -1,7 +1,12 @@
-"""The rate-distortion benchmark: smoke preset end to end, resuming from the cache, BD-rate and MS-SSIM helpers."""
+"""The rate-distortion benchmark: smoke preset end to end, resuming from stored points (also after a kill), partial
+curves, the history of earlier versions, BD-rate and MS-SSIM helpers."""
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +17,11 @@ pytest.importorskip("pytorch_msssim")
 pytest.importorskip("matplotlib")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is not an installed package
-from benchmarks import rd  # noqa: E402
+from benchmarks import history, points, rd  # noqa: E402
+from ddcodec import classical  # noqa: E402
 
-CODECS = ("ddcodec", "jpeg", "webp", "jpeg2000", "avif")
+ROOT = Path(__file__).resolve().parents[1]
+CODECS = ("ddcodec", *classical.available())
 KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
 
 
@@ -35,7 +42,9 @@ def test_smoke_writes_compressai_schema(smoke):
         n = len(preset.rates) if codec == "ddcodec" else len(preset.settings[codec])
         assert all(len(doc["results"][k]) == n for k in KEYS)
     assert (smoke / "rd.png").stat().st_size > 0
-    assert "| COIN | published, full Kodak |" in (smoke / "bdrate.md").read_text()
+    table = (smoke / "bdrate.md").read_text()
+    assert all(f"| {c} | {classical.CODECS[c].label} | this run |" in table for c in CODECS[1:])
+    assert "| COIN |" not in table  # published full-Kodak curves are compared on full Kodak only
 
 
 def test_smoke_ddcodec_bpp_is_file_bytes(smoke):
@@ -57,6 +66,68 @@ def test_rerun_resumes_from_cache_and_compares_an_earlier_run(smoke, monkeypatch
     earlier.write_text((smoke / "ddcodec.json").read_text())
     assert rd.main(["--preset", "smoke", "--out", str(smoke), "--earlier", str(earlier)]) == 0
     assert "| ddcodec earlier (" in (smoke / "bdrate.md").read_text()
+    assert not json.loads((smoke / "ddcodec.json").read_text())["partial"]
+
+
+def test_a_killed_run_resumes_without_recomputing_finished_points(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "benchmarks.rd", "--preset", "smoke", "--codecs", "ddcodec", "--iters", "20",
+               "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stored = out / "points" / "ddcodec"
+    deadline = time.monotonic() + 300
+    while not (out / "ddcodec.json").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {p.name: p.read_text() for p in stored.glob("*.json")}
+    assert 1 <= len(before) < 4, "the run must be killed midway"
+    assert json.loads((out / "ddcodec.json").read_text())["partial"]  # the partial curve, written after each point
+
+    computed = []
+    real = rd.run_ddcodec
+
+    def counting(rate, images, preset):
+        computed.append(rate)
+        return real(rate, images, preset)
+
+    monkeypatch.setattr(rd, "run_ddcodec", counting)
+    assert rd.main(command[3:]) == 0
+    assert len(computed) == 4 - len(before)
+    assert all((stored / name).read_text() == text for name, text in before.items())
+    done = json.loads((out / "ddcodec.json").read_text())
+    assert not done["partial"] and len(done["results"]["bpp"]) == 2
+
+
+def test_curves_and_bd_rate_use_complete_settings_only():
+    records = [{"setting": s, "image": i, "bpp": s, "psnr": 20 + s, "ms_ssim": None, "encoding_time": 1.0,
+                "decoding_time": 0.1} for s, i in [(0.3, "a"), (0.3, "b"), (0.6, "a")]]
+    curve = points.aggregate(records, (0.3, 0.6), 2)
+    assert curve["bpp"] == [0.3] and curve["psnr-rgb"] == [20.3]
+    assert points.progress(records, (0.3, 0.6)) == {"0.3": 2, "0.6": 1}
+
+
+def test_an_older_version_moves_to_history_and_is_read_as_earlier(tmp_path, monkeypatch):
+    monkeypatch.setattr(history, "HISTORY", tmp_path / "history")
+    run = tmp_path / "cpu"
+    curve = {"bpp": [0.3, 0.6], "psnr-rgb": [22.0, 25.0]}
+    points.write_json(run / "ddcodec.json", {"name": "ddcodec", "results": curve, "description": "ddcodec 0.5.0, ..."})
+    assert history.archive_if_older(run, "cpu", "0.5.0") is None  # the same version stays
+    assert history.archive_if_older(run, "cpu", "0.10.0") == tmp_path / "history" / "cpu-v0.5"
+    assert not run.exists()
+    assert history.earlier_curves("cpu") == {"ddcodec earlier (cpu-v0.5)": curve}
+
+
+def test_at_most_finds_the_largest_file_that_fits():
+    pixels = np.asarray(__import__("PIL.Image").Image.open(ROOT / "tests" / "data" / "kodim23_64.png").convert("RGB"))
+    for name in classical.available():
+        knob, data = classical.at_most(name, pixels, 2000)
+        assert len(data) <= 2000 and data == classical.encode(name, pixels, knob)
+        grid = classical.CODECS[name].grid
+        larger = grid.index(knob) + 1
+        assert larger == len(grid) or len(classical.encode(name, pixels, grid[larger])) > 2000
+    assert classical.at_most("jpeg", pixels, 10) is None
 
 
 def test_bd_rate_of_shifted_curve():
