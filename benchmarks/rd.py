@@ -28,7 +28,8 @@ from pytorch_msssim import ms_ssim
 from tqdm import tqdm
 
 import ddcodec
-from ddcodec.options import DEFAULT_INPUT, DEFAULT_ITERS, INPUTS
+from ddcodec.options import DEFAULT_INPUT, INPUTS
+from ddcodec.presets import DEFAULT_EFFORT, EFFORTS
 from ddcodec.metrics import psnr
 
 HERE = Path(__file__).resolve().parent
@@ -80,7 +81,7 @@ PRESETS = {
     "smoke": Preset(HERE / "images" / "smoke", (1.0, 2.0), 50,
                     {"jpeg": (30, 70, 90), "webp": (30, 70, 90), "jpeg2000": (48, 24, 12), "avif": (30, 60, 85)}, "cpu",
                     threads=1),  # tiny tensors: one thread is several times faster than two on busy cores
-    "cpu": Preset(HERE / "images" / "cpu", (0.15, 0.3, 0.6, 1.2), DEFAULT_ITERS, FULL_SWEEP, "cpu"),
+    "cpu": Preset(HERE / "images" / "cpu", (0.15, 0.3, 0.6, 1.2), EFFORTS[DEFAULT_EFFORT].iters, FULL_SWEEP, "cpu"),
     "kodak": Preset(Path("../shared/data/kodak"), (0.1, 0.2, 0.4, 0.7, 1.0, 1.5), 3000, FULL_SWEEP, "auto"),
 }
 

@@ -39,7 +39,7 @@ from ddcodec.decoder import decode_array
 from ddcodec.encoder import DEFAULT_LR, encode
 from ddcodec.fit import fit, pick_device
 from ddcodec.model import Architecture, init_weights, network_input
-from ddcodec.ratecontrol import layers_for
+from ddcodec.architecture import layers_for
 
 from . import reference
 
@@ -248,7 +248,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="256x256,512x512,768x512", help="WIDTHxHEIGHT, comma-separated")
     ap.add_argument("--widths", default="32,64,128", help="channel counts k, comma-separated")
-    ap.add_argument("--layers", default="auto", help="'auto' (ratecontrol.layers_for) or a number")
+    ap.add_argument("--layers", default="auto", help="'auto' (architecture.layers_for) or a number")
     ap.add_argument("--iters", type=int, default=10, help="fitting iterations per timed repeat")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=3, help="untimed fitting iterations before the repeats")

@@ -3,7 +3,9 @@
     python -m benchmarks.ttq [--images DIR] [--rate BPP] [--levers default iters=1000 threads=1 ...] [--out DIR]
 
 A lever is `default` (encode's defaults) or a space-free list of `key=value` changes to them joined by commas:
-`iters`, `tries`, `lr`, `input` (seed or coded) and `threads` (torch's CPU threads). Each image is encoded once per
+`effort`, `iters`, `tries`, `lr`, `input` (seed or coded) and `threads` (torch's CPU threads); and changes to the
+effort's schedule (presets.py): `gain` (the latents' gain), `optimizer` (adam or soap), and, for every fit phase,
+`latents` (the quantization proxy), `temperature` and `noise_param` (`start:end`), `noise` and `test_every`. Each image is encoded once per
 lever at one bpp target; results are cached per image and lever under `cache/`, and the run writes `ttq.json`,
 `ttq.md` (a table) and `ttq.png` (PSNR against seconds, one panel per image).
 """
@@ -11,6 +13,7 @@ lever at one bpp target; results are cached per image and lever under `cache/`, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -23,11 +26,23 @@ import torch
 import ddcodec
 from benchmarks.rd import HERE, load_images, machine
 from ddcodec.metrics import psnr
+from ddcodec.presets import DEFAULT_EFFORT, EFFORTS
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-KEYS = {"iters": int, "tries": int, "lr": float, "input": str, "threads": int}
+KEYS = {"iters": int, "tries": int, "lr": float, "input": str, "threads": int, "effort": int}
+
+
+def _pair(value: str) -> tuple[float, float]:
+    """`0.3:0.1` -> (0.3, 0.1); `0.3` -> (0.3, 0.3)."""
+    first, _, second = value.partition(":")
+    return float(first), float(second or first)
+
+
+# Schedule keys: changes to the effort's preset (presets.Preset), the fit phases' fields applied to every fit phase.
+PRESET_KEYS = {"gain": ("latent_gain", float), "optimizer": ("optimizer", str)}
+PHASE_KEYS = {"latents": str, "temperature": _pair, "noise": str, "noise_param": _pair, "test_every": int}
 
 
 def parse_lever(lever: str) -> dict:
@@ -37,10 +52,33 @@ def parse_lever(lever: str) -> dict:
     changes = {}
     for item in lever.split(","):
         key, _, value = item.partition("=")
-        if key not in KEYS or not value:
-            raise SystemExit(f"bad lever {lever!r}: use default or key=value[,key=value] with keys {sorted(KEYS)}")
-        changes[key] = KEYS[key](value)
+        kind = KEYS.get(key) or PHASE_KEYS.get(key) or PRESET_KEYS.get(key, (None, None))[1]
+        if kind is None or not value:
+            keys = sorted({*KEYS, *PHASE_KEYS, *PRESET_KEYS})
+            raise SystemExit(f"bad lever {lever!r}: use default or key=value[,key=value] with keys {keys}")
+        changes[key] = kind(value)
     return changes
+
+
+def _window(value, window: tuple[float, float]):
+    """A (start, end) pair over the whole fit, cut to the part `window` of it that one phase runs (its cosine
+    window): annealing spans the fit's phases as one schedule. Other values as they are."""
+    if not isinstance(value, tuple):
+        return value
+    return tuple(value[0] + (value[1] - value[0]) * w for w in window)
+
+
+def encode_options(changes: dict) -> dict:
+    """encode()'s keyword arguments for a lever's changes: schedule keys become a `preset` (the effort's, changed)."""
+    options = {k: v for k, v in changes.items() if k in KEYS}
+    schedule = {k: v for k, v in changes.items() if k not in KEYS}
+    if schedule:
+        preset = EFFORTS[options.pop("effort", DEFAULT_EFFORT)]
+        phases = tuple(dataclasses.replace(p, **{k: _window(v, p.cosine) for k, v in schedule.items()
+                                                 if k in PHASE_KEYS}) for p in preset.fit)
+        fields = {PRESET_KEYS[k][0]: v for k, v in schedule.items() if k in PRESET_KEYS}
+        options["preset"] = dataclasses.replace(preset, fit=phases, **fields)
+    return options
 
 
 def run(image: np.ndarray, rate: float, lever: str, device: str) -> dict:
@@ -52,7 +90,7 @@ def run(image: np.ndarray, rate: float, lever: str, device: str) -> dict:
         torch.set_num_threads(threads)
     try:
         start = time.perf_counter()
-        result = ddcodec.encode(image, bpp=rate, device=device, **changes)
+        result = ddcodec.encode(image, bpp=rate, device=device, **encode_options(changes))
         seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(before)

@@ -11,12 +11,14 @@ import torch
 
 
 class Adam:
-    """p -= lr · m̂ / (sqrt(v̂) + eps), m̂ and v̂ the bias-corrected moving averages of the gradient and its square."""
+    """p -= lr · s_p · m̂ / (sqrt(v̂) + eps), m̂ and v̂ the bias-corrected moving averages of the gradient and its
+    square, s_p a per-parameter scale of the learning rate (`lr_scales`, default 1)."""
 
     def __init__(self, params: Sequence[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8):
+                 eps: float = 1e-8, lr_scales: Sequence[float] | None = None):
         self.params = list(params)
         self.lr, self.betas, self.eps = lr, betas, eps
+        self.lr_scales = [1.0] * len(self.params) if lr_scales is None else list(lr_scales)
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
         self.steps = 0
@@ -37,4 +39,5 @@ class Adam:
         denom = torch._foreach_sqrt(self.v)
         torch._foreach_div_(denom, math.sqrt(1 - b2**self.steps))
         torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(self.params, self.m, denom, -self.lr / (1 - b1**self.steps))
+        rate = -self.lr / (1 - b1**self.steps)
+        torch._foreach_addcdiv_(self.params, self.m, denom, [rate * s for s in self.lr_scales])

@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass
 
 BN_EPS = 1e-5  # BatchNorm's variance floor, part of the format
+MAX_LAYERS = 8  # format caps (docs/FORMAT.md): hidden layers, and channels of a layer
+MAX_WIDTH = 512
 MAX_TAPS = 8  # distinct taps of a learned upsampling filter (a symmetric filter of 2·taps samples)
 MAX_REFINE = 4  # residual convolutions of the refinement
 MAX_REFINE_KERNEL = 7  # their side
@@ -174,3 +176,16 @@ class Architecture:
                 total += self.widths[i + 1] * self.taps * (2 * hi * wi + 4 * hi * wi)
         refine = self.refine * self.channels**2 * self.refine_kernel**2
         return total / (self.height * self.width) + refine
+
+
+def layers_for(height: int, width: int) -> int:
+    """Depth whose input grid is about 16 pixels on the short side (5 upsamplings for 512, as in the paper)."""
+    return int(min(max(round(math.log2(max(min(height, width), 1) / 16)) + 1, 1), MAX_LAYERS - 1))
+
+
+def width_for(layers: int, channels: int, n_params: float, latent_channels: int = 0) -> int:
+    """Largest equal width k whose network codes at most n_params weights (layers·k² + (layers + C + L)·k: the
+    BatchNorm scales are constants, and L latent grids add a k-wide mixing column each)."""
+    b = layers + channels + latent_channels
+    k = int((-b + math.sqrt(b * b + 4 * layers * max(n_params, 0))) / (2 * layers))
+    return min(k, MAX_WIDTH)

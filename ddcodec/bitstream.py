@@ -10,10 +10,10 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from .architecture import MAX_REFINE, MAX_REFINE_KERNEL, MAX_TAPS, Architecture
-from .entropy import CODERS
+from .architecture import MAX_LAYERS, MAX_REFINE, MAX_REFINE_KERNEL, MAX_TAPS, MAX_WIDTH, Architecture
 from .errors import BitstreamError
 from .limits import Limits, check_budget
+from .options import CODERS
 
 MAGIC = b"\x89DDC"
 VERSION = 4  # written (4 adds the synthesis: learned upsampling, refinement); versions 1 (no latent counts), 2 and 3
@@ -21,8 +21,6 @@ VERSION = 4  # written (4 adds the synthesis: learned upsampling, refinement); v
 BILINEAR = 0  # upsampling mode: x2 bilinear, half-pixel centres (align_corners=False)
 
 MAX_SIDE = 16384
-MAX_LAYERS = 8
-MAX_WIDTH = 512
 MAX_LATENTS = 16  # latent grids per layer
 
 _FIXED = struct.Struct("<4sBHHBB")  # magic, version, height, width, channels, layers
@@ -38,6 +36,7 @@ class Header:
     seed: int
     coder: int
     step_codes: tuple[int, ...]
+    version: int = VERSION  # the format version it was read from (pack writes VERSION)
 
     def __post_init__(self) -> None:
         if len(self.step_codes) != len(self.arch.tensor_shapes()):
@@ -84,7 +83,8 @@ def pack(header: Header, payload: bytes) -> bytes:
 
 def parse(data: bytes, limits: Limits | None = None, budget: bool = True) -> tuple[Header, bytes]:
     """Header and payload of a .ddc file (version 1 to 4), after validating every field, the decode's cost against
-    `limits` (ddcodec.limits; budget=False skips it, for reading a header only) and the CRC-32."""
+    `limits` from the header alone (ddcodec.limits; budget=False skips it, for reading a header only) and the CRC-32;
+    the payload's cost is checked once its descriptors are parsed (reader.read_plan)."""
     if len(data) < _FIXED.size:
         raise BitstreamError(f"file is {len(data)} bytes, too short for a .ddc header")
     magic, version, height, width, channels, layers = _FIXED.unpack_from(data)
@@ -138,4 +138,4 @@ def parse(data: bytes, limits: Limits | None = None, budget: bool = True) -> tup
     (crc,) = struct.unpack_from("<I", data, len(data) - 4)
     if crc != zlib.crc32(data[:-4]):
         raise BitstreamError("CRC-32 mismatch: the file is damaged")
-    return Header(arch, seed, coder, tuple(codes)), bytes(data[pos : pos + length])
+    return Header(arch, seed, coder, tuple(codes), version), bytes(data[pos : pos + length])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import signal
 import sys
 import time
@@ -14,7 +15,8 @@ import click
 
 from . import __version__
 from .errors import DdcodecError
-from .options import CODERS, DEFAULT_INPUT, DEFAULT_ITERS, DEFAULT_LR, DEFAULT_TRIES, INPUTS
+from .options import CODERS, DEFAULT_INPUT, DEFAULT_LR, INPUTS
+from .presets import DEFAULT_EFFORT, EFFORTS, GPU_EFFORT
 
 # The commands import the rest of ddcodec when they run, so that --help, --version and info start fast and decode
 # works without torch.
@@ -64,15 +66,28 @@ def main(debug: bool) -> None:
     """ddcodec: image compression by fitting a Deep Decoder; the file is the network's weights."""
 
 
+def _source(path: Path):
+    """An input path, or for `-` the bytes of standard input (at most MAX_STREAM_BYTES)."""
+    from .outputs import STDIO
+    from .reader import read_stream
+
+    return read_stream(sys.stdin.buffer) if str(path) == STDIO else path
+
+
 def _report(out: Path, result, as_json: bool) -> None:
-    """One line (or one JSON object) about a file just written."""
+    """One line (or one JSON object) about a file just written (on stderr when the file went to stdout)."""
+    from .outputs import STDIO
+
+    to_stderr = str(out) == STDIO
     if as_json:
         click.echo(json.dumps({"file": str(out), "bytes": result.n_bytes, "bpp": result.bpp, "psnr": result.psnr,
                                "psnr_unquantized": result.psnr_float, "weights": result.n_params,
-                               "seconds": result.seconds, "device": result.device}))
+                               "iters": result.iters, "seconds": result.seconds, "device": result.device}),
+                   err=to_stderr)
     else:
         click.echo(f"{out}: {result.n_bytes} bytes, {result.bpp:.4f} bpp, PSNR {result.psnr:.2f} dB (unquantized "
-                   f"{result.psnr_float:.2f}), {result.n_params} weights, {result.seconds:.1f} s on {result.device}")
+                   f"{result.psnr_float:.2f}), {result.n_params} weights, {result.seconds:.1f} s on {result.device}",
+                   err=to_stderr)
 
 
 overwrite_option = click.option("--overwrite", "-y", is_flag=True, help="Replace outputs that exist.")
@@ -87,11 +102,15 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
 @click.option("--psnr", "min_psnr", type=float, help="Smallest file found whose decoded PSNR reaches this (dB).")
 @click.option("--input", "input_", type=click.Choice(INPUTS), default=DEFAULT_INPUT, show_default=True,
               help="Network input: latent grids coded in the file too, or only the seed (the paper's Deep Decoder).")
-@click.option("--iters", type=int, default=DEFAULT_ITERS, show_default=True, help="Fitting iterations.")
+@click.option("--effort", type=int,
+              help=f"Encoder effort {min(EFFORTS)}..{max(EFFORTS)}: "
+                   + ", ".join(f"{e} = {p.iters} iterations" for e, p in EFFORTS.items())
+                   + f" (default {DEFAULT_EFFORT} on the CPU, {GPU_EFFORT} on a GPU).")
+@click.option("--iters", type=int, help="Fitting iterations (overrides the effort's).")
 @click.option("--lr", type=float, default=DEFAULT_LR, show_default=True, help="Adam learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed of the network input and init.")
-@click.option("--tries", type=int, default=DEFAULT_TRIES, show_default=True,
-              help="Seeds tried in the warm-up (seed, seed+1, ...); the best is kept.")
+@click.option("--tries", type=int,
+              help="Seeds tried in the warm-up (seed, seed+1, ...; default: the effort's); the best is kept.")
 @click.option("--coder", type=click.Choice(sorted(CODERS)), default="range", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch", type=int, help="Images of one size fitted together (default 16 on CUDA, 1 on CPU).")
@@ -105,11 +124,11 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
               help="Spread the images over a Ray cluster (local, or ADDRESS: auto, ray://head:10001, ...).")
 @_one_line_errors
-def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tries, coder, device, batch, jobs,
+def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, effort, iters, lr, seed, tries, coder, device, batch, jobs,
                threads, overwrite, skip_existing, as_json, quiet, ray_address) -> None:
     """Compress image SRC into the .ddc file DST, or several images (files or folders) into the folder DST (as
     NAME.ddc); each file is written as soon as it is done."""
-    from .outputs import IMAGE_SUFFIXES, plan_outputs
+    from .outputs import image_suffixes, plan_outputs
 
     if len(paths) < 2:
         raise DdcodecError("give an input image and an output: ddcodec encode SRC... DST")
@@ -118,14 +137,14 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tr
         raise DdcodecError("--jobs and --threads must be at least 1")
     if ray_address is not None and (jobs > 1 or threads):
         raise DdcodecError("--ray spreads the images itself: leave out --jobs and --threads")
-    pairs = plan_outputs(sources, dst, ".ddc", IMAGE_SUFFIXES, overwrite, skip_existing)
-    options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, input=input_, iters=iters, lr=lr, seed=seed,
-                   tries=tries, coder=coder, device=device, batch=batch)
+    pairs = plan_outputs(sources, dst, ".ddc", image_suffixes(), overwrite, skip_existing)
+    options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, input=input_, effort=effort, iters=iters,
+                   lr=lr, seed=seed, tries=tries, coder=coder, device=device, batch=batch)
     if ray_address is not None:
         from .distributed import encode_on_ray
 
         for out, r in encode_on_ray([s for s, _ in pairs], [o for _, o in pairs], address=ray_address or None,
-                                    **options):  # writes each file
+                                    overwrite=overwrite, **options):  # writes each file
             _report(out, r, as_json)
         return
     try:
@@ -134,20 +153,23 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tr
         from .encoder import check_options, encode_many
     except ImportError as exc:
         raise DdcodecError(f"encoding needs torch ({exc}): pip install 'ddcodec[encode]'") from None
-    per_call = check_options(**options)  # every option checked before the first image is read
+    from .parallel import write_output
+
+    per_call, _ = check_options(**options)  # every option checked before the first image is read
     if jobs > 1:
         from .parallel import encode_in_processes
 
         for out, r in encode_in_processes([s for s, _ in pairs], [o for _, o in pairs], jobs=jobs, threads=threads,
-                                          **options):  # writes each file
+                                          overwrite=overwrite, **options):  # writes each file
             _report(out, r, as_json)
         return
     if threads:
         torch.set_num_threads(threads)
     for k in range(0, len(pairs), per_call):  # images read per chunk, and each file written as soon as it is done
         chunk = pairs[k : k + per_call]
-        for (_, out), r in zip(chunk, encode_many([s for s, _ in chunk], **options, progress=not quiet)):
-            r.save(out)
+        images = [_source(s) for s, _ in chunk]
+        for (_, out), r in zip(chunk, encode_many(images, **options, progress=not quiet)):
+            write_output(out, r.data, overwrite)
             _report(out, r, as_json)
 
 
@@ -161,19 +183,20 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, iters, lr, seed, tr
 def decode_cmd(paths, device, fmt, overwrite, skip_existing) -> None:
     """Decode the .ddc file SRC into image DST (format from its extension: png, ppm, bmp, ...), or several .ddc
     files (files or folders) into the folder DST (as NAME.png, or the --format given)."""
-    from .decoder import decode
-    from .images import image_format, save_image
-    from .outputs import plan_outputs
+    from . import decoder
+    from .images import image_bytes, image_format
+    from .outputs import STDIO, plan_outputs
+    from .parallel import write_output
 
     if len(paths) < 2:
         raise DdcodecError("give a .ddc file and an output: ddcodec decode SRC... DST")
     *sources, dst = paths
-    jobs = plan_outputs(sources, dst, f".{fmt.lstrip('.')}", DDC_SUFFIXES, overwrite, skip_existing)
-    for _, out in jobs:
-        image_format(out)
-    for src, out in jobs:
-        save_image(decode(src, device), out)
-        click.echo(f"{out}: decoded")
+    suffix = f".{fmt.lstrip('.')}"
+    jobs = plan_outputs(sources, dst, suffix, DDC_SUFFIXES, overwrite, skip_existing)
+    formats = [image_format(f"{STDIO}{suffix}" if str(out) == STDIO else out) for _, out in jobs]
+    for (src, out), image_type in zip(jobs, formats):
+        write_output(out, image_bytes(decoder.decode(_source(src), device), image_type), overwrite)
+        click.echo(f"{out}: decoded", err=str(out) == STDIO)
 
 
 @main.command("info")
@@ -183,13 +206,15 @@ def decode_cmd(paths, device, fmt, overwrite, skip_existing) -> None:
 def info_cmd(src, as_json) -> None:
     """Show the header of the .ddc file SRC."""
     from .bitstream import parse
+    from .entropy import read_payload
     from .limits import decode_cost
     from .reader import read_stream
 
-    data = read_stream(src)
+    data = read_stream(_source(src))
     header, payload = parse(data, budget=False)
     a = header.arch
-    cost = decode_cost(a)
+    sizes = [s if t in a.grid_indices else math.prod(s) for t, s in enumerate(a.tensor_shapes())]
+    cost = decode_cost(a, read_payload(payload, sizes, header.coder, header.version).facts)
     fields = {
         "file": str(src), "bytes": len(data), "bpp": 8 * len(data) / (a.height * a.width),
         "height": a.height, "width": a.width, "channels": a.channels, "layers": a.layers,
@@ -197,6 +222,7 @@ def info_cmd(src, as_json) -> None:
         "input": "coded" if a.coded_input else "seed", "latents": list(a.latents), "latent_values": a.n_latents,
         "version": data[4], "upsampling_taps": a.taps, "refinement": [a.refine_kernel] * a.refine,
         "macs_per_pixel": round(a.macs_per_pixel()), "decode_memory_bytes": cost.memory,
+        "decode_work": cost.macs,
         "seed": header.seed, "coder": {v: k for k, v in CODERS.items()}[header.coder],
         "step_codes": list(header.step_codes), "payload_bytes": len(payload),
     }
@@ -209,7 +235,7 @@ def info_cmd(src, as_json) -> None:
 
 @main.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="ddcodec-demo", show_default=True)
-@click.option("--iters", type=int, default=DEFAULT_ITERS, show_default=True)
+@click.option("--iters", type=int, help="Fitting iterations (default: the default effort's).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @_one_line_errors
 def demo_cmd(out_dir, iters, device) -> None:
@@ -219,13 +245,14 @@ def demo_cmd(out_dir, iters, device) -> None:
     run_demo(Path(out_dir), iters, device, click.echo)
 
 
-def _restore_output(src, dst, overwrite: bool) -> Path:
-    """Check DST before the fit starts (the same rules as encode's outputs); a folder DST gets SRC's name as .png."""
+def _restore_output(src, dst, overwrite: bool, mask=None) -> Path:
+    """Check DST before the fit starts (the same rules as encode's outputs, the mask an input too); a folder DST
+    gets SRC's name as .png."""
     from .images import image_format
-    from .outputs import IMAGE_SUFFIXES, plan_outputs
+    from .outputs import STDIO, image_suffixes, plan_outputs
 
-    ((_, out),) = plan_outputs([src], dst, ".png", IMAGE_SUFFIXES, overwrite)
-    image_format(out)
+    ((_, out),) = plan_outputs([src], dst, ".png", image_suffixes(), overwrite, also_inputs=[mask] if mask else [])
+    image_format("-.png" if str(out) == STDIO else out)
     return out
 
 
@@ -250,13 +277,19 @@ def _restore_options(command):
 
 def _restore_run(function, dst, overwrite, quiet, **options) -> None:
     """Check the output, restore, write the image atomically and say how long it took."""
-    from .images import save_image
+    from .images import image_bytes, image_format
+    from .outputs import STDIO
+    from .parallel import write_output
 
-    dst = _restore_output(options["image"], dst, overwrite)
+    dst = _restore_output(options["image"], dst, overwrite, options.get("mask"))
     options["progress"] = not quiet
+    options["image"] = _source(options["image"])
+    if options.get("mask") is not None:
+        options["mask"] = _source(options["mask"])
     start = time.perf_counter()
-    save_image(function(**options), dst)
-    click.echo(f"{dst}: restored in {time.perf_counter() - start:.1f} s")
+    restored = function(**options)
+    write_output(dst, image_bytes(restored, image_format("-.png" if str(dst) == STDIO else dst)), overwrite)
+    click.echo(f"{dst}: restored in {time.perf_counter() - start:.1f} s", err=str(dst) == STDIO)
 
 
 @main.group("restore")

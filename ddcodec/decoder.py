@@ -40,6 +40,7 @@ def decode_array(data: bytes, device: str = "cpu", backend: str = "auto", limits
     if backend not in BACKENDS:
         raise InputError(f"unknown decoder backend {backend!r} (choose from {', '.join(BACKENDS)})")
     if backend == "torch" or (backend == "auto" and str(device) != "cpu" and torch_available()):
+        _check_device(device)
         from .torchdecode import decode_array as torch_decode
 
         return _backstop(lambda: torch_decode(data, device, limits))
@@ -50,12 +51,22 @@ def decode_array(data: bytes, device: str = "cpu", backend: str = "auto", limits
     return _backstop(lambda: numpy_decode(data, limits))
 
 
+def _check_device(device: str) -> None:
+    """An InputError when torch cannot use `device` (CUDA asked of a torch without it, or without a GPU)."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError(f"device {device!r} is not available (this torch has no CUDA or sees no GPU)")
+
+
 def _backstop(run):
     """run(), with an allocation failure turned into the package's own error."""
     try:
         return run()
     except MemoryError:
-        raise DecodeBudgetError("out of memory while decoding (lower ddcodec.limits.MAX_MEMORY)") from None
+        raise DecodeBudgetError("out of memory while decoding: this machine has less free memory than the decode "
+                                "needs (ddcodec.limits.decode_cost estimates it)") from None
     except RuntimeError as exc:  # torch reports failed allocations as RuntimeError
         if "memory" not in str(exc).lower() and "alloc" not in str(exc).lower():
             raise

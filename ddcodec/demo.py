@@ -36,7 +36,7 @@ def jpeg_at_most(pixels: np.ndarray, n_bytes: int) -> tuple[bytes, np.ndarray] |
     return None if best is None else (best, np.asarray(Image.open(io.BytesIO(best)).convert("RGB")))
 
 
-def run_demo(out_dir: Path, iters: int, device: str, echo) -> None:
+def run_demo(out_dir: Path, iters: int | None, device: str, echo) -> None:
     """Encode, decode and compare; write sample.png, sample.ddc, decoded.png and jpeg.jpg into out_dir."""
     pixels = sample_image()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .errors import InputError
-from .parallel import encode_task, read_image_bytes
+from .parallel import encode_task, read_image_bytes, write_output
 
 IN_FLIGHT_PER_SLOT = 2  # tasks submitted per CPU (or GPU) of the cluster, so that no worker waits for the driver
 
@@ -45,6 +45,7 @@ def encode_on_ray(
     *,
     address: str | None = None,
     skip_existing: bool = False,
+    overwrite: bool = True,
     batch: int | None = None,
     **options: Any,
 ) -> Iterator[tuple[Path, Any]]:
@@ -52,13 +53,14 @@ def encode_on_ray(
 
     `address` is Ray's (None: the RAY_ADDRESS variable or a new local instance; "auto": the local cluster that
     `ray start` made; "ray://head:10001": a remote one); a Ray session already initialized is used as it is.
-    `skip_existing` leaves outputs that exist alone, so a rerun resumes. `batch` images of one size go in one task
+    `skip_existing` leaves outputs that exist alone, so a rerun resumes; without `overwrite`, no file is written over
+    one that exists at that moment (`-`: standard output). `batch` images of one size go in one task
     (default 16 where the cluster has GPUs, else 1). The other options are ddcodec.encode's.
     """
     try:
         import ray
     except ImportError:
-        raise InputError("--ray needs Ray: pip install 'ddcodec[ray]'") from None
+        raise InputError("Ray is needed: pip install 'ddcodec[ray]'") from None
     jobs = [(Path(s), Path(o)) for s, o in zip(sources, outputs) if not (skip_existing and Path(o).exists())]
     started_here = not ray.is_initialized()
     if started_here:
@@ -83,7 +85,7 @@ def encode_on_ray(
             for (_, out), result in zip(pending.pop(done), ray.get(done)):
                 if isinstance(result, str):
                     raise InputError(result)
-                result.save(out)
+                write_output(out, result.data, overwrite)
                 yield out, result
     finally:
         if started_here:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Collection, Sequence
+from typing import Callable, Collection, Sequence
 
 import constriction
 import numpy as np
@@ -19,12 +19,18 @@ import zstandard
 
 from . import context
 from .errors import BitstreamError
+from .limits import PayloadFacts
 from .options import CODERS
 
 RANGE, ZSTD = CODERS["range"], CODERS["zstd"]
+Categorical = constriction.stream.model.Categorical
 
 CONSTANT, GEOMETRIC, CATEGORICAL, CONTEXT = 0, 1, 2, 3
 MAX_SUPPORT = 1 << 16  # widest symbol range one tensor may use
+CONTEXT_SINCE = 3  # the format version that added the context model (kind 3); later versions keep it
+VALUE_CAP = 1 << 62  # a flat model's values lie within ±2^62, so that every sum the decoder forms fits an int64
+RESIDUAL_CAP = 1 << 31  # a context bucket's residuals lie within ±2^31 (grid values are capped at 2^24)
+COUNT_BYTES = 5  # a categorical count is a varint of at most 5 bytes (35 bits: counts cannot exceed a tensor's size)
 MIN_CONTEXT_SIDE = 4  # a context model is tried only on grids at least this large both ways
 Shape = int | tuple[int, ...]  # a tensor's size, or its shape where a context model may need its rows
 Model = tuple[bytes, np.ndarray | None, int, float]  # descriptor, table (None: constant), symbol offset, bits
@@ -35,7 +41,6 @@ def table_budget(sizes: Sequence[int]) -> int:
     its tensor only costs the decoder time and memory, so the coder never writes one and the decoder refuses it."""
     return MAX_SUPPORT + 4 * sum(sizes)
 _RATIO_ONE = 1 << 16  # the geometric ratio r is stored as round(r * 2^16)
-ZSTD_PIECE = 256  # compressed bytes fed to zstd at a time (at most a few MB of output each)
 
 
 # ---- varints ------------------------------------------------------------------------------------------------------
@@ -83,6 +88,22 @@ class _Reader:
                 return n
         raise BitstreamError("payload holds an overlong varint")
 
+    def counts(self, count: int) -> np.ndarray:
+        """`count` varints of at most COUNT_BYTES bytes each (a categorical table's counts), read in one
+        vectorized pass, as float64 (exact: they are below 2^35)."""
+        chunk = np.frombuffer(self.data, np.uint8, min(len(self.data) - self.pos, COUNT_BYTES * count), self.pos)
+        ends = np.flatnonzero(chunk < 0x80)[:count]
+        if len(ends) < count:
+            raise BitstreamError("payload ends inside a tensor model")
+        lengths = np.diff(ends, prepend=-1)
+        if lengths.max() > COUNT_BYTES:
+            raise BitstreamError(f"a categorical count longer than {COUNT_BYTES} bytes")
+        used = chunk[: ends[-1] + 1]
+        place = np.arange(len(used)) - np.repeat(ends - lengths + 1, lengths)  # each byte's place in its varint
+        groups = (used & 0x7F).astype(np.float64) * 2.0 ** (7 * place)
+        self.pos += len(used)
+        return np.bincount(np.repeat(np.arange(count), lengths), weights=groups, minlength=count)
+
     def signed(self) -> int:
         z = self.varint()
         return z >> 1 if z % 2 == 0 else -(z >> 1) - 1
@@ -92,12 +113,17 @@ class _Reader:
 
 @lru_cache(maxsize=64)  # tables of at most 2^16 float64: the cache never holds more than 32 MB
 def _geometric_weights(ratio: int, n: int) -> np.ndarray:
-    """Integer weights w_j (j = 0..n-1) with w_0 = 2^32 and w_{j+1} = max(1, floor(w_j · ratio / 2^16))."""
-    w = np.empty(n, dtype=np.float64)
-    cur = 1 << 32
-    for j in range(n):
-        w[j] = cur
-        cur = max(1, (cur * ratio) >> 16)
+    """Integer weights w_j (j = 0..n-1) with w_0 = 2^32 and w_{j+1} = max(1, floor(w_j · ratio / 2^16)), in exact
+    integer arithmetic. The recurrence is sequential (each floor depends on the last), so it runs only until the
+    weights reach 1, their fixed point (_geometric_steps bounds where), and the rest is filled at once."""
+    steps, cur = [], 1 << 32
+    for _ in range(n):
+        if cur == 1:
+            break
+        steps.append(cur)
+        cur = (cur * ratio) >> 16 or 1
+    w = np.ones(n, dtype=np.float64)
+    w[: len(steps)] = steps
     return w
 
 
@@ -180,48 +206,87 @@ def _grid_groups(data: bytes, shape: tuple[int, int]) -> tuple[bytes, list[tuple
     return (desc, groups) if bits < flat[3] else _flat_groups(q, flat)
 
 
-def _read_model(r: _Reader, n: int, budget: int, kinds: tuple[int, ...] = (CONSTANT, GEOMETRIC, CATEGORICAL)
-                ) -> tuple[np.ndarray | None, int]:
-    """Parse one flat model descriptor of a kind in `kinds`: (probability table or None for a constant, symbol
-    offset); a table longer than MAX_SUPPORT or than what is left of the payload's table budget is refused before
-    it is built."""
+class _Model:
+    """A flat model as its descriptor declares it: the first value of its symbols, its table's length (0: a
+    constant, no table) and the recurrence steps that table needs; the table and the coder's model are built on
+    first use only."""
+
+    def __init__(self, offset: int, size: int = 0, steps: int = 0, table: Callable[[], np.ndarray] | None = None):
+        self.offset, self.size, self.steps, self._table = offset, size, steps, table
+        self._coder: Categorical | None = None
+
+    def coder(self) -> Categorical:
+        if self._coder is None:
+            self._coder = _categorical(self._table())
+        return self._coder
+
+
+class _Context:
+    """A context model as its descriptor declares it: the predictor's coefficients and the bucket models."""
+
+    def __init__(self, coefs: np.ndarray, buckets: list[_Model]):
+        self.coefs, self.buckets = coefs, buckets
+
+
+def _geometric_steps(ratio: int, n: int) -> int:
+    """Steps of the recurrence before the table's weights reach 1 (the rest are 1), at most n: w_j <= 2^32·ρ^j, so
+    w_j > 1 needs j < 32·ln 2 / -ln ρ."""
+    if ratio >= _RATIO_ONE:
+        return n
+    return min(n, int(32 * math.log(2) / -math.log(ratio / _RATIO_ONE)) + 2)
+
+
+def _check_range(first: int, last: int, cap: int) -> None:
+    if not -cap <= first <= last <= cap:
+        raise BitstreamError(f"tensor model values {first}..{last} outside -2^{cap.bit_length() - 1}.."
+                             f"2^{cap.bit_length() - 1}")
+
+
+def _read_model(r: _Reader, n: int, budget: int, cap: int = VALUE_CAP,
+                kinds: tuple[int, ...] = (CONSTANT, GEOMETRIC, CATEGORICAL)) -> _Model:
+    """Parse one flat model descriptor of a kind in `kinds`, whose values must lie within ±cap; a table longer than
+    MAX_SUPPORT or than what is left of the payload's table budget is refused before anything is built."""
     kind = r.byte()
     if kind not in kinds:
         raise BitstreamError(f"tensor model kind {kind} not allowed here")
     if kind == CONSTANT:
-        return None, r.signed()
+        value = r.signed()
+        _check_range(value, value, cap)
+        return _Model(value)
     if kind == GEOMETRIC:
         centre, lo, hi = r.signed(), r.varint(), r.varint()
         ratio = r.byte() | (r.byte() << 8)
         if lo + hi + 1 > min(MAX_SUPPORT, budget) or ratio == 0:
             raise BitstreamError("geometric tensor model out of range")
-        return _geometric_table(lo, hi, ratio), centre - lo
-    if kind == CATEGORICAL:
-        lo, size = r.signed(), r.varint()
-        if not 2 <= size <= min(MAX_SUPPORT, budget):
-            raise BitstreamError(f"categorical tensor model with {size} symbols")
-        counts = np.array([r.varint() for _ in range(size)], dtype=np.float64)
-        if counts.sum() != n:
-            raise BitstreamError("categorical tensor model counts do not match the tensor size")
-        return counts, lo
-    raise BitstreamError(f"unknown tensor model kind {kind}")
+        _check_range(centre - lo, centre + hi, cap)
+        steps = _geometric_steps(ratio, max(lo, hi) + 1)
+        return _Model(centre - lo, lo + hi + 1, steps, lambda: _geometric_table(lo, hi, ratio))
+    lo, size = r.signed(), r.varint()
+    if not 2 <= size <= min(MAX_SUPPORT, budget):
+        raise BitstreamError(f"categorical tensor model with {size} symbols")
+    _check_range(lo, lo + size - 1, cap)
+    counts = r.counts(size)
+    if counts.sum() != n:
+        raise BitstreamError("categorical tensor model counts do not match the tensor size")
+    return _Model(lo, size, 0, lambda: counts)
 
 
-def _read_tensor_model(r: _Reader, shape: Shape, budget: int) -> tuple[np.ndarray | None, int, list | None]:
-    """One tensor's descriptor: a flat model (table, offset, None) or a context model (None, 0, [coefs, bucket
-    models]), the latter only for a grid (a 2-D shape)."""
+def _read_tensor_model(r: _Reader, shape: Shape, budget: int, context_allowed: bool) -> _Model | _Context:
+    """One tensor's descriptor: a flat model, or a context model (a grid's only: a 2-D shape, in a format version
+    that has it)."""
     if r.pos < len(r.data) and r.data[r.pos] == CONTEXT:
         r.byte()
+        if not context_allowed:
+            raise BitstreamError(f"context model in a file of format version < {CONTEXT_SINCE}")
         if not (isinstance(shape, tuple) and len(shape) == 2):
             raise BitstreamError("context model on a tensor that is not a grid")
-        coefs = np.array([int.from_bytes([r.byte()], "little", signed=True) for _ in range(context.TAPS)], np.int64)
+        coefs = np.frombuffer(bytes(r.byte() for _ in range(context.TAPS)), np.int8).astype(np.int64)
         buckets = []
         for _ in range(context.BUCKETS):
-            buckets.append(_read_model(r, 0, budget, (CONSTANT, GEOMETRIC)))
-            budget -= 0 if buckets[-1][0] is None else len(buckets[-1][0])
-        return None, 0, [coefs, buckets]
-    n = math.prod(shape) if isinstance(shape, tuple) else shape
-    return (*_read_model(r, n, budget), None)
+            buckets.append(_read_model(r, 0, budget, RESIDUAL_CAP, (CONSTANT, GEOMETRIC)))
+            budget -= buckets[-1].size
+        return _Context(coefs, buckets)
+    return _read_model(r, math.prod(shape) if isinstance(shape, tuple) else shape, budget)
 
 
 # ---- coders -------------------------------------------------------------------------------------------------------
@@ -237,7 +302,7 @@ def encode_ints(tensors: Sequence[np.ndarray], coder: int, grids: Collection[int
     if tables > table_budget([a.size for a in arrays]):
         raise ValueError("the tensors' value ranges need longer probability tables than a payload may declare")
     enc = constriction.stream.queue.RangeEncoder()
-    cache: dict[int, constriction.stream.model.Categorical] = {}
+    cache: dict[int, Categorical] = {}
     for _, groups in coded:
         for symbols, (_, table, offset, _) in groups:
             model = cache.setdefault(id(table), _categorical(table))
@@ -245,65 +310,123 @@ def encode_ints(tensors: Sequence[np.ndarray], coder: int, grids: Collection[int
     return b"".join(desc for desc, _ in coded) + enc.get_compressed().astype("<u4").tobytes()
 
 
-def decode_ints(payload: bytes, shapes: Sequence[Shape], coder: int) -> list[np.ndarray]:
-    """Flat int64 tensors of the given sizes (for latent grids, their shapes: they may use the context model) from a
-    payload; damage, declared tables longer than table_budget, and coded data that does not end exactly where the
-    symbols do raise BitstreamError."""
-    sizes = [math.prod(s) if isinstance(s, tuple) else s for s in shapes]
-    if coder == ZSTD:
-        return _zstd_decode(payload, sizes)
-    if coder != RANGE:
-        raise BitstreamError(f"unknown coder id {coder}")
-    r = _Reader(payload)
-    models, budget = [], table_budget(sizes)
-    for shape in shapes:
-        models.append(_read_tensor_model(r, shape, budget))
-        tables = [models[-1][0]] if models[-1][2] is None else [t for t, _ in models[-1][2][1]]
-        budget -= sum(len(t) for t in tables if t is not None)
-    words = payload[r.pos :]
-    if len(words) % 4:
-        raise BitstreamError("range-coded data is not a whole number of 32-bit words")
-    data = np.frombuffer(words, dtype="<u4").astype(np.uint32)
-    dec = constriction.stream.queue.RangeDecoder(data)
-    groups: list[tuple[np.ndarray, constriction.stream.model.Categorical]] = []  # in coding order, for the check
-    try:
-        out = [_decode_tensor(dec, shape, n, model, groups) for shape, n, model in zip(shapes, sizes, models)]
-    except BitstreamError:
-        raise
-    except Exception as exc:  # constriction reports corrupt data with its own exception types
-        raise BitstreamError(f"range-coded data is corrupt ({exc})") from None
-    enc = constriction.stream.queue.RangeEncoder()  # the words must be exactly those of these symbols: no junk
-    for symbols, model in groups:  # after them, none cut off (which would decode to other values)
+class Payload:
+    """A payload whose descriptors are parsed, nothing decoded yet: `facts` says what decoding it will cost
+    (limits.PayloadFacts), so that the cost is checked before the work; decode() does the work."""
+
+    def __init__(self, payload: bytes, shapes: Sequence[Shape], coder: int, version: int | None = None):
+        self.shapes = list(shapes)
+        self.sizes = [math.prod(s) if isinstance(s, tuple) else s for s in self.shapes]
+        self.coder, self.payload = coder, payload
+        if coder == ZSTD:
+            if not payload or payload[0] not in (1, 2, 4):
+                raise BitstreamError("zstd payload has no valid integer width")
+            self.facts = PayloadFacts(zstd_width=payload[0], payload_bytes=len(payload))
+            return
+        if coder != RANGE:
+            raise BitstreamError(f"unknown coder id {coder}")
+        r = _Reader(payload)
+        self.models: list[_Model | _Context] = []
+        budget, allowed = table_budget(self.sizes), version is None or version >= CONTEXT_SINCE
+        for shape in self.shapes:
+            self.models.append(_read_tensor_model(r, shape, budget, allowed))
+            budget -= sum(m.size for m in _flat_models(self.models[-1]))
+        self.words = payload[r.pos :]
+        if len(self.words) % 4:
+            raise BitstreamError("range-coded data is not a whole number of 32-bit words")
+        self.facts = _range_facts(self.shapes, self.sizes, self.models, len(payload))
+
+    def decode(self) -> list[np.ndarray]:
+        """Flat int64 tensors; damage and coded data that does not end exactly where the symbols do raise
+        BitstreamError."""
+        if self.coder == ZSTD:
+            return _zstd_decode(self.payload, self.sizes)
+        out, groups, data = self.decode_symbols()
+        if not np.array_equal(encode_groups(groups), data):  # exactly the words of these symbols: none cut off
+            raise BitstreamError("range-coded data does not end where its symbols do (extra or missing words)")
+        return out
+
+    def decode_symbols(self) -> tuple[list[np.ndarray], list[tuple[np.ndarray, Categorical]], np.ndarray]:
+        """A range-coded payload's tensors, its (symbols, coder model) groups in coding order and its words, before
+        the check that the words end where the symbols do."""
+        data = np.frombuffer(self.words, dtype="<u4").astype(np.uint32)
+        dec = constriction.stream.queue.RangeDecoder(data)
+        groups: list[tuple[np.ndarray, Categorical]] = []
+        try:
+            out = [_decode_tensor(dec, s, n, m, groups) for s, n, m in zip(self.shapes, self.sizes, self.models)]
+        except BitstreamError:
+            raise
+        except Exception as exc:  # constriction reports corrupt data with its own exception types
+            raise BitstreamError(f"range-coded data is corrupt ({exc})") from None
+        return out, groups, data
+
+
+def encode_groups(groups: Sequence[tuple[np.ndarray, Categorical]]) -> np.ndarray:
+    """The range coder's words for (symbols, coder model) groups in order."""
+    enc = constriction.stream.queue.RangeEncoder()
+    for symbols, model in groups:
         enc.encode(symbols, model)
-    if not np.array_equal(enc.get_compressed(), data):
-        raise BitstreamError("range-coded data does not end where its symbols do (extra or missing words)")
-    return out
+    return enc.get_compressed()
 
 
-def _decode_tensor(dec, shape: Shape, n: int, model, groups: list) -> np.ndarray:
+def _flat_models(model: _Model | _Context) -> list[_Model]:
+    return model.buckets if isinstance(model, _Context) else [model]
+
+
+def _range_facts(shapes: list[Shape], sizes: list[int], models: list[_Model | _Context], n_bytes: int
+                 ) -> PayloadFacts:
+    """What decoding these models costs at most (limits.PayloadFacts): every declared table counts, built or not."""
+    symbols = calls = rows = widest = 0
+    for shape, n, model in zip(shapes, sizes, models):
+        coded = [m for m in _flat_models(model) if m.size]
+        if isinstance(model, _Context):
+            h, w = shape
+            rows += h
+            calls += h * min(len(coded), w)
+            widest = max(widest, (h + 2) * (w + 2))
+        else:
+            calls += len(coded)
+        symbols += n if coded else 0
+    flat = [m for model in models for m in _flat_models(model)]
+    return PayloadFacts(symbols=symbols, table_entries=sum(m.size for m in flat),
+                        table_steps=sum(m.steps for m in flat), rows=rows, calls=calls, widest_grid=widest,
+                        payload_bytes=n_bytes)
+
+
+def read_payload(payload: bytes, shapes: Sequence[Shape], coder: int, version: int | None = None) -> Payload:
+    """The payload's descriptors parsed (tensor sizes, or for latent grids their shapes: they may use the context
+    model, if the file's format `version` has it; None: the newest); tables declared longer than table_budget raise
+    BitstreamError."""
+    return Payload(payload, shapes, coder, version)
+
+
+def decode_ints(payload: bytes, shapes: Sequence[Shape], coder: int, version: int | None = None) -> list[np.ndarray]:
+    """Flat int64 tensors of the given sizes (for latent grids, their shapes) from a payload, without a cost check
+    (the reader checks it between read_payload and decode)."""
+    return read_payload(payload, shapes, coder, version).decode()
+
+
+def _decode_tensor(dec, shape: Shape, n: int, model: _Model | _Context, groups: list) -> np.ndarray:
     """One tensor's integers (flat), appending each decoded (symbols, coder model) group to `groups`."""
-    table, offset, ctx = model
-    if ctx is None:
-        if table is None:
-            return np.full(n, offset, dtype=np.int64)
-        cat = _categorical(table)
-        groups.append((dec.decode(cat, n), cat))
-        return groups[-1][0].astype(np.int64) + offset
-    coefs, buckets = ctx
-    cats = [None if t is None else _categorical(t) for t, _ in buckets]
-    offsets = np.array([o for _, o in buckets], np.int64)
+    if isinstance(model, _Model):
+        if not model.size:
+            return np.full(n, model.offset, dtype=np.int64)
+        groups.append((dec.decode(model.coder(), n), model.coder()))
+        return groups[-1][0].astype(np.int64) + model.offset
+    offsets = np.array([m.offset for m in model.buckets], np.int64)
     h, w = shape
     q, mags = context.padded(np.zeros(shape, np.int64))
     for y in range(h):
-        pred, bucket = context.predict(q, mags, y, y + 1, coefs)
+        pred, bucket = context.predict(q, mags, y, y + 1, model.coefs)
         pred, bucket = pred[0], bucket[0]
         order = np.argsort(bucket, kind="stable")  # the row's values grouped by bucket, left to right in each
         counts = np.bincount(bucket, minlength=context.BUCKETS)
         values = np.repeat(offsets, counts)
         start = 0
         for k in np.flatnonzero(counts):
-            if cats[k] is not None:
-                groups.append((dec.decode(cats[k], int(counts[k])), cats[k]))
+            if model.buckets[k].size:  # its table is built here, on the bucket's first use
+                coder = model.buckets[k].coder()
+                groups.append((dec.decode(coder, int(counts[k])), coder))
                 values[start : start + counts[k]] += groups[-1][0]
             start += counts[k]
         row = q[y + 2, 1:-1]
@@ -314,7 +437,7 @@ def _decode_tensor(dec, shape: Shape, n: int, model, groups: list) -> np.ndarray
     return q[2:, 1:-1].ravel()
 
 
-def _categorical(table: np.ndarray) -> constriction.stream.model.Categorical:
+def _categorical(table: np.ndarray) -> Categorical:
     """The coder's model for a table of unnormalized probabilities (normalized by constriction, deterministically)."""
     return constriction.stream.model.Categorical(table, perfect=False)
 
@@ -329,21 +452,20 @@ def _zstd_encode(flat: list[np.ndarray]) -> bytes:
 
 def _zstd_decode(payload: bytes, sizes: Sequence[int]) -> list[np.ndarray]:
     """The integers of a zstd payload: one frame that ends exactly at the payload's end and holds exactly the bytes
-    the tensors need. Input is fed in small pieces, so a crafted frame cannot expand beyond that by much."""
-    if not payload or payload[0] not in (1, 2, 4):
-        raise BitstreamError("zstd payload has no valid integer width")
+    the tensors need, decompressed in one call into a buffer of that size (a frame that declares another size, or
+    that would produce more, is refused before or while it is decompressed, never beyond the buffer)."""
     width, expected = payload[0], payload[0] * sum(sizes)
-    dobj = zstandard.ZstdDecompressor().decompressobj()
-    parts, produced, pos = [], 0, 1
+    frame = memoryview(payload)[1:]
     try:
-        while pos < len(payload) and produced <= expected and not dobj.eof:
-            part = dobj.decompress(payload[pos : pos + ZSTD_PIECE])
-            pos += ZSTD_PIECE
-            parts.append(part)
-            produced += len(part)
+        declared = zstandard.get_frame_parameters(frame).content_size
+        if declared not in (expected, zstandard.CONTENTSIZE_UNKNOWN):
+            raise BitstreamError(f"zstd frame declares {declared} bytes, not the {expected} expected")
+        data = zstandard.ZstdDecompressor().decompress(frame, max_output_size=expected, allow_extra_data=False)
     except zstandard.ZstdError as exc:
-        raise BitstreamError(f"zstd data is corrupt ({exc})") from None
-    if produced != expected or not dobj.eof or dobj.unused_data or pos < len(payload):
+        raise BitstreamError(f"zstd data is not one frame of the {expected} bytes expected, ending with the payload "
+                             f"({exc})") from None
+    if len(data) != expected:
         raise BitstreamError(f"zstd data is not one frame of the {expected} bytes expected, ending with the payload")
-    values = np.frombuffer(b"".join(parts), dtype=f"<i{width}").astype(np.int64)
+    values = np.frombuffer(data, dtype=f"<i{width}").astype(np.int64)
+    del data
     return np.split(values, np.cumsum(sizes)[:-1])

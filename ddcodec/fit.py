@@ -7,18 +7,23 @@ sum of the per-image losses, so each network's gradients (and Adam's per-weight 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable, Collection, Sequence
+from typing import Collection, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .adam import Adam
 from .architecture import Architecture
+from .heap import retain_freed_memory
 from .model import render_batch
+from .optimizers import FitOptimizer
+from .presets import LR_FLOOR, Phase
 from .progress import Progress
 from .quant import ste_quantize
-from .rate import context_bits, quantize_grids
+from .quantizer import LatentProxy, quantize_latents
+from .rate import context_bits
+from .ratecontrol import RateTerm
+
+HARD = LatentProxy("hard")
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -26,7 +31,7 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but no CUDA GPU is available")
+        raise ValueError("device cuda was asked for, but no CUDA GPU is available")
     return torch.device(device)
 
 
@@ -44,113 +49,112 @@ def shrink(images: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return images if tuple(images.shape[2:]) == tuple(size) else F.interpolate(images, size=tuple(size), mode="area")
 
 
-MIN_CALIBRATION_BITS = 1000.0  # below this the coder's fixed costs (model descriptors) dominate the ratio
-CALIBRATION_RANGE = (0.5, 1.5)
-
-
-@dataclass
-class RateTerm:
-    """lam · (estimated latent bits) / pixels added to each image's loss; with `target_bits`, lam is steered each
-    iteration (multiplicatively, by `gain`) so that the bits of the rounded grids settle on the target: rate control
-    in the loop. With `coded_bits`, those bits are the estimate scaled to what the coder really spends (its context
-    model codes spatially correlated grids below the factorized estimate), measured every `every` iterations."""
-
-    lam: torch.Tensor  # (B,)
-    target_bits: torch.Tensor | None = None  # (B,)
-    gain: float = 0.01  # per iteration; 10 / iterations lets lam move e^10-fold over a fit at most
-    floor: float = 0.0  # lam never goes below this (latents start at 0 and would otherwise overgrow at first)
-    coded_bits: Callable[[list[torch.Tensor]], torch.Tensor] | None = None  # the coder's bits of rounded grids (B,)
-    every: int = 100
-    calibration: torch.Tensor | float = 1.0  # coded / estimated bits at the last measurement
-    _steps: int = field(default=0, repr=False)
-
-    def steer(self, grids: list[torch.Tensor], bits: torch.Tensor) -> None:
-        """One step of lam towards the target, from the estimated bits of the grids once rounded."""
-        if self.target_bits is None:
-            return
-        if self.coded_bits is not None and self._steps % self.every == 0:  # once the grids hold enough to measure
-            ratio = (self.coded_bits([torch.round(g) for g in grids]) / bits.clamp_min(1.0)).clamp(*CALIBRATION_RANGE)
-            self.calibration = torch.where(bits >= MIN_CALIBRATION_BITS, ratio, torch.as_tensor(self.calibration))
-        self._steps += 1
-        self.lam = (self.lam * torch.exp(self.gain * (bits * self.calibration / self.target_bits - 1).clamp(-1, 1))
-                    ).clamp_min(self.floor)
-
-
 def fit(
     arch: Architecture,
     target: torch.Tensor,
     z: torch.Tensor,
     weights: Sequence[torch.Tensor],
+    phase: Phase,
     iters: int,
     lr: float,
+    *,
     steps: Sequence[torch.Tensor | float] | None = None,
     frozen: Collection[int] = (),
-    progress: Progress | None = None,
-    desc: str = "fit",
-    label: str = "",
     rate: RateTerm | None = None,
-    latent_noise: bool = False,
-    keep_best: bool = True,
-    coarse: int = 0,
-    span: tuple[int, int] | None = None,
+    latent_gain: float = 1.0,
+    optimizer: str = "adam",
+    progress: Progress | None = None,
+    label: str = "",
 ) -> tuple[list[torch.Tensor], list[float]]:
-    """Minimize each image's loss for `iters` Adam steps; return the weights (the best seen per image, or the last
-    with keep_best=False) and their MSEs.
+    """Run one phase of the schedule (ddcodec.presets.Phase) for `iters` Adam steps at peak learning rate
+    lr · phase.lr; return the weights and their MSEs with the latent grids rounded (as the decoder sees them).
 
     Shapes: target (B, C, H, W), z (B, c, h0, w0), each weight (B, ...). With `steps` (one broadcastable step per
     weight tensor), the forward pass uses the quantized weights (straight-through): quantization-aware fine-tuning.
-    Latent grids (coded-input profile) are always quantized in the forward pass: uniform noise with
-    `latent_noise`, else straight-through rounding; `rate` adds their estimated bits. Tensors in `frozen` stay.
-    `coarse` = s fits the image 2^s times smaller (coarse-to-fine: most iterations on a fraction of the pixels).
-    The learning rate follows a cosine from lr down to 2 % of it over the iterations, or, with `span` = (start,
-    total), over iterations start .. start+iters of a `total`-iteration cosine: one schedule across fits in stages.
+    Latent grids (coded-input profile) go through the phase's quantization proxy (ddcodec.quantizer), trained at
+    `latent_gain` times the weights' learning rate (in integer units); `optimizer` "adam" or "soap"
+    (ddcodec.optimizers); `rate` adds their estimated bits to the loss
+    and steers its λ. Tensors in `frozen` stay. The phase's `coarse` = s fits the image 2^s times smaller.
+    Returned weights: the best iterate by the loss where losses of different iterations compare (no noise, λ not
+    steered), the best hard-rounded model tested every `phase.test_every` iterations, or else the last iterate.
     """
+    retain_freed_memory()  # each iteration's activations reuse the last one's memory (see ddcodec.heap)
     pixels = target.shape[2] * target.shape[3]  # the rate term's bits per pixel of the full-size image
-    target = shrink(target, [-(-n >> coarse) for n in target.shape[2:]])
+    target = shrink(target, [-(-n >> phase.coarse) for n in target.shape[2:]])
     params = [w.detach().clone().requires_grad_(t not in frozen) for t, w in enumerate(weights)]
     grids = sorted(arch.grid_indices)
-    opt = Adam([p for p in params if p.requires_grad], lr=lr)
+    trained = [t for t, p in enumerate(params) if p.requires_grad]
+    opt = FitOptimizer(optimizer, [params[t] for t in trained], [t in grids for t in trained], lr, latent_gain)
     gens = [torch.Generator(device=target.device).manual_seed(0) for _ in range(target.shape[0])]
-    start, total = span or (0, iters)
+    steered = rate is not None and rate.target_bits is not None
+    comparable = not grids or not (steered or proxy_at(phase, 0).noisy)
     best = [p.detach().clone() for p in params]
     best_loss = torch.full((target.shape[0],), math.inf, device=target.device)
-    best_mse = best_loss.clone()
 
-    def losses(ps: list[torch.Tensor], noise: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def losses(ps: list[torch.Tensor], proxy: LatentProxy | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each network's loss and MSE, its grids under `proxy` (None: rounded, without a gradient)."""
         ws = ste_quantize(ps, steps) if steps is not None else list(ps)
         if grids:
-            for t, g in zip(grids, quantize_grids([ps[t] for t in grids], noise, gens)):
+            shown = quantize_latents([ps[t] for t in grids], proxy or HARD, gens)
+            for t, g in zip(grids, shown):
                 ws[t] = g
-        mse = per_image_mse(arch, ws, z, target, coarse)
+        mse = per_image_mse(arch, ws, z, target, phase.coarse)
         if rate is None or not grids:
             return mse, mse
         bits, rounded_bits = context_bits([ws[t] for t in grids], [ps[t] for t in grids])
+        if proxy is None:
+            return mse + rate.lam * rounded_bits / pixels, mse
         with torch.no_grad():  # steered by what the rounded grids would cost, not by the noisy proxy
             rate.steer([ps[t] for t in grids], rounded_bits)
         return mse + rate.lam * bits / pixels, mse
 
-    stage = progress.stage(desc, iters, label) if progress else None
+    def keep(loss: torch.Tensor) -> None:
+        """Keep each network's parameters where `loss` is its best so far."""
+        nonlocal best_loss
+        better = loss < best_loss
+        best_loss = torch.where(better, loss, best_loss)
+        for b, p in zip(best, params):
+            b.copy_(torch.where(better.view(-1, *[1] * (p.dim() - 1)), p, b))
+
+    stage = progress.stage(phase.name, iters, label) if progress else None
+    first, last = phase.cosine
     for it in range(iters):
-        opt.lr = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (start + it) / total)))
-        loss, mse = losses(params, latent_noise)
+        t = it / max(iters, 1)
+        opt.set_lr(lr * phase.lr * cosine(first + (last - first) * t))
+        loss, mse = losses(params, proxy_at(phase, t))
         opt.zero_grad()
         loss.sum().backward()
         with torch.no_grad():
-            better = loss < best_loss if keep_best else torch.ones_like(loss, dtype=torch.bool)
-            best_loss = torch.where(better, loss, best_loss)
-            best_mse = torch.where(better, mse, best_mse)
-            for b, p in zip(best, params):
-                b.copy_(torch.where(better.view(-1, *[1] * (p.dim() - 1)), p, b))
+            if comparable:
+                keep(loss.detach())
+            elif phase.test_every and it % phase.test_every == 0:
+                keep(losses(params, None)[0])
         opt.step()
         if stage and it % 10 == 0:
             stage.update(it + 1, float(mse.detach().max()))
-    if iters == 0 or not keep_best or latent_noise:  # the returned weights' MSE with their latents rounded
-        best = best if keep_best else [p.detach().clone() for p in params]
-        with torch.no_grad():
-            best_mse = per_image_mse(arch, _rounded_grids(arch, best, steps), z, target, coarse)
+    with torch.no_grad():
+        if phase.test_every and not comparable:
+            keep(losses(params, None)[0])
+        elif not comparable or iters == 0:
+            best = [p.detach().clone() for p in params]
+        best_mse = per_image_mse(arch, _rounded_grids(arch, best, steps), z, target, phase.coarse)
     if stage:
         stage.close(float(best_mse.max()))
     return best, best_mse.tolist()
+
+
+def cosine(progress: float) -> float:
+    """A cosine decay from 1 to presets.LR_FLOOR as `progress` goes from 0 to 1."""
+    return LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def proxy_at(phase: Phase, progress: float) -> LatentProxy:
+    """The phase's latent quantization proxy at `progress` (0 .. 1) through it: temperature and noise interpolated
+    linearly between their start and end values."""
+    def lerp(pair: tuple[float, float]) -> float:
+        return pair[0] + (pair[1] - pair[0]) * progress
+
+    return LatentProxy(phase.latents, lerp(phase.temperature), phase.noise, lerp(phase.noise_param))
 
 
 def _rounded_grids(arch: Architecture, weights: Sequence[torch.Tensor], steps) -> list[torch.Tensor]:

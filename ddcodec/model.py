@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 
 from .architecture import BN_EPS, Architecture
-from .heap import retain_freed_memory
 from .kernels import conv1x1, upsample2x_adjoint
 from .seed import seeded_input
 from .synthesis import initial_synthesis, refine, upsample_backward, upsample_forward, upsampling_band
@@ -119,7 +118,6 @@ def render_batch(
     skipped upsampling nearly commute with it. Layer d-1 has no grids, so at s = 1 every grid takes part. The
     refinement (a fixed footprint in pixels) is skipped too.
     """
-    retain_freed_memory()  # the next call's activations reuse this one's memory (see ddcodec.heap)
     b, _, h, wd = z.shape
     x, bias = z.flatten(2), None
     d = arch.layers

@@ -20,14 +20,15 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .architecture import BN_EPS, Architecture
-from .limits import Limits
+from .errors import BitstreamError
+from .limits import BLOCK, DECODE_THREADS, Limits  # BLOCK: pixels per block, whose product stays in the cache
 from .npsynthesis import refine, upsample as learned_upsample
 from .reader import read_weights
 from .seed import seeded_input
 
 T = TypeVar("T")
-MAX_THREADS = 8  # worker threads; beyond the cores they only add overhead
-BLOCK = 8192  # pixels per block: a block of every channel, and its product, stay in the core's cache
+MAX_THREADS = DECODE_THREADS  # worker threads; beyond the cores they only add overhead
+NOT_FINITE = "the network's output is not finite: the file is damaged"
 # One decode at a time per process: each already uses every core, and the BLAS limit is process-wide (two decodes
 # in two threads would each restore the setting the other one made).
 _ONE_AT_A_TIME = threading.Lock()
@@ -86,8 +87,8 @@ def render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray) -> 
     works on the output convolution's cropped result before the sigmoid.
     """
     threads = min(os.cpu_count() or 1, MAX_THREADS)
-    with _ONE_AT_A_TIME, threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool:
-        return _render(arch, weights, z, pool)
+    with _ONE_AT_A_TIME, threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool, np.errstate(all="ignore"):
+        return _render(arch, weights, z, pool)  # bounds.py refuses weights that could overflow
 
 
 def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, pool: ThreadPoolExecutor) -> np.ndarray:
@@ -111,10 +112,14 @@ def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, po
         scale, shift = _batchnorm(total, x.shape[1], weights[3 * i + 1], weights[3 * i + 2])
     conv, bias = weights[3 * d] * scale[None, :], weights[3 * d] @ shift
     if not arch.refine:
-        return _sigmoid_conv(conv, bias, x, pool).reshape(-1, h, w)[:, : arch.height, : arch.width]
-    logits = _conv(conv, bias, x, pool).reshape(-1, h, w)[:, : arch.height, : arch.width]
-    y = refine(np.ascontiguousarray(logits), [weights[t] for t in arch.refinement_kernels])
-    return _sigmoid(y, y)
+        y = _sigmoid_conv(conv, bias, x, pool).reshape(-1, h, w)[:, : arch.height, : arch.width]
+    else:
+        logits = _conv(conv, bias, x, pool).reshape(-1, h, w)[:, : arch.height, : arch.width]
+        y = refine(np.ascontiguousarray(logits), [weights[t] for t in arch.refinement_kernels])
+        y = _sigmoid(y, y)
+    if not np.isfinite(y).all():
+        raise BitstreamError(NOT_FINITE)
+    return y
 
 
 def _blockwise(pool: ThreadPoolExecutor, conv: np.ndarray, bias: np.ndarray, x: np.ndarray,
@@ -123,9 +128,10 @@ def _blockwise(pool: ThreadPoolExecutor, conv: np.ndarray, bias: np.ndarray, x: 
 
     The block's product is still in the cache when `then` reads it."""
     def block(cols: slice) -> T:
-        a = conv @ x[:, cols]
-        a += bias[:, None]
-        return then(a, cols)
+        with np.errstate(all="ignore"):  # per thread: NumPy's error state is thread-local
+            a = conv @ x[:, cols]
+            a += bias[:, None]
+            return then(a, cols)
 
     return list(pool.map(block, [slice(s, s + BLOCK) for s in range(0, x.shape[1], BLOCK)]))
 
@@ -150,8 +156,9 @@ def _upsample_relu_stats(a: np.ndarray, h: int, w: int, pool: ThreadPoolExecutor
 
     def channels(rows: slice) -> np.ndarray:
         grids, out = a[rows].reshape(-1, h, w), x[rows].reshape(-1, 2 * h, 2 * w)
-        up = upsample(grids, out) if taps is None else learned_upsample(grids, taps, out)
-        return _relu_stats(up.reshape(up.shape[0], -1))
+        with np.errstate(all="ignore"):  # per thread: NumPy's error state is thread-local
+            up = upsample(grids, out) if taps is None else learned_upsample(grids, taps, out)
+            return _relu_stats(up.reshape(up.shape[0], -1))
 
     return x, np.concatenate(list(pool.map(channels, [slice(s, s + group) for s in range(0, c, group)])), axis=1)
 
@@ -173,7 +180,7 @@ def _sigmoid_conv(conv: np.ndarray, bias: np.ndarray, x: np.ndarray, pool: Threa
 
 def _sigmoid(a: np.ndarray, out: np.ndarray) -> np.ndarray:
     """sigmoid(a) into `out`, using a's memory as scratch."""
-    with np.errstate(over="ignore"):  # exp(-a) = inf for very negative a gives sigmoid 0, as it should
+    with np.errstate(all="ignore"):  # exp(-a) = inf for very negative a gives sigmoid 0, as it should
         np.exp(np.negative(a, out=a), out=a)
     a += 1
     return np.reciprocal(a, out=out)
@@ -185,4 +192,6 @@ def decode_array(data: bytes, limits: Limits | None = None) -> np.ndarray:
     arch = header.arch
     z = seeded_input(header.seed, arch.widths[0], *arch.input_size)
     img = render(arch, weights, z)
-    return np.rint(img * np.float32(255)).clip(0, 255).astype(np.uint8).transpose(1, 2, 0).copy()
+    img *= np.float32(255)
+    np.rint(img, out=img)
+    return img.clip(0, 255, out=img).astype(np.uint8).transpose(1, 2, 0).copy()

@@ -8,9 +8,9 @@ backend (distributed.py).
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
+import sys
 from collections import deque
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -19,26 +19,40 @@ from .errors import InputError
 
 
 def encode_task(named: list[tuple[str, bytes]], options: dict[str, Any]) -> list[Any]:
-    """In a worker: encode the images (name, file bytes) together; per image its EncodeResult or an error line."""
-    from PIL import Image
-
+    """In a worker: encode the images (name, file bytes) together; per image its EncodeResult or an error line (for
+    what the command line reports with exit code 2: ddcodec's errors, OS errors)."""
     from .encoder import encode_many
     from .errors import DdcodecError
 
     try:
-        return list(encode_many([Image.open(io.BytesIO(data)) for _, data in named], **options))
-    except (DdcodecError, OSError, SyntaxError) as exc:
+        return list(encode_many([data for _, data in named], **options))
+    except (DdcodecError, OSError) as exc:
         if len(named) == 1:
             return [f"{named[0][0]}: {exc}"]
         return [item for pair in named for item in encode_task([pair], options)]  # find which image failed
 
 
 def read_image_bytes(path: Path) -> bytes:
-    """The file's bytes, or an InputError naming it."""
+    """The file's bytes (standard input's for `-`), or an InputError naming it."""
+    from .outputs import STDIO
+    from .reader import read_stream
+
     try:
-        return path.read_bytes()
+        return read_stream(sys.stdin.buffer) if str(path) == STDIO else path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read image {str(path)!r}: {exc.strerror or exc}") from None
+
+
+def write_output(out: Path, data: bytes, overwrite: bool) -> None:
+    """A finished file: to standard output for `-`, else written atomically (images.atomic_write)."""
+    from .images import write_bytes
+    from .outputs import STDIO
+
+    if str(out) == STDIO:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        write_bytes(out, data, overwrite)
 
 
 def default_threads(jobs: int) -> int:
@@ -54,11 +68,12 @@ def _set_threads(threads: int) -> None:
 
 def encode_in_processes(
     sources: Sequence[str | os.PathLike], outputs: Sequence[str | os.PathLike], *, jobs: int,
-    threads: int | None = None, **options: Any,
+    threads: int | None = None, overwrite: bool = True, **options: Any,
 ) -> Iterator[tuple[Path, Any]]:
     """Encode sources[i] into outputs[i] in `jobs` processes of `threads` torch threads (default: the cores shared
-    out); yields (output, EncodeResult) as each file is written. The options are ddcodec.encode's. On an error or
-    an interrupt the workers are stopped at once."""
+    out); yields (output, EncodeResult) as each file is written (`-`: standard output; without `overwrite`, never
+    over a file, even one made meanwhile). The options are ddcodec.encode's. On an error or an interrupt the workers
+    are stopped at once."""
     pairs = iter([(Path(s), Path(o)) for s, o in zip(sources, outputs)])
     context = multiprocessing.get_context("spawn")  # no fork of a parent whose torch threads already exist
     pool = context.Pool(jobs, _set_threads, (threads or default_threads(jobs),))
@@ -78,7 +93,7 @@ def encode_in_processes(
             (result,) = task.get()
             if isinstance(result, str):
                 raise InputError(result)
-            result.save(out)
+            write_output(out, result.data, overwrite)
             yield out, result
     finally:
         pool.terminate()

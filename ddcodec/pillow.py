@@ -3,11 +3,18 @@
 `import ddcodec` registers it; `register_pillow()` does so explicitly (as pillow-heif's opener does). Opening needs
 no torch (it decodes with NumPy); saving runs the encoder, so it does. A damaged file raises Pillow's
 usual errors: `UnidentifiedImageError` from `Image.open` when the header or CRC is wrong, `OSError` from `load`.
+
+Saving takes `ddcodec.encode`'s options (`bpp`, `ratio`, `psnr`, `iters`, ...) and Pillow's usual ones: `quality` is
+Pillow's 0–100 scale, mapped to ddcodec's presets 1–5 as ⌈quality / 20⌉ (0 → 1; JPEG's default 75 → 4, 0.6 bpp);
+Pillow's other usual options (PILLOW_OPTIONS: `optimize`, `progressive`, `dpi`, `exif`, `icc_profile`, ...) are
+ignored, as Pillow's own plugins ignore options they have no use for; any other name is a TypeError (a misspelt
+ddcodec option must not pass unnoticed).
 """
 
 from __future__ import annotations
 
-from typing import IO
+import math
+from typing import IO, Any
 
 from PIL import Image, ImageFile
 
@@ -60,11 +67,32 @@ class _DdcDecoder(ImageFile.PyDecoder):
         return -1, 0
 
 
+ENCODE_OPTIONS = ("bpp", "ratio", "psnr", "input", "iters", "lr", "seed", "tries", "coder", "device", "progress")
+PILLOW_OPTIONS = frozenset({  # options of Pillow's common writers (JPEG, PNG, WebP, AVIF, TIFF, GIF)
+    "quality", "optimize", "progressive", "progression", "subsampling", "qtables", "dpi", "exif", "icc_profile",
+    "xmp", "comment", "compress_level", "compression", "method", "lossless", "exact", "speed", "bits", "transparency",
+    "pnginfo", "dictionary", "keep_rgb", "save_all", "append_images", "duration", "loop", "disposal", "format",
+})
+
+
+def encode_options(info: dict[str, Any]) -> dict[str, Any]:
+    """ddcodec.encode's options from the keyword arguments given to `Image.save`: Pillow's quality (0..100) mapped to
+    a preset (module docstring), ddcodec's own passed on, Pillow's other usual ones left out; TypeError for others."""
+    unknown = sorted(set(info) - set(ENCODE_OPTIONS) - PILLOW_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown .ddc save option(s) {', '.join(unknown)} (ddcodec takes {', '.join(ENCODE_OPTIONS)}"
+                        " and Pillow's quality)")
+    options = {k: v for k, v in info.items() if k in ENCODE_OPTIONS}
+    if info.get("quality") is not None:
+        options["quality"] = min(max(math.ceil(float(info["quality"]) / 20), 1), 5)
+    return options
+
+
 def _save(image: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
-    """Encode with the keyword arguments given to `Image.save` (those of `ddcodec.encode`)."""
+    """Encode with the keyword arguments given to `Image.save` (encode_options)."""
     from .encoder import encode
 
-    fp.write(encode(image, **image.encoderinfo).data)
+    fp.write(encode(image, **encode_options(image.encoderinfo)).data)
 
 
 def register_pillow() -> None:

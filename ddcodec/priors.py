@@ -14,8 +14,8 @@ import torch
 
 from .dip import SkipConfig, SkipNet
 from .errors import InputError
-from .model import Architecture, init_weights, network_input, render
-from .ratecontrol import layers_for, width_for
+from .architecture import Architecture, layers_for, width_for
+from .model import init_weights, network_input, render
 
 PRIORS = ("dd", "dip")
 DIP_PRESETS = {"cpu": SkipConfig(channels=24, scales=5), "full": SkipConfig(channels=128, scales=5)}

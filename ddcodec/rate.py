@@ -52,17 +52,6 @@ def laplace_scale(mean_magnitude: torch.Tensor) -> torch.Tensor:
     return (-1 / torch.log(ratio.clamp(1e-12, 1 - 1e-6))).clamp_min(MIN_SCALE)
 
 
-def quantize_grids(grids: Sequence[torch.Tensor], noise: bool, generators: Sequence[torch.Generator] = ()
-                   ) -> list[torch.Tensor]:
-    """B networks' grids (B, h, w) as the forward pass sees them: with uniform noise of width 1 (the training proxy
-    of rounding; network b's from generators[b], so that a network draws the same noise in a batch as alone), or
-    rounded with a straight-through gradient (what the decoder will see)."""
-    if noise:
-        return [g + torch.stack([torch.rand(g.shape[1:], generator=gen, device=g.device) for gen in generators]) - 0.5
-                for g in grids]
-    return [g + (torch.round(g) - g).detach() for g in grids]
-
-
 def context_bits(grids: Sequence[torch.Tensor], clean: Sequence[torch.Tensor] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Estimated bits of B networks' latent grids (each (B, h, w)) under the coder's context model (context.py):

@@ -1,13 +1,28 @@
-"""Turning the user's size target (--bpp, --ratio or --quality) into an architecture and a byte budget."""
+"""Rate control, in one home: from the user's size target to an architecture and a byte budget, the latents' bit
+target and the rate weight λ steered towards it during the fit, and the weights' quantization knob μ searched so
+that the file fills the budget (or reaches a PSNR).
+
+The walk of one encode (encoder.py): `plan` sizes the network; `latent_rate_term` gives the fit its rate term
+(λ · estimated latent bits / pixels, λ steered to the bits the weights leave, the estimate recalibrated against
+the coder's real bits); after the fit, `prune_to_fit` zeroes small latents if they alone overshoot, `search_mu`
+bisects μ to the budget's boundary, and after fine-tuning `final_stream` gives the stream at that μ or the first
+coarser one that still fits. `psnr_plan` sizes the network for a PSNR target and its retries.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Collection
 
-from .bitstream import MAX_LAYERS, MAX_WIDTH, header_size
+import numpy as np
+import torch
+
+from .architecture import Architecture, layers_for, width_for
+from .bitstream import header_size
+from .entropy import CODERS, encode_ints
 from .errors import InputError
-from .architecture import Architecture
+from .rate import grid_bits
 
 QUALITY_BPP = {1: 0.15, 2: 0.25, 3: 0.4, 4: 0.6, 5: 1.0}  # --quality preset -> bits per pixel cap
 DEFAULT_QUALITY = 3
@@ -16,6 +31,19 @@ MODEL_BYTES_PER_TENSOR = 4  # typical size of one tensor's entropy-model descrip
 WEIGHT_SHARE = 0.35  # coded-input profile: part of the budget planned for the network's weights
 MAX_CODED_WIDTH = 40  # coded-input profile: keeps the decoder near 2,000 multiply-adds per pixel
 LATENTS_BY_SCALE = {0: 0, 1: 1, 2: 1, 3: 1, 4: 2}  # latent grids of a layer 2^-s below full size (s >= 4: 2)
+PSNR_RETRIES = 3  # psnr targets: times a network twice the size is tried when the fit falls short
+
+LAMBDA_START = 2e-3  # coded input: the first rate weight (MSE per bit per pixel); rate control steers it
+LATENT_MARGIN = 0.9  # the latents aim at this share of what the weights leave, so that an overshoot still fits
+LATENT_SHARE_NO_BUDGET = 0.5  # coded input with a ratio: latents get about as many bits as the weights
+CALIBRATE_EVERY = 100  # iterations between two measurements of the coder's real latent bits against the estimate
+MIN_CALIBRATION_BITS = 1000.0  # below this the coder's fixed costs (model descriptors) dominate the ratio
+CALIBRATION_RANGE = (0.5, 1.5)
+
+FINEST_MU, COARSEST_MU = 1e-14, 1e2  # the range of the quantization knob searched
+BISECTION_STEPS = 16  # halvings of that range (37 in log mu) that search_mu makes: to 6e-4 in log mu
+QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share of the float fit's MSE
+
 # The coded-input profile's synthesis (format version 4; benchmarks/results/ablations.md, "v0.10 — synthesis"):
 UPSAMPLING_TAPS = 4  # learned upsampling filters of 2 x 4 samples (0: the fixed bilinear upsampling)
 REFINE_LAYERS = 1  # residual convolutions on the output channels before the sigmoid
@@ -36,19 +64,6 @@ def bpp_for_psnr(psnr: float) -> float:
     return min(max(0.15 * 2 ** ((psnr - 21) / 2.2), 0.05), 8.0)
 
 
-def layers_for(height: int, width: int) -> int:
-    """Depth whose input grid is about 16 pixels on the short side (5 upsamplings for 512, as in the paper)."""
-    return int(min(max(round(math.log2(max(min(height, width), 1) / 16)) + 1, 1), MAX_LAYERS - 1))
-
-
-def width_for(layers: int, channels: int, n_params: float, latent_channels: int = 0) -> int:
-    """Largest equal width k whose network codes at most n_params weights (layers·k² + (layers + C + L)·k: the
-    BatchNorm scales are constants, and L latent grids add a k-wide mixing column each)."""
-    b = layers + channels + latent_channels
-    k = int((-b + math.sqrt(b * b + 4 * layers * max(n_params, 0))) / (2 * layers))
-    return min(k, MAX_WIDTH)
-
-
 def latent_layout(layers: int) -> tuple[int, ...]:
     """Latent grids per hidden layer for the coded-input profile, by the layer's scale below full resolution."""
     return tuple(LATENTS_BY_SCALE.get(layers - 1 - i, LATENTS_BY_SCALE[max(LATENTS_BY_SCALE)]) for i in range(layers))
@@ -62,7 +77,7 @@ def plan(
 
     The coded-input profile spends WEIGHT_SHARE of the budget on the network and the rest on latent grids."""
     if sum(x is not None for x in (bpp, ratio, quality)) > 1:
-        raise InputError("give at most one of --bpp, --ratio and --quality")
+        raise InputError("give at most one of bpp, ratio and quality")
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
     synthesis = (UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL) if coded_input else ()
@@ -71,23 +86,159 @@ def plan(
     if bpp is None and ratio is None:
         q = DEFAULT_QUALITY if quality is None else quality
         if q not in QUALITY_BPP:
-            raise InputError(f"--quality must be one of {sorted(QUALITY_BPP)}, not {q}")
+            raise InputError(f"quality must be one of {sorted(QUALITY_BPP)}, not {q}")
         bpp = QUALITY_BPP[q]
     if bpp is not None:
         if not bpp > 0:
-            raise InputError(f"--bpp must be positive, not {bpp}")
+            raise InputError(f"bpp must be positive, not {bpp}")
         budget = int(bpp * height * width / 8)
         n_tensors = len(shape.tensor_shapes())
         weight_bits = 8 * (budget - header_size(d, n_tensors) - 4 - MODEL_BYTES_PER_TENSOR * n_tensors)
         n_params = weight_bits * (WEIGHT_SHARE if coded_input else 1) / BITS_PER_PARAM
     else:
         if not ratio > 0:
-            raise InputError(f"--ratio must be positive, not {ratio}")
+            raise InputError(f"ratio must be positive, not {ratio}")
         n_params = 3 * height * width / ratio
     k = width_for(d, channels, n_params - shape.n_synthesis_params, sum(latents))
     if coded_input:
         k = min(k, MAX_CODED_WIDTH)
     if k < 2:
-        what = f"--bpp {bpp}" if bpp is not None else f"compression factor {ratio}"
+        what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
         raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
+    return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis), budget)
+
+
+def psnr_plan(shape: tuple[int, ...], bpp: float, coded: bool) -> tuple[Plan, float]:
+    """For a PSNR target: the network sized for `bpp` (doubled until one is possible), without a byte cap; and the
+    bpp it was sized for, so that a retry can double it."""
+    for _ in range(16):
+        try:
+            return Plan(plan(*shape, bpp=bpp, coded_input=coded).arch, None), bpp
+        except InputError:
+            bpp *= 2
+    raise InputError("no network can be sized for this image")
+
+
+# ---- the latents: λ steered to a bit target during the fit --------------------------------------------------------
+
+@dataclass
+class RateTerm:
+    """lam · (estimated latent bits) / pixels added to each image's loss; with `target_bits`, lam is steered each
+    iteration (multiplicatively, by `gain`) so that the bits of the rounded grids settle on the target: rate control
+    in the loop. With `coded_bits`, those bits are the estimate scaled to what the coder really spends (its context
+    model codes spatially correlated grids below the factorized estimate), measured every `every` iterations."""
+
+    lam: torch.Tensor  # (B,)
+    target_bits: torch.Tensor | None = None  # (B,)
+    gain: float = 0.01  # per iteration; 10 / iterations lets lam move e^10-fold over a fit at most
+    floor: float = 0.0  # lam never goes below this (latents start at 0 and would otherwise overgrow at first)
+    coded_bits: Callable[[list[torch.Tensor]], torch.Tensor] | None = None  # the coder's bits of rounded grids (B,)
+    every: int = 100
+    calibration: torch.Tensor | float = 1.0  # coded / estimated bits at the last measurement
+    _steps: int = field(default=0, repr=False)
+
+    def steer(self, grids: list[torch.Tensor], bits: torch.Tensor) -> None:
+        """One step of lam towards the target, from the estimated bits of the grids once rounded."""
+        if self.target_bits is None:
+            return
+        if self.coded_bits is not None and self._steps % self.every == 0:  # once the grids hold enough to measure
+            ratio = (self.coded_bits([torch.round(g) for g in grids]) / bits.clamp_min(1.0)).clamp(*CALIBRATION_RANGE)
+            self.calibration = torch.where(bits >= MIN_CALIBRATION_BITS, ratio, torch.as_tensor(self.calibration))
+        self._steps += 1
+        self.lam = (self.lam * torch.exp(self.gain * (bits * self.calibration / self.target_bits - 1).clamp(-1, 1))
+                    ).clamp_min(self.floor)
+
+    def enter(self, floor: float | None) -> None:
+        """A new phase of the fit: λ's floor for it (None: λ's start, so that it may not fall)."""
+        self.floor = LAMBDA_START if floor is None else floor
+
+    def fix(self) -> None:
+        """Stop steering: λ keeps its last value (fine-tuning after the bits were allocated)."""
+        self.target_bits = None
+
+
+def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device) -> RateTerm | None:
+    """The rate term of n images' latent grids for a fit of `steered_iters` iterations (None without grids): λ
+    starts at LAMBDA_START and is steered to the bits the budget leaves after the planned weights."""
+    if not p.arch.grid_indices:
+        return None
+    return RateTerm(torch.full((n,), LAMBDA_START, device=device), _latent_target(p, n, device),
+                    min(0.1, 10 / max(steered_iters, 1)), LAMBDA_START, coded_bits=coded_grid_bits,
+                    every=CALIBRATE_EVERY)
+
+
+def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:
+    """Bits the latent grids of each of n images should settle on: the budget left after the planned weights."""
+    weight_bits = p.arch.n_params * BITS_PER_PARAM
+    total = 8 * p.budget if p.budget else weight_bits * (1 + LATENT_SHARE_NO_BUDGET)
+    overhead = 8 * (header_size(p.arch.layers, len(p.arch.tensor_shapes())) + 4)
+    return torch.full((n,), max(LATENT_MARGIN * (total - overhead - weight_bits), 64.0), device=device)
+
+
+def coded_grid_bits(rounded: list[torch.Tensor]) -> torch.Tensor:
+    """What the range coder spends on each of B networks' rounded latent grids (each (B, h, w)), descriptors
+    included; the estimate where the values are beyond the coder's range (early in a fit)."""
+    per_image = [[g[b].cpu().numpy().astype(np.int64) for g in rounded] for b in range(rounded[0].shape[0])]
+    try:
+        bits = [8 * len(encode_ints(grids, CODERS["range"], range(len(grids)))) for grids in per_image]
+    except ValueError:
+        return grid_bits(rounded)
+    return torch.tensor(bits, dtype=rounded[0].dtype, device=rounded[0].device)
+
+
+# ---- the weights: μ searched so that the stream fills the budget ------------------------------------------------
+
+StreamFor = Callable[[float], bytes]  # the stream at a quantization knob mu
+
+
+def prune_to_fit(grids: Collection[int], ws: list[torch.Tensor], stream_for: StreamFor, budget: int | None) -> None:
+    """Zero the smallest latents (|v| <= 1, 2, 4, ...) of one network's weights `ws` (views into the batch, changed
+    in place) until its coarsest stream fits the budget: rate control in the loop can overshoot on short fits."""
+    tau = 1.0
+    while grids and budget and len(stream_for(COARSEST_MU)) > budget and tau <= 2**16:
+        for t in grids:
+            ws[t].masked_fill_(ws[t].abs() <= tau, 0.0)
+        tau *= 2
+
+
+def search_mu(stream_for: StreamFor, good: Callable[[bytes], bool], larger_is_good: bool, data: bool = False):
+    """By bisection on log mu, the mu nearest the boundary on its good side: the smallest mu (finest steps) whose
+    stream fits a budget (larger_is_good), or the largest mu (smallest file) whose stream still reaches a PSNR.
+    Returns mu, or its stream with data=True; an unreachable PSNR gives the finest stream the coder can hold."""
+    lo, hi = math.log(FINEST_MU), math.log(COARSEST_MU)
+
+    def ok(log_mu: float) -> bool:
+        try:
+            return good(stream_for(math.exp(log_mu)))
+        except ValueError:  # steps so fine that the integers exceed the coder's range
+            return False
+
+    good_end, bad_end = (hi, lo) if larger_is_good else (lo, hi)
+    if not ok(good_end):
+        if larger_is_good:
+            raise InputError("the target is smaller than the smallest possible file")
+        return final_stream(stream_for, FINEST_MU, None) if data else FINEST_MU
+    for _ in range(BISECTION_STEPS):
+        mid = (good_end + bad_end) / 2
+        good_end, bad_end = (mid, bad_end) if ok(mid) else (good_end, mid)
+    return stream_for(math.exp(good_end)) if data else math.exp(good_end)
+
+
+def unbudgeted_mu(float_mse: float, n_params: int) -> float:
+    """mu without a byte budget or PSNR target: quantization may add QUANT_MSE_SHARE of the float fit's MSE."""
+    return QUANT_MSE_SHARE * float_mse / n_params
+
+
+def final_stream(stream_for: StreamFor, mu: float, budget: int | None) -> bytes:
+    """The stream at mu or, as fine-tuning moved the weights, at the first coarser mu (x2^(1/4)) that fits."""
+    for _ in range(400):
+        try:
+            data = stream_for(mu)
+            if budget is None or len(data) <= budget:
+                return data
+        except ValueError:  # integers out of the coder's range
+            pass
+        mu *= 2**0.25
+    raise InputError(f"no stream fits the target of {budget} bytes")
+
     return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis), budget)

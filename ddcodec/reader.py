@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
+from dataclasses import dataclass
 from typing import BinaryIO, Union
 
 import numpy as np
 
+from .bounds import check_finite_network
 from .bitstream import Header, parse, step_from_code
-from .entropy import decode_ints
+from .entropy import Payload, read_payload
 from .errors import BitstreamError
-from .limits import Limits
+from .limits import Limits, PayloadFacts, check_budget
 
 MAX_STREAM_BYTES = 1 << 28  # no legal .ddc within the default decode limits is larger; more is not read
 
@@ -48,18 +49,43 @@ def read_header(source: Source) -> Header:
     return parse(read_stream(source), budget=False)[0]
 
 
-def read_ints(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
-    """The header and the integer tensors (stream order, shaped) of a .ddc stream, before their steps are applied,
-    after checking the decode's cost against `limits` (ddcodec.limits)."""
+@dataclass(frozen=True)
+class ParsedFile:
+    """A .ddc whose header and payload descriptors are parsed and checked, nothing decoded yet."""
+
+    header: Header
+    payload: Payload
+
+    @property
+    def facts(self) -> PayloadFacts:
+        return self.payload.facts
+
+
+def read_plan(data: bytes, limits: Limits | None = None) -> ParsedFile:
+    """The header and the parsed payload descriptors of a .ddc stream, after checking the decode's cost from the
+    header against `limits` (ddcodec.limits); the payload's cost is in `.facts`."""
     header, payload = parse(data, limits)
     shapes = header.arch.tensor_shapes()
     grids = header.arch.grid_indices
     sizes = [tuple(s) if t in grids else math.prod(s) for t, s in enumerate(shapes)]  # grids: rows for context
-    return header, [q.reshape(s) for q, s in zip(decode_ints(payload, sizes, header.coder), shapes)]
+    return ParsedFile(header, read_payload(payload, sizes, header.coder, header.version))
+
+
+def read_ints(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
+    """The header and the integer tensors (stream order, shaped) of a .ddc stream, before their steps are applied,
+    after checking the whole decode's cost against `limits` (ddcodec.limits): from the header, then from the payload's
+    descriptors, before any symbol is decoded."""
+    parsed = read_plan(data, limits)
+    check_budget(parsed.header.arch, limits, parsed.facts)
+    shapes = parsed.header.arch.tensor_shapes()
+    return parsed.header, [q.reshape(s) for q, s in zip(parsed.payload.decode(), shapes)]
 
 
 def read_weights(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
     """The header and the float32 weight tensors (stream order, shaped) of a .ddc stream, after checking the decode's
-    cost against `limits` (ddcodec.limits)."""
+    cost against `limits` (ddcodec.limits) and that the weights cannot make the forward pass overflow (bounds.py)."""
     header, ints = read_ints(data, limits)
-    return header, [q.astype(np.float32) * np.float32(step_from_code(c)) for q, c in zip(ints, header.step_codes)]
+    weights = [q.astype(np.float32) * np.float32(step_from_code(c)) for q, c in zip(ints, header.step_codes)]
+    del ints
+    check_finite_network(header.arch, weights)
+    return header, weights

@@ -55,7 +55,7 @@ def denoise(image: ImageLike, sigma: float | None = None, **options) -> Image.Im
     """
     y = _tensor(to_array(image))
     if sigma is not None and not 0 <= sigma <= 255:
-        raise InputError(f"--sigma must be in 0..255, not {sigma}")
+        raise InputError(f"sigma must be in 0..255, not {sigma}")
     s = (estimate_sigma(y) if sigma is None else sigma / 255)
     out = _run("denoise", y, y.shape[1:], lambda x: x, None, stop_mse=s * s, **options)
     return _image(out)
@@ -76,7 +76,7 @@ def inpaint(image: ImageLike, mask: ImageLike | None = None, missing_fraction: f
 def superres(image: ImageLike, scale: int = 4, **options) -> Image.Image:
     """Upscale by `scale` (2..8) so that the output, downsampled by `downsample`, matches the input."""
     if scale not in SCALES:
-        raise InputError(f"--scale must be an integer in {SCALES.start}..{SCALES.stop - 1}, not {scale}")
+        raise InputError(f"scale must be an integer in {SCALES.start}..{SCALES.stop - 1}, not {scale}")
     y = _tensor(to_array(image))
     size = (scale * y.shape[1], scale * y.shape[2])
     out = _run("superres", y, size, lambda x: downsample(x, y.shape[1:]), None, **options)
@@ -93,7 +93,7 @@ def estimate_sigma(y: torch.Tensor) -> float:
     Haar coefficients (Donoho's robust estimator), averaged over channels."""
     h, w = (y.shape[1] // 2) * 2, (y.shape[2] // 2) * 2
     if h == 0 or w == 0:
-        raise InputError("image is too small to estimate its noise: give --sigma")
+        raise InputError("image is too small to estimate its noise: give sigma")
     a = y[:, :h, :w].double()
     hh = (a[:, 0::2, 0::2] - a[:, 0::2, 1::2] - a[:, 1::2, 0::2] + a[:, 1::2, 1::2]) / 2
     return float(hh.flatten(1).abs().median(dim=1).values.mean() / 0.6745)
@@ -111,9 +111,9 @@ def _run(
     s = SETTINGS[task, prior]
     iters = s.iters if iters is None else iters
     if iters < 1:
-        raise InputError(f"--iters must be at least 1, not {iters}")
+        raise InputError(f"iters must be at least 1, not {iters}")
     if not 0 <= seed < 2**63:
-        raise InputError("--seed must be in 0 .. 2^63-1")
+        raise InputError("seed must be in 0 .. 2^63-1")
     try:
         dev = pick_device(device)
     except ValueError as exc:
@@ -130,7 +130,7 @@ def _run(
             avg = _fit(net, observe, target, weight, n_known, iters, s.lr if lr is None else lr, s, stop_mse,
                        progress, f"{task} ({prior})")
     except torch.OutOfMemoryError:
-        raise InputError(f"out of memory on {dev} for a {size[1]}x{size[0]} output; try --device cpu or a "
+        raise InputError(f"out of memory on {dev} for a {size[1]}x{size[0]} output; try device cpu or a "
                          "smaller image") from None
     return avg[0].cpu()
 
@@ -162,10 +162,10 @@ def _fit(net, observe, target, weight, n_known, iters, lr, s: Settings, stop_mse
 def _known(shape: tuple[int, int], mask: ImageLike | None, fraction: float | None, seed: int) -> torch.Tensor:
     """(1, H, W) float mask, 1 where the pixel is known: from a mask image (white = known) or a random fraction."""
     if (mask is None) == (fraction is None):
-        raise InputError("give a mask image or --missing-fraction (one of them)")
+        raise InputError("give a mask image or missing_fraction (one of them)")
     if fraction is not None:
         if not 0 <= fraction < 1:
-            raise InputError(f"--missing-fraction must be in [0, 1), not {fraction}")
+            raise InputError(f"missing_fraction must be in [0, 1), not {fraction}")
         keep = np.random.default_rng(seed).random(shape) >= fraction
     else:
         m = to_array(mask)

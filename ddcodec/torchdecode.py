@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .errors import BitstreamError
 from .model import network_input, render
 from .limits import Limits
+from .npdecode import NOT_FINITE
 from .reader import read_weights
 
 
@@ -16,5 +18,7 @@ def decode_array(data: bytes, device: str | torch.device = "cpu", limits: Limits
     tensors = [torch.from_numpy(w).to(device) for w in weights]
     with torch.no_grad():
         img = render(header.arch, tensors, network_input(header.arch, header.seed, device))
+    if not torch.isfinite(img).all():  # as the NumPy decoder: NaN would turn into arbitrary levels
+        raise BitstreamError(NOT_FINITE)
     out = torch.round(img * 255).clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
     return out.cpu().numpy()

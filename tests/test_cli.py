@@ -77,6 +77,13 @@ def test_bad_options_give_one_line(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_effort_picks_the_schedule_and_iters_overrides_it(tmp_path):
+    out = run("encode", SRC, tmp_path / "e.ddc", "--effort", "1", "--iters", "12", "--json", "--quiet").output
+    assert json.loads(out)["iters"] == 12
+    assert_one_line_error(run("encode", SRC, tmp_path / "f.ddc", "--effort", "9"))
+    assert not (tmp_path / "f.ddc").exists()
+
+
 def test_decode_to_unknown_extension_fails_before_decoding(ddc, tmp_path):
     assert_one_line_error(run("decode", ddc, tmp_path / "out.xyz"))
     assert not (tmp_path / "out.xyz").exists()

@@ -7,7 +7,8 @@ import ddcodec
 from ddcodec import InputError
 from ddcodec.bitstream import parse
 from ddcodec.decoder import decode_array
-from ddcodec.encoder import _warm_up
+from ddcodec.presets import Phase, Preset, WarmUp
+from ddcodec.warmup import warm_up
 from ddcodec.reader import read_ints
 from ddcodec.fit import fit
 from ddcodec.metrics import psnr
@@ -107,17 +108,26 @@ def test_warm_up_keeps_each_images_best_seed():
     images = [crop(name) for name in CROPS[:2]]
     arch = plan(64, 64, 3, ratio=8).arch
     target = torch.stack([torch.from_numpy(a.copy()).permute(2, 0, 1) for a in images]).float() / 255
-    seeds, z, weights = _warm_up(arch, target, seed=5, tries=3, iters=10, lr=0.02, progress=False)
+    preset = Preset(100, WarmUp(candidates=3, survivors=(3,), share=0.1, coarse=0))
+    seeds, z, weights = warm_up(arch, target, 5, preset, lr=0.02)
     for b in range(2):
         alone = [
             fit(arch, target[b : b + 1], network_input(arch, s)[None],
-                [w[None] for w in init_weights(arch, torch.Generator().manual_seed(s))], 10, 0.02,
-                frozen=arch.bn_scales)[1][0]
+                [w[None] for w in init_weights(arch, torch.Generator().manual_seed(s))], Phase("alone", 0.1), 10,
+                0.02, frozen=arch.bn_scales)[1][0]
             for s in (5, 6, 7)
         ]
         assert seeds[b] == 5 + int(np.argmin(alone))
         assert torch.equal(z[b], network_input(arch, seeds[b]))
     assert [w.shape[0] for w in weights] == [2] * len(weights)
+
+
+def test_warm_up_rounds_narrow_the_candidates():
+    arch = plan(64, 64, 3, ratio=8).arch
+    target = torch.from_numpy(crop(CROPS[0]).copy()).permute(2, 0, 1)[None].float() / 255
+    preset = Preset(100, WarmUp(candidates=4, survivors=(4, 2), share=0.05, coarse=1))
+    seeds, z, weights = warm_up(arch, target, 0, preset, lr=0.02)
+    assert seeds[0] in range(4) and z.shape[0] == 1 and weights[0].shape[0] == 1
 
 
 def test_the_chosen_seed_is_in_the_header(parrot):

@@ -11,7 +11,9 @@ from ddcodec.bitstream import parse
 from ddcodec.decoder import decode_array
 from ddcodec.entropy import RANGE, encode_ints
 from ddcodec.reader import read_ints
-from ddcodec.fit import RateTerm, fit
+from ddcodec.fit import fit
+from ddcodec.presets import Phase
+from ddcodec.ratecontrol import RateTerm
 from ddcodec.metrics import psnr
 from ddcodec.model import init_weights, network_input
 from ddcodec.rate import context_bits, grid_bits
@@ -56,12 +58,13 @@ def test_rate_estimate_is_within_5_percent_of_the_coded_size(scale):
 
 
 def test_rate_estimate_is_close_on_a_fitted_file(coded):
-    """On the tiny grids of a 64x64 fit the coder's histogram model can beat the Laplace: within 10 % (of the
-    grids coded without their context model, whose descriptors outweigh its gain on grids this small)."""
+    """On the tiny grids of a 64x64 fit the coder's histogram model can beat the Laplace: within 20 % (of the
+    grids coded without their context model, whose descriptors outweigh its gain on grids this small; the latents
+    trained at gain 4 have heavier tails than one Laplace per grid)."""
     header, ints = read_ints(coded.data)
     grids = [ints[t] for t in sorted(header.arch.grid_indices)]
     estimate = float(grid_bits([torch.from_numpy(g).float()[None] for g in grids])[0])
-    assert estimate == pytest.approx(8 * len(encode_ints(grids, RANGE)), rel=0.10)
+    assert estimate == pytest.approx(8 * len(encode_ints(grids, RANGE)), rel=0.20)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -92,8 +95,8 @@ def test_a_larger_lambda_spends_fewer_latent_bits(parrot):
     weights = [w[None] for w in init_weights(arch, torch.Generator().manual_seed(0))]
     bits = []
     for lam in (1e-4, 1e-2):
-        fitted, _ = fit(arch, target, z, weights, 150, 0.02, frozen=arch.bn_scales, rate=RateTerm(torch.tensor([lam])),
-                        latent_noise=True, keep_best=False)
+        fitted, _ = fit(arch, target, z, weights, Phase("fit", 1.0), 150, 0.02, frozen=arch.bn_scales,
+                        rate=RateTerm(torch.tensor([lam])))
         bits.append(float(context_bits([fitted[t] for t in sorted(arch.grid_indices)])[1][0]))
     assert bits[1] < 0.7 * bits[0]
 
