@@ -48,6 +48,7 @@ QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share 
 UPSAMPLING_TAPS = 4  # learned upsampling filters of 2 x 4 samples (0: the fixed bilinear upsampling)
 REFINE_LAYERS = 1  # residual convolutions on the output channels before the sigmoid
 REFINE_KERNEL = 3  # their side
+MAX_SYNTHESIS_SHARE = 0.25  # the synthesis is left out where its weights would exceed this share of the network's
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,13 @@ def plan(
 ) -> Plan:
     """Architecture (and byte budget) for one of the three ways of choosing the size; at most one may be given.
 
-    The coded-input profile spends WEIGHT_SHARE of the budget on the network and the rest on latent grids."""
+    The coded-input profile spends WEIGHT_SHARE of the budget on the network and the rest on latent grids, and has
+    the synthesis (learned upsampling, refinement) where its weights are at most MAX_SYNTHESIS_SHARE of the
+    network's (not on tiny budgets)."""
     if sum(x is not None for x in (bpp, ratio, quality)) > 1:
         raise InputError("give at most one of bpp, ratio and quality")
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
-    synthesis = (UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL) if coded_input else ()
-    shape = Architecture(height, width, channels, (1,) * (d + 1), latents, *synthesis)  # tensors of any width
     budget = None
     if bpp is None and ratio is None:
         q = DEFAULT_QUALITY if quality is None else quality
@@ -92,13 +93,18 @@ def plan(
         if not bpp > 0:
             raise InputError(f"bpp must be positive, not {bpp}")
         budget = int(bpp * height * width / 8)
-        n_tensors = len(shape.tensor_shapes())
-        weight_bits = 8 * (budget - header_size(d, n_tensors) - 4 - MODEL_BYTES_PER_TENSOR * n_tensors)
-        n_params = weight_bits * (WEIGHT_SHARE if coded_input else 1) / BITS_PER_PARAM
-    else:
-        if not ratio > 0:
-            raise InputError(f"ratio must be positive, not {ratio}")
-        n_params = 3 * height * width / ratio
+    elif not ratio > 0:
+        raise InputError(f"ratio must be positive, not {ratio}")
+    for synthesis in ((UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL), ()) if coded_input else ((),):
+        shape = Architecture(height, width, channels, (1,) * (d + 1), latents, *synthesis)  # tensors of any width
+        if budget is not None:
+            n_tensors = len(shape.tensor_shapes())
+            weight_bits = 8 * (budget - header_size(d, n_tensors) - 4 - MODEL_BYTES_PER_TENSOR * n_tensors)
+            n_params = weight_bits * (WEIGHT_SHARE if coded_input else 1) / BITS_PER_PARAM
+        else:
+            n_params = 3 * height * width / ratio
+        if shape.n_synthesis_params <= MAX_SYNTHESIS_SHARE * n_params:
+            break
     k = width_for(d, channels, n_params - shape.n_synthesis_params, sum(latents))
     if coded_input:
         k = min(k, MAX_CODED_WIDTH)
@@ -240,5 +246,3 @@ def final_stream(stream_for: StreamFor, mu: float, budget: int | None) -> bytes:
             pass
         mu *= 2**0.25
     raise InputError(f"no stream fits the target of {budget} bytes")
-
-    return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis), budget)
