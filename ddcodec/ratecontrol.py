@@ -51,6 +51,7 @@ UPSAMPLING_TAPS = 4  # learned upsampling filters of 2 x 4 samples (0: the fixed
 REFINE_LAYERS = 1  # residual convolutions on the output channels before the sigmoid
 REFINE_KERNEL = 3  # their side
 ARM = ArmShape(neighbours=12, coarser=True, hidden=(8, 8))  # the coded-input profile's context model of the latents
+MAX_SYNTHESIS_SHARE = 0.25  # the synthesis is left out where its weights would exceed this share of the network's
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ def plan(
     """Architecture (and byte budget) for one of the three ways of choosing the size; at most one may be given.
 
     The coded-input profile spends WEIGHT_SHARE of the budget on the network and the rest on latent grids, with the
-    version 4 synthesis and ARM where the budget leaves room for them (on tiny images it may not: then without)."""
+    version 4 synthesis (learned upsampling, refinement) and ARM where the budget leaves room for them: the
+    synthesis's weights at most MAX_SYNTHESIS_SHARE of the network's, and a network of width 2 or more (on tiny
+    budgets, without them)."""
     if sum(x is not None for x in (bpp, ratio, quality)) > 1:
         raise InputError("give at most one of bpp, ratio and quality")
     if bpp is None and ratio is None:
@@ -105,7 +108,7 @@ def plan(
             n_params = 3 * height * width / ratio
         k = width_for(d, channels, n_params - shape.n_synthesis_params, sum(latents))
         k = min(k, MAX_CODED_WIDTH) if coded_input else k
-        if k >= 2:
+        if k >= 2 and shape.n_synthesis_params <= MAX_SYNTHESIS_SHARE * n_params:
             return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis, arm=arm), budget)
     what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
     raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
@@ -257,4 +260,3 @@ def final_stream(stream_for: StreamFor, mu: float, budget: int | None) -> bytes:
             pass
         mu *= 2**0.25
     raise InputError(f"no stream fits the target of {budget} bytes")
-
