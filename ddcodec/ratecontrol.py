@@ -17,6 +17,7 @@ WEIGHT_SHARE = 0.35  # coded-input profile: part of the budget planned for the n
 MAX_CODED_WIDTH = 40  # coded-input profile: keeps the decoder near 2,000 multiply-adds per pixel
 LATENTS_BY_SCALE = {0: 0, 1: 1, 2: 1, 3: 1, 4: 2}  # latent grids of a layer 2^-s below full size (s >= 4: 2)
 ARM = ArmShape(neighbours=12, coarser=True, hidden=(8, 8))  # the coded-input profile's context model of the latents
+MIN_ARM_LATENTS = 8192  # fewer latent values do not pay for the ARM's ~1,200 bits of weights (64x64: 1,280 values)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ def plan(
         raise InputError("give at most one of --bpp, --ratio and --quality")
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
-    arm = ARM if coded_input else None
+    arm = ARM if coded_input and Architecture(height, width, channels, (1,) * (d + 1), latents).n_latents >= \
+        MIN_ARM_LATENTS else None
     budget = None
     if bpp is None and ratio is None:
         q = DEFAULT_QUALITY if quality is None else quality
