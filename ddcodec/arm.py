@@ -24,7 +24,7 @@ from .architecture import Architecture, ArmShape
 from .entropy import RANGE, encode_ints
 
 MAX_LOG2_SCALE = armint.MIN_LOG2_SCALE + (armint.LEVELS - 1) / armint.LEVELS_PER_OCTAVE
-STEP_SHIFTS = range(4, 14)  # a layer's step 2^-k is searched over these k
+STEP_SHIFTS = range(4, 13)  # a layer's step 2^-k is searched over these k (2^-12: weights within +-2^16)
 DEFAULT_SHIFT = 8
 REFIT_ITERS, REFIT_LR = 300, 1e-2  # the ARM's last fit, to the final integer latents alone
 _LN2 = math.log(2.0)
@@ -132,11 +132,11 @@ def quantize_arm(shape: ArmShape, arm: Sequence[np.ndarray], grids: Sequence[np.
     def total(shifts: Sequence[int]) -> tuple[int, list[np.ndarray], list[int]]:
         codes = [-4 * k for k in shifts for _ in range(2)]
         ints = [np.round(a * 2.0**k).astype(np.int64) for a, k in zip(clamped, (k for k in shifts for _ in range(2)))]
-        try:
-            bits = armint.stream_bits(grids, armint.fixed_point(ints, codes), shape)
+        try:  # too fine a step can need longer tables than a payload may declare
+            return armint.stream_bits(grids, armint.fixed_point(ints, codes), shape) + 8 * len(
+                encode_ints(ints, RANGE)), ints, codes
         except ValueError:
             return 1 << 62, ints, codes
-        return bits + 8 * len(encode_ints(ints, RANGE)), ints, codes
 
     best = total(shifts)
     for j in reversed(range(layers)):

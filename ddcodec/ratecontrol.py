@@ -52,6 +52,7 @@ REFINE_LAYERS = 1  # residual convolutions on the output channels before the sig
 REFINE_KERNEL = 3  # their side
 ARM = ArmShape(neighbours=12, coarser=True, hidden=(8, 8))  # the coded-input profile's context model of the latents
 MAX_SYNTHESIS_SHARE = 0.25  # the synthesis is left out where its weights would exceed this share of the network's
+MIN_ARM_LATENTS = 8192  # fewer latent values do not pay for the ARM's ~1,200 bits of weights (64x64: 1,280 values)
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,10 @@ def plan(
         raise InputError(f"ratio must be positive, not {ratio}")
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
-    extras = [((UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL), ARM), ((), None)] if coded_input else [((), None)]
+    arm = ARM if Architecture(height, width, channels, (1,) * (d + 1), latents).n_latents >= MIN_ARM_LATENTS else None
+    extras = [((UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL), arm), ((), None)] if coded_input else [((), None)]
     budget = int(bpp * height * width / 8) if bpp is not None else None
-    for synthesis, arm in extras:
+    for synthesis, arm in extras:  # on a tiny budget, without the synthesis and the ARM
         shape = Architecture(height, width, channels, (1,) * (d + 1), latents, *synthesis, arm=arm)  # any width
         if budget is not None:
             n_tensors = len(shape.tensor_shapes())
