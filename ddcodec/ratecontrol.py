@@ -47,10 +47,13 @@ BISECTION_STEPS = 16  # halvings of that range (37 in log mu) that search_mu mak
 QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share of the float fit's MSE
 
 # The coded-input profile's synthesis (format version 4; benchmarks/results/ablations.md, "v0.10 — synthesis"):
-UPSAMPLING_TAPS = 4  # learned upsampling filters of 2 x 4 samples (0: the fixed bilinear upsampling)
-REFINE_LAYERS = 1  # residual convolutions on the output channels before the sigmoid
+# Off by default in v0.10 (ablations.md, "v0.10 — the merged default"): measured gains alone at 0.3 and 1.2 bpp, but
+# the merged profile (with the ARM and the latent gain) collapsed at 0.15 bpp on two crops, not yet diagnosed.
+UPSAMPLING_TAPS = 0  # learned upsampling filters of 2 x taps samples (4 measured; 0: the fixed bilinear upsampling)
+REFINE_LAYERS = 0  # residual convolutions on the output channels before the sigmoid (1 measured)
 REFINE_KERNEL = 3  # their side
-ARM = ArmShape(neighbours=12, coarser=True, hidden=(8, 8))  # the coded-input profile's context model of the latents
+ARM_SHAPE = ArmShape(neighbours=12, coarser=True, hidden=(8, 8))  # the measured ARM (ablations "v0.10 — ARM")
+ARM: ArmShape | None = None  # the coded-input profile's ARM: off by default in v0.10 (see UPSAMPLING_TAPS), ARM_SHAPE on
 MAX_SYNTHESIS_SHARE = 0.25  # the synthesis is left out where its weights would exceed this share of the network's
 MIN_ARM_LATENTS = 8192  # fewer latent values do not pay for the ARM's ~1,200 bits of weights (64x64: 1,280 values)
 
@@ -97,7 +100,8 @@ def plan(
         raise InputError(f"ratio must be positive, not {ratio}")
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
-    arm = ARM if Architecture(height, width, channels, (1,) * (d + 1), latents).n_latents >= MIN_ARM_LATENTS else None
+    enough = Architecture(height, width, channels, (1,) * (d + 1), latents).n_latents >= MIN_ARM_LATENTS
+    arm = ARM if enough else None
     extras = [((UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL), arm), ((), None)] if coded_input else [((), None)]
     budget = int(bpp * height * width / 8) if bpp is not None else None
     for synthesis, arm in extras:  # on a tiny budget, without the synthesis and the ARM
