@@ -11,7 +11,6 @@ sequential pass per payload, single-threaded, so results do not depend on the th
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from typing import Sequence
 
