@@ -7,8 +7,9 @@
 # Before the call, on the CPU machine (see the device tool's README for the wheel recipe):
 #   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/      # the images do not travel otherwise
 #   wheels for what the GPU image lacks (constriction, zstandard, pytorch-msssim, bjontegaard) in .whl/
+#   (v0.10 adds pytorch_optimizer to that list)
 # then: device run "bash benchmarks/gpu.sh" with carry [".kodak", ".whl"], timeout_s 590 (the steps' timeouts add
-# up to 560 s).
+# up to 580 s).
 # Unpack with `tar xzf gpu-results.tgz` in the repository and commit benchmarks/results/gpu and benchmarks/results/kodak.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,26 +22,26 @@ mkdir -p "$res"
 pack() { [ -n "${OUT:-}" ] && tar czf "$OUT/gpu-results.tgz" "$res" benchmarks/results/kodak; }
 trap pack EXIT
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$res/gpu.txt"
-timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_model.py 2>&1 | tail -5 | tee "$res/tests.log"
+timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_model.py 2>&1 | tail -5 | tee "$res/tests.log"
 rd() { python3 -m benchmarks.rd --codecs ddcodec --device cuda "$@" 2>&1 | grep -v "^rd:" | tail -30; }
 for input in seed coded; do
   SECONDS=0
-  timeout "${CPU_PRESET_S:-100}" bash -c "$(declare -f rd); rd --preset cpu --input $input --out $res/cpu-$input" \
+  timeout "${CPU_PRESET_S:-80}" bash -c "$(declare -f rd); rd --preset cpu --input $input --out $res/cpu-$input" \
     | tee "$res/cpu-$input.log"
   echo "cpu preset, $input input: $SECONDS s" | tee -a "$res/timing.txt"
 done
 SECONDS=0
-timeout "${RESTORE_S:-90}" python3 -m benchmarks.restore --device cuda --preset full --size 256 --crops 2 --threads 8 \
+timeout "${RESTORE_S:-60}" python3 -m benchmarks.restore --device cuda --preset full --size 256 --crops 2 --threads 8 \
   --out "$res/restore" 2>&1 | tail -30 | tee "$res/restore.log"
 echo "restore benchmark, full DIP preset: $SECONDS s" | tee -a "$res/timing.txt"
 SECONDS=0
-timeout "${TTQ_S:-90}" python3 -m benchmarks.ttq --device cuda --levers default iters=800 iters=5000 input=seed \
+timeout "${TTQ_S:-90}" python3 -m benchmarks.ttq --device cuda --levers effort=3 default effort=5 \
   --out "$res/ttq-full" 2>&1 | tail -12 | tee "$res/ttq.log"
 echo "time to quality, two 768x512 images: $SECONDS s" | tee -a "$res/timing.txt"
 if [ -d .kodak ]; then
   SECONDS=0
   # the resumable full-Kodak run (benchmarks/results/kodak): 8 images fitted together, each batch stored as it ends
-  timeout "${KODAK_S:-120}" bash -c "$(declare -f rd); rd --preset kodak --images .kodak --jobs 8" \
+  timeout "${KODAK_S:-190}" bash -c "$(declare -f rd); rd --preset kodak --images .kodak --jobs 8" \
     | tee "$res/kodak.log"
-  echo "kodak, default (coded) input, 24 images x 4 rates: $SECONDS s (timeout ${KODAK_S:-120} s)" | tee -a "$res/timing.txt"
+  echo "kodak, default (coded) input, 24 images x 4 rates: $SECONDS s (timeout ${KODAK_S:-190} s)" | tee -a "$res/timing.txt"
 fi

@@ -31,3 +31,20 @@ def test_cuda_render_matches_cpu(parrot):
     gpu = render(arch, [w.cuda() for w in weights], network_input(arch, 0, "cuda")).cpu()
     assert float((cpu - gpu).abs().max()) < 1e-4
     assert np.isfinite(gpu.numpy()).all()
+
+
+def test_cuda_encode_with_every_v010_piece_decodes_alike_on_cpu(parrot, monkeypatch):
+    """The synthesis, the ARM (planned even for a crop this small), SOAP and the latent gain, fitted on CUDA: the
+    NumPy decoder on the CPU reproduces the PSNR the encoder reported."""
+    import dataclasses
+
+    from ddcodec import ratecontrol
+    from ddcodec.presets import EFFORTS
+
+    for name, value in [("UPSAMPLING_TAPS", 4), ("REFINE_LAYERS", 1), ("ARM", ratecontrol.ARM_SHAPE),
+                        ("MIN_ARM_LATENTS", 0)]:
+        monkeypatch.setattr(ratecontrol, name, value)
+    preset = dataclasses.replace(EFFORTS[1], optimizer="soap", latent_gain=4.0)
+    result = ddcodec.encode(parrot, bpp=2.0, iters=300, device="cuda", preset=preset)
+    assert result.arch.learned_upsampling and result.arch.refine
+    assert psnr(decode_array(result.data, "cpu"), parrot) == pytest.approx(result.psnr, abs=0.05)
