@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import BitstreamError, DdcodecError, DecodeBudgetError, InputError
 from .pillow import register_pillow
 
-__version__ = "0.10.0"
+__version__ = "0.11.0"
 
 _LAZY = {
     "encode": "encoder", "encode_many": "encoder", "EncodeResult": "encoder",

@@ -36,6 +36,11 @@ class ArmShape:
         sizes = (self.inputs, *self.hidden, ARM_OUTPUTS)
         return list(zip(sizes[1:], sizes[:-1]))
 
+    @property
+    def n_params(self) -> int:
+        """Weights and biases of its layers."""
+        return sum(o * i + o for o, i in self.layer_shapes())
+
     def macs_per_value(self) -> int:
         """Multiply-adds of one latent value's prediction."""
         return sum(o * i for o, i in self.layer_shapes())

@@ -267,18 +267,26 @@ def _encode_batch(
         if p.budget or min_psnr is not None else unbudgeted_mu(mse_float[b], arch.n_params)
         for b in range(n)
     ]
+    before = [stream(b, weights, mus[b]) for b in range(n)] if p.budget else []
     steps = step_tensors([allocate(b, mus[b]) for b in range(n)], weights)
     tuned, _ = _run(preset, preset.finetune, arch, target, z, weights, lr, rate, steps, arch.bn_scales | set(arm),
                     progress, label)  # the ARM held, then refitted to the final latents
     tuned = round_latents(arch, refit_arm(arch, round_latents(arch, tuned)))
-    for b in range(n):
-        prune_to_fit(grids, [w[b] for w in tuned], lambda m, b=b: stream(b, tuned, m), p.budget)
     arm_codes = arm_step_codes(arch, tuned)
-    datas = [
-        search_mu(lambda m, b=b: stream(b, tuned, m), lambda d, b=b: good(b, d), False, data=True)
-        if min_psnr is not None else final_stream(lambda m, b=b: stream(b, tuned, m), mus[b], p.budget)
-        for b in range(n)
-    ]
+
+    def tuned_file(b: int) -> bytes:
+        """Image b's file after fine-tuning: for a PSNR target the smallest that reaches it; for a budget the
+        better by PSNR of the fine-tuned and the fine-tuning's starting file (fine-tuning at a fixed λ can grow
+        the latents past the budget: then the starting file)."""
+        if min_psnr is not None:
+            return search_mu(lambda m: stream(b, tuned, m), lambda d: good(b, d), False, data=True)
+        try:
+            after = final_stream(lambda m: stream(b, tuned, m), mus[b], p.budget)
+        except InputError:
+            return before[b]
+        return max([after, *before[b:b + 1]], key=lambda d: psnr(decode_array(d, dev), pixels[b]))
+
+    datas = [tuned_file(b) for b in range(n)]
     seconds = (time.perf_counter() - start) / n
     return [
         EncodeResult(data=data, arch=parse(data, budget=False)[0].arch, psnr=psnr(decode_array(data, dev), a),

@@ -105,7 +105,7 @@ def fit(
         if proxy is None:
             return mse + rate.lam * rounded_bits / pixels, mse
         with torch.no_grad():  # steered by what the rounded grids would cost, not by the noisy proxy
-            rate.steer([ps[t] for t in grids], rounded_bits)
+            rate.steer([ps[t] for t in grids], rounded_bits, [ws[t] for t in arch.arm_indices])
         return mse + rate.lam * bits / pixels, mse
 
     def keep(loss: torch.Tensor) -> None:

@@ -21,6 +21,7 @@ import torch
 
 from .architecture import Architecture, ArmShape, layers_for, width_for
 from .arm import arm_bits
+from .arm import coded_grid_bits as arm_coded_bits
 from .bitstream import header_size
 from .entropy import CODERS, encode_ints
 from .errors import InputError
@@ -46,16 +47,20 @@ FINEST_MU, COARSEST_MU = 1e-14, 1e2  # the range of the quantization knob search
 BISECTION_STEPS = 16  # halvings of that range (37 in log mu) that search_mu makes: to 6e-4 in log mu
 QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share of the float fit's MSE
 
-# The coded-input profile's synthesis (format version 4; benchmarks/results/ablations.md, "v0.10 — synthesis"):
-# Off by default in v0.10 (ablations.md, "v0.10 — the merged default"): measured gains alone at 0.3 and 1.2 bpp, but
-# the merged profile (with the ARM and the latent gain) collapsed at 0.15 bpp on two crops, not yet diagnosed.
-UPSAMPLING_TAPS = 0  # learned upsampling filters of 2 x taps samples (4 measured; 0: the fixed bilinear upsampling)
-REFINE_LAYERS = 0  # residual convolutions on the output channels before the sigmoid (1 measured)
+# The coded-input profile's synthesis (format version 4; benchmarks/results/ablations.md, "v0.10 — synthesis") and
+# ARM ("v0.10 — ARM"), on by default since v0.11 ("v0.11 — the merged default"): merged in v0.10 they collapsed at
+# 0.15 bpp on 256x256 crops, where the ARM's weights cost more than it saved, the synthesis fitted worse, and
+# fine-tuning grew the latents past the budget; each is now planned only where it pays (plan, _arm_pays).
+UPSAMPLING_TAPS = 4  # learned upsampling filters of 2 x taps samples (0: the fixed bilinear upsampling)
+REFINE_LAYERS = 1  # residual convolutions on the output channels before the sigmoid
 REFINE_KERNEL = 3  # their side
 ARM_SHAPE = ArmShape(neighbours=12, coarser=True, hidden=(8, 8))  # the measured ARM (ablations "v0.10 — ARM")
-ARM: ArmShape | None = None  # the coded-input profile's ARM: off by default in v0.10 (see UPSAMPLING_TAPS), ARM_SHAPE on
-MAX_SYNTHESIS_SHARE = 0.25  # the synthesis is left out where its weights would exceed this share of the network's
-MIN_ARM_LATENTS = 8192  # fewer latent values do not pay for the ARM's ~1,200 bits of weights (64x64: 1,280 values)
+ARM: ArmShape | None = ARM_SHAPE  # the coded-input profile's ARM (None: the linear context model of version 3)
+MAX_SYNTHESIS_SHARE = 0.12  # the synthesis is left out where its weights exceed this share of the network's
+# (a 256x256 crop at 0.15 bpp: 15-20 %; kodim14 fitted 18.2 dB with it, 20.3 without)
+ARM_SAVING = 0.15  # the ARM codes the latents in ~15 % fewer bits than the linear context (ablations "v0.10 — ARM")
+ARM_BITS_PER_PARAM = 6  # what its weights cost in a file (~1,200 bits for ARM_SHAPE's 202)
+ARM_PAYBACK = 1.5  # it is planned where its expected saving is at least this many times what its weights cost
 
 
 @dataclass(frozen=True)
@@ -84,9 +89,9 @@ def plan(
     """Architecture (and byte budget) for one of the three ways of choosing the size; at most one may be given.
 
     The coded-input profile spends WEIGHT_SHARE of the budget on the network and the rest on latent grids, with the
-    version 4 synthesis (learned upsampling, refinement) and ARM where the budget leaves room for them: the
-    synthesis's weights at most MAX_SYNTHESIS_SHARE of the network's, and a network of width 2 or more (on tiny
-    budgets, without them)."""
+    version 4 synthesis (learned upsampling, refinement) and ARM where the budget leaves room for them: the ARM
+    where its expected saving repays its weights (_arm_pays), the synthesis's weights at most MAX_SYNTHESIS_SHARE of
+    the network's, and a network of width 2 or more (on small budgets, without the ARM, then without the synthesis)."""
     if sum(x is not None for x in (bpp, ratio, quality)) > 1:
         raise InputError("give at most one of bpp, ratio and quality")
     if bpp is None and ratio is None:
@@ -100,11 +105,10 @@ def plan(
         raise InputError(f"ratio must be positive, not {ratio}")
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
-    enough = Architecture(height, width, channels, (1,) * (d + 1), latents).n_latents >= MIN_ARM_LATENTS
-    arm = ARM if enough else None
-    extras = [((UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL), arm), ((), None)] if coded_input else [((), None)]
+    synthesis = (UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL)
+    extras = [(synthesis, ARM), (synthesis, None), ((), None)] if coded_input else [((), None)]
     budget = int(bpp * height * width / 8) if bpp is not None else None
-    for synthesis, arm in extras:  # on a tiny budget, without the synthesis and the ARM
+    for synthesis, arm in extras:  # on small budgets, without the ARM, then without the synthesis
         shape = Architecture(height, width, channels, (1,) * (d + 1), latents, *synthesis, arm=arm)  # any width
         if budget is not None:
             n_tensors = len(shape.tensor_shapes())
@@ -112,12 +116,23 @@ def plan(
             n_params = weight_bits * (WEIGHT_SHARE if coded_input else 1) / BITS_PER_PARAM
         else:
             n_params = 3 * height * width / ratio
-        k = width_for(d, channels, n_params - shape.n_synthesis_params, sum(latents))
+        arm_params = arm.n_params if arm else 0
+        k = width_for(d, channels, n_params - shape.n_synthesis_params - arm_params, sum(latents))
         k = min(k, MAX_CODED_WIDTH) if coded_input else k
-        if k >= 2 and shape.n_synthesis_params <= MAX_SYNTHESIS_SHARE * n_params:
+        if k >= 2 and shape.n_synthesis_params <= MAX_SYNTHESIS_SHARE * n_params and _arm_pays(arm, n_params, budget):
             return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis, arm=arm), budget)
     what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
     raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
+
+
+def _arm_pays(arm: ArmShape | None, n_params: float, budget: int | None) -> bool:
+    """Whether the ARM's expected saving on the latents' planned bits (what the budget leaves after n_params
+    weights, or LATENT_SHARE_NO_BUDGET of their bits) repays its own weights ARM_PAYBACK times; True without one."""
+    if arm is None:
+        return True
+    weight_bits = n_params * BITS_PER_PARAM
+    latent_bits = weight_bits * ((1 - WEIGHT_SHARE) / WEIGHT_SHARE if budget is not None else LATENT_SHARE_NO_BUDGET)
+    return ARM_SAVING * latent_bits >= ARM_PAYBACK * ARM_BITS_PER_PARAM * arm.n_params
 
 
 def psnr_plan(shape: tuple[int, ...], bpp: float, coded: bool) -> tuple[Plan, float]:
@@ -150,24 +165,26 @@ class RateTerm:
     model codes spatially correlated grids below the factorized estimate), measured every `every` iterations.
     `estimate(grids as the loss sees them, clean grids, ARM tensors)` gives the differentiable bits and those of the
     rounded clean grids, (B,) each: the linear context model's, or the ARM's (arm.arm_bits), whose tensors are
-    network weights that the fit trains through this term."""
+    network weights that the fit trains through this term; `coded_bits(rounded grids, ARM tensors)` is the
+    matching coder's."""
 
     lam: torch.Tensor  # (B,)
     target_bits: torch.Tensor | None = None  # (B,)
     gain: float = 0.01  # per iteration; 10 / iterations lets lam move e^10-fold over a fit at most
     floor: float = 0.0  # lam never goes below this (latents start at 0 and would otherwise overgrow at first)
-    coded_bits: Callable[[list[torch.Tensor]], torch.Tensor] | None = None  # the coder's bits of rounded grids (B,)
+    coded_bits: Callable[[list[torch.Tensor], list[torch.Tensor]], torch.Tensor] | None = None  # the coder's (B,)
     every: int = 100
     estimate: Estimate = linear_context_bits
     calibration: torch.Tensor | float = 1.0  # coded / estimated bits at the last measurement
     _steps: int = field(default=0, repr=False)
 
-    def steer(self, grids: list[torch.Tensor], bits: torch.Tensor) -> None:
-        """One step of lam towards the target, from the estimated bits of the grids once rounded."""
+    def steer(self, grids: list[torch.Tensor], bits: torch.Tensor, arm: list[torch.Tensor]) -> None:
+        """One step of lam towards the target, from the estimated bits of the grids once rounded (and the ARM's
+        tensors, with an ARM)."""
         if self.target_bits is None:
             return
         if self.coded_bits is not None and self._steps % self.every == 0:  # once the grids hold enough to measure
-            ratio = (self.coded_bits([torch.round(g) for g in grids]) / bits.clamp_min(1.0)).clamp(*CALIBRATION_RANGE)
+            ratio = (self.coded_bits([torch.round(g) for g in grids], arm) / bits.clamp_min(1.0)).clamp(*CALIBRATION_RANGE)
             self.calibration = torch.where(bits >= MIN_CALIBRATION_BITS, ratio, torch.as_tensor(self.calibration))
         self._steps += 1
         self.lam = (self.lam * torch.exp(self.gain * (bits * self.calibration / self.target_bits - 1).clamp(-1, 1))
@@ -185,10 +202,12 @@ class RateTerm:
 def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device) -> RateTerm | None:
     """The rate term of n images' latent grids for a fit of `steered_iters` iterations (None without grids): λ
     starts at LAMBDA_START and is steered to the bits the budget leaves after the planned weights; the bits are the
-    ARM's own estimate (arm.arm_bits), or the linear context model's calibrated against the coder's."""
+    ARM's own estimate (arm.arm_bits) or the linear context model's, each calibrated against its coder's."""
     if not p.arch.grid_indices:
         return None
-    model = dict(estimate=partial(arm_bits, p.arch.arm)) if p.arch.arm else dict(coded_bits=coded_grid_bits)
+    shape = p.arch.arm
+    model = (dict(estimate=partial(arm_bits, shape), coded_bits=partial(arm_coded_bits, shape)) if shape
+             else dict(coded_bits=coded_grid_bits))
     return RateTerm(torch.full((n,), LAMBDA_START, device=device), _latent_target(p, n, device),
                     min(0.1, 10 / max(steered_iters, 1)), LAMBDA_START, every=CALIBRATE_EVERY, **model)
 
@@ -201,9 +220,10 @@ def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:
     return torch.full((n,), max(LATENT_MARGIN * (total - overhead - weight_bits), 64.0), device=device)
 
 
-def coded_grid_bits(rounded: list[torch.Tensor]) -> torch.Tensor:
-    """What the range coder spends on each of B networks' rounded latent grids (each (B, h, w)), descriptors
-    included; the estimate where the values are beyond the coder's range (early in a fit)."""
+def coded_grid_bits(rounded: list[torch.Tensor], arm: list[torch.Tensor] = ()) -> torch.Tensor:
+    """What the range coder spends on each of B networks' rounded latent grids (each (B, h, w)) under the linear
+    context model (no `arm`), descriptors included; the estimate where the values are beyond the coder's range
+    (early in a fit)."""
     per_image = [[g[b].cpu().numpy().astype(np.int64) for g in rounded] for b in range(rounded[0].shape[0])]
     try:
         bits = [8 * len(encode_ints(grids, CODERS["range"], range(len(grids)))) for grids in per_image]
@@ -256,13 +276,20 @@ def unbudgeted_mu(float_mse: float, n_params: int) -> float:
 
 
 def final_stream(stream_for: StreamFor, mu: float, budget: int | None) -> bytes:
-    """The stream at mu or, as fine-tuning moved the weights, at the first coarser mu (x2^(1/4)) that fits."""
-    for _ in range(400):
-        try:
-            data = stream_for(mu)
+    """The stream at mu or, as fine-tuning moved the weights, at the first coarser mu (x2^(1/4)) that fits, up to
+    COARSEST_MU; raises InputError where none does (the latents alone overshoot the budget)."""
+    if budget is None or len(stream_for(COARSEST_MU)) <= budget:
+        for m in _coarser(mu):
+            try:
+                data = stream_for(m)
+            except ValueError:  # integers out of the coder's range
+                continue
             if budget is None or len(data) <= budget:
                 return data
-        except ValueError:  # integers out of the coder's range
-            pass
-        mu *= 2**0.25
     raise InputError(f"no stream fits the target of {budget} bytes")
+
+
+def _coarser(mu: float) -> list[float]:
+    """mu, its coarser quarter-octave steps below COARSEST_MU, and COARSEST_MU."""
+    steps = max(0, math.ceil(4 * math.log2(COARSEST_MU / mu)))
+    return [m for m in (mu * 2 ** (i / 4) for i in range(steps)) if m < COARSEST_MU] + [COARSEST_MU]

@@ -165,9 +165,9 @@ def test_one_and_two_threads_decode_the_same_pixels(monkeypatch):
 
 
 def test_the_encoder_drops_an_arm_that_does_not_pay(parrot, monkeypatch):
-    """Planned for a 64x64 crop (ratecontrol plans none below MIN_ARM_LATENTS), the ARM's own weights cost more than
+    """Planned for a 64x64 crop (ratecontrol plans none where it would not repay its weights), the ARM's own weights cost more than
     it saves: the file uses the linear context model."""
-    monkeypatch.setattr(ratecontrol, "MIN_ARM_LATENTS", 0)
+    monkeypatch.setattr(ratecontrol, "ARM_PAYBACK", 0.0)
     result = ddcodec.encode(parrot, bpp=2.0, iters=30, tries=1)
     header, _ = parse(result.data)
     assert header.arch.arm is None and header.arch.coded_input and result.arch == header.arch

@@ -34,15 +34,14 @@ def test_cuda_render_matches_cpu(parrot):
 
 
 def test_cuda_encode_with_every_v010_piece_decodes_alike_on_cpu(parrot, monkeypatch):
-    """The synthesis, the ARM (planned even for a crop this small), SOAP and the latent gain, fitted on CUDA: the
+    """The synthesis and the ARM (planned even for a crop this small), SOAP and the latent gain, fitted on CUDA: the
     NumPy decoder on the CPU reproduces the PSNR the encoder reported."""
     import dataclasses
 
     from ddcodec import ratecontrol
     from ddcodec.presets import EFFORTS
 
-    for name, value in [("UPSAMPLING_TAPS", 4), ("REFINE_LAYERS", 1), ("ARM", ratecontrol.ARM_SHAPE),
-                        ("MIN_ARM_LATENTS", 0)]:
+    for name, value in [("MAX_SYNTHESIS_SHARE", 1.0), ("ARM_PAYBACK", 0.0)]:
         monkeypatch.setattr(ratecontrol, name, value)
     preset = dataclasses.replace(EFFORTS[1], optimizer="soap", latent_gain=4.0)
     result = ddcodec.encode(parrot, bpp=2.0, iters=300, device="cuda", preset=preset)

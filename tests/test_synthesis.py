@@ -178,17 +178,14 @@ def test_the_seed_profile_keeps_the_papers_deep_decoder():
 
 
 def test_an_encoded_file_with_the_synthesis_decodes_alike_in_both_decoders(parrot, monkeypatch):
-    monkeypatch.setattr(ratecontrol, "UPSAMPLING_TAPS", 4)
-    monkeypatch.setattr(ratecontrol, "REFINE_LAYERS", 1)
+    monkeypatch.setattr(ratecontrol, "MAX_SYNTHESIS_SHARE", 1.0)  # planned even for a crop this small
     result = ddcodec.encode(parrot[:40, :48], bpp=6.0, iters=60, tries=1)
     arch = result.arch
     assert arch.learned_upsampling and arch.refine and result.data[4] == 4
     assert_same_up_to_rounding(npdecode.decode_array(result.data), torchdecode.decode_array(result.data))
 
 
-def test_tiny_budgets_leave_the_synthesis_out(monkeypatch):
-    monkeypatch.setattr(ratecontrol, "UPSAMPLING_TAPS", 4)  # the measured synthesis (off by default in v0.10)
-    monkeypatch.setattr(ratecontrol, "REFINE_LAYERS", 1)
+def test_tiny_budgets_leave_the_synthesis_out():
     tiny, crop = plan(64, 64, 3, bpp=0.4, coded_input=True).arch, plan(256, 256, 3, bpp=0.3, coded_input=True).arch
     assert (tiny.taps, tiny.refine) == (0, 0) and tiny.widths[0] >= 2
     assert crop.learned_upsampling and crop.refine
