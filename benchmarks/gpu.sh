@@ -6,8 +6,8 @@
 #
 # Before the call, on the CPU machine (see the device tool's README for the wheel recipe):
 #   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/      # the images do not travel otherwise
-#   wheels for what the GPU image lacks (constriction, zstandard, pytorch-msssim, bjontegaard) in .whl/
-#   (v0.10 adds pytorch_optimizer to that list)
+#   wheels for what the GPU image lacks (constriction, zstandard, pytorch-msssim, bjontegaard, pytorch_optimizer,
+#   PyWavelets: the restoration benchmark's wavelet baseline) in .whl/
 # then: device run "bash benchmarks/gpu.sh" with carry [".kodak", ".whl"], timeout_s 590 (the steps' timeouts add
 # up to 580 s).
 # Unpack with `tar xzf gpu-results.tgz` in the repository and commit benchmarks/results/gpu and benchmarks/results/kodak.
