@@ -69,15 +69,27 @@ def contexts(shape: ArmShape, grids: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat(parts, 1)
 
 
-def forward(arm: Sequence[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def forward(arm: Sequence[torch.Tensor], x: torch.Tensor, as_coded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """B networks' ARMs ((weight (B, out, in), bias (B, out)) per layer) on inputs (B, n, inputs): μ and log2 b,
-    (B, n) each, the latter clamped to the coder's levels."""
+    (B, n) each, the latter clamped to the coder's levels; with `as_coded`, both as the coder's tables hold them."""
     n_layers = len(arm) // 2
     for j in range(n_layers):
         x = torch.baddbmm(arm[2 * j + 1][:, None, :], x, arm[2 * j].transpose(1, 2))
         if j < n_layers - 1:
             x = torch.relu(x)
-    return x[..., 0], x[..., 1].clamp(armint.MIN_LOG2_SCALE, MAX_LOG2_SCALE)
+    mean, log2_scale = x[..., 0], x[..., 1].clamp(armint.MIN_LOG2_SCALE, MAX_LOG2_SCALE)
+    return _as_coded(mean, log2_scale) if as_coded else (mean, log2_scale)
+
+
+def _as_coded(mean: torch.Tensor, log2_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """μ floored to 1/FRAC and log2 b rounded to 1/LEVELS_PER_OCTAVE, as armint._mlp codes them, with straight-through
+    gradients: the ARM's last fit (refit_arm), to latents that no longer move. A fit with μ continuous learns means
+    near 1/2 with small scales (a value 0 or 1 for one bit), which the coder's quarter-step means code at up to ~11
+    bits (kodim14 at 0.15 bpp: coded 19 % above the estimate; kodim03, 768x512: 26-50 %); the whole fit through
+    these straight-through values stopped the rate term (λ ran 10-fold up, two thirds of the latents nonzero)."""
+    frac, levels = armint.FRAC, armint.LEVELS_PER_OCTAVE
+    return (mean + (torch.floor(mean * frac) / frac - mean).detach(),
+            log2_scale + (torch.round(log2_scale * levels) / levels - log2_scale).detach())
 
 
 def discrete_laplace_bits(q: torch.Tensor, mean: torch.Tensor, log2_scale: torch.Tensor) -> torch.Tensor:
@@ -96,19 +108,20 @@ def discrete_laplace_bits(q: torch.Tensor, mean: torch.Tensor, log2_scale: torch
 
 
 def arm_bits(shape: ArmShape, grids: Sequence[torch.Tensor], clean: Sequence[torch.Tensor],
-             arm: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+             arm: Sequence[torch.Tensor], as_coded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """The rate term's estimate (fit.RateTerm.estimate) for B networks' grids (each (B, h, w), as the loss sees them:
     noisy or rounded) and their ARM tensors, and the bits of the `clean` grids rounded (no gradient), (B,) each.
 
     The estimate's value is the bits of the grids under the ARM's Laplace, its inputs taken from the same grids; its
     gradient reaches the latents through the values coded (the ARM and its inputs held), and the ARM through the
     bits of the rounded grids, the values it will code (trained on the noisy ones it learnt scales as wide as the
-    noise, and the rate term pulled the latents 4-5x less than the coder's model would: λ ran up 100-fold)."""
+    noise, and the rate term pulled the latents 4-5x less than the coder's model would: λ ran up 100-fold). With
+    `as_coded`, μ and b as the coder's tables hold them (_as_coded)."""
     held = [a.detach() for a in arm]
-    mean, log2_scale = forward(held, contexts(shape, [g.detach() for g in grids]))
+    mean, log2_scale = forward(held, contexts(shape, [g.detach() for g in grids]), as_coded)
     noisy = discrete_laplace_bits(torch.cat([g.flatten(1) for g in grids], 1), mean, log2_scale).sum(1)
     rounded = [torch.round(c.detach()) for c in clean]
-    mean, log2_scale = forward(arm, contexts(shape, rounded))
+    mean, log2_scale = forward(arm, contexts(shape, rounded), as_coded)
     rounded_bits = discrete_laplace_bits(torch.cat([g.flatten(1) for g in rounded], 1), mean, log2_scale).sum(1)
     return noisy + rounded_bits - rounded_bits.detach(), rounded_bits.detach()
 
@@ -197,7 +210,7 @@ def refit_arm(arch: Architecture, weights: Sequence[torch.Tensor], iters: int = 
     opt = Adam(params, lr)
     for it in range(iters):
         opt.lr = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
-        bits, _ = arm_bits(arch.arm, grids, grids, params)
+        bits, _ = arm_bits(arch.arm, grids, grids, params, as_coded=True)
         opt.zero_grad()
         bits.sum().backward()
         opt.step()

@@ -57,7 +57,8 @@ REFINE_KERNEL = 3  # their side
 ARM_SHAPE = ArmShape(neighbours=12, coarser=True, hidden=(8, 8))  # the measured ARM (ablations "v0.10 — ARM")
 ARM: ArmShape | None = ARM_SHAPE  # the coded-input profile's ARM (None: the linear context model of version 3)
 MAX_SYNTHESIS_SHARE = 0.12  # the synthesis is left out where its weights exceed this share of the network's
-# (a 256x256 crop at 0.15 bpp: 15-20 %; kodim14 fitted 18.2 dB with it, 20.3 without)
+MIN_SYNTHESIS_BPP = 0.3  # and below this rate: at 0.15 bpp it lost on a crop (kodim14 fitted 18.2 dB with it, 20.3
+# without) and at full size (kodim03 768x512: 29.22 dB with it, 30.21 without, with the ARM 28.81; v0.9 29.78)
 ARM_SAVING = 0.15  # the ARM codes the latents in ~15 % fewer bits than the linear context (ablations "v0.10 — ARM")
 ARM_BITS_PER_PARAM = 6  # what its weights cost in a file (~1,200 bits for ARM_SHAPE's 202)
 ARM_PAYBACK = 1.5  # it is planned where its expected saving is at least this many times what its weights cost
@@ -90,8 +91,9 @@ def plan(
 
     The coded-input profile spends WEIGHT_SHARE of the budget on the network and the rest on latent grids, with the
     version 4 synthesis (learned upsampling, refinement) and ARM where the budget leaves room for them: the ARM
-    where its expected saving repays its weights (_arm_pays), the synthesis's weights at most MAX_SYNTHESIS_SHARE of
-    the network's, and a network of width 2 or more (on small budgets, without the ARM, then without the synthesis)."""
+    where its expected saving repays its weights (_arm_pays), the synthesis from MIN_SYNTHESIS_BPP with weights at
+    most MAX_SYNTHESIS_SHARE of the network's, and a network of width 2 or more (on small budgets, without the ARM,
+    then without the synthesis)."""
     if sum(x is not None for x in (bpp, ratio, quality)) > 1:
         raise InputError("give at most one of bpp, ratio and quality")
     if bpp is None and ratio is None:
@@ -105,7 +107,8 @@ def plan(
         raise InputError(f"ratio must be positive, not {ratio}")
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
-    synthesis = (UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL)
+    rate = bpp if bpp is not None else 8 * channels / ratio
+    synthesis = (UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL) if rate >= MIN_SYNTHESIS_BPP else ()
     extras = [(synthesis, ARM), (synthesis, None), ((), None)] if coded_input else [((), None)]
     budget = int(bpp * height * width / 8) if bpp is not None else None
     for synthesis, arm in extras:  # on small budgets, without the ARM, then without the synthesis
