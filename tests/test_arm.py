@@ -15,6 +15,7 @@ from ddcodec.architecture import Architecture, ArmShape
 from ddcodec.bitstream import Header, pack, parse
 from ddcodec.errors import BitstreamError
 from ddcodec.limits import arm_cost, decode_cost
+from ddcodec.ratecontrol import plan
 from ddcodec.reader import read_ints
 
 from .conftest import DATA
@@ -165,9 +166,37 @@ def test_one_and_two_threads_decode_the_same_pixels(monkeypatch):
 
 
 def test_the_encoder_drops_an_arm_that_does_not_pay(parrot, monkeypatch):
-    """Planned for a 64x64 crop (ratecontrol plans none where it would not repay its weights), the ARM's own weights cost more than
-    it saves: the file uses the linear context model."""
+    """Planned for a 64x64 crop (ratecontrol plans none where it would not repay its weights), the ARM's own
+    weights cost more than it saves: the file uses the linear context model."""
     monkeypatch.setattr(ratecontrol, "ARM_PAYBACK", 0.0)
     result = ddcodec.encode(parrot, bpp=2.0, iters=30, tries=1)
     header, _ = parse(result.data)
     assert header.arch.arm is None and header.arch.coded_input and result.arch == header.arch
+
+
+def test_the_arm_is_planned_where_its_saving_repays_its_weights():
+    """A 256x256 crop at 0.15 bpp has too few latent bits for the ARM's ~200 weights; a 768x512 photo has enough."""
+    assert plan(256, 256, 3, bpp=0.15, coded_input=True).arch.arm is None
+    assert plan(512, 768, 3, bpp=0.15, coded_input=True).arch.arm == ratecontrol.ARM_SHAPE
+    assert plan(256, 256, 3, bpp=1.2, coded_input=True).arch.arm == ratecontrol.ARM_SHAPE
+
+
+def test_the_calibration_counts_what_the_integer_coder_spends():
+    """arm.coded_grid_bits is the stream's size (the rate term's calibration against the coder)."""
+    shape = ArmShape()
+    ints, codes = random_arm(shape, seed=4, scale=0.3)
+    grids = laplace_grids(5, 2.0)
+    tensors = [torch.from_numpy(q * 2.0 ** (c / 4)).float()[None] for q, c in zip(ints, codes)]
+    torch_grids = [torch.from_numpy(g).float()[None] for g in grids]
+    coded = 8 * len(armint.encode_grids(grids, armint.fixed_point(ints, codes), shape))
+    assert float(arm.coded_grid_bits(shape, torch_grids, tensors)[0]) == pytest.approx(coded, rel=0.01)
+
+
+def test_the_arms_last_fit_sees_the_coders_quarter_steps():
+    """With as_coded, μ is floored to a quarter and log2 b rounded to a quarter octave, gradients straight through."""
+    mean = torch.tensor([0.49, -0.1], requires_grad=True)
+    log2_scale = torch.tensor([-1.1, 0.3], requires_grad=True)
+    m, s = arm._as_coded(mean, log2_scale)
+    assert m.tolist() == [0.25, -0.25] and s.tolist() == [-1.0, 0.25]
+    (m.sum() + s.sum()).backward()
+    assert mean.grad.tolist() == [1.0, 1.0] and log2_scale.grad.tolist() == [1.0, 1.0]
