@@ -86,7 +86,7 @@ class Preset:
 _LAMBDA_FLOOR = 2e-4  # at full size λ may fall 10x below its start, so that smooth images fill a high budget
 
 # v0.9's schedule: half of the main fit at half size, uniform noise on the latents, then quantization-aware
-# fine-tuning at a fifth of the learning rate; since v0.10 the latents train at 4x the weights' learning rate.
+# fine-tuning at a fifth of the learning rate; since v0.11 the latents train at 4x the weights' learning rate.
 V09_FIT = (
     Phase("fit, half size", 0.3625, cosine=(0.0, 0.5), coarse=1),
     Phase("fit", 0.3625, cosine=(0.5, 1.0), lambda_floor=_LAMBDA_FLOOR),
