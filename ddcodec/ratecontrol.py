@@ -6,7 +6,8 @@ The walk of one encode (encoder.py): `plan` sizes the network; `latent_rate_term
 (λ · estimated latent bits / pixels, λ steered to the bits the weights leave, the estimate recalibrated against
 the coder's real bits); after the fit, `prune_to_fit` zeroes small latents if they alone overshoot, `search_mu`
 bisects μ to the budget's boundary, and after fine-tuning `final_stream` gives the stream at that μ or the first
-coarser one that still fits. `psnr_plan` sizes the network for a PSNR target and its retries.
+coarser one that still fits (where none does, the encoder keeps the file fine-tuning started from). `psnr_plan`
+sizes the network for a PSNR target and its retries.
 """
 
 from __future__ import annotations
