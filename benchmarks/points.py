@@ -64,6 +64,12 @@ def aggregate(records: Sequence[dict], settings: Sequence[float], n_images: int)
     return {out: [_mean([r[key] for r in records if r["setting"] == s]) for s in done] for out, key in keys.items()}
 
 
+def finished_images(records: Sequence[dict], settings: Sequence[float]) -> list[str]:
+    """The images, sorted, that have a record at every one of the settings."""
+    done = {(r["image"], r["setting"]) for r in records}
+    return sorted(i for i in {r["image"] for r in records} if all((i, s) in done for s in settings))
+
+
 def progress(records: Sequence[dict], settings: Sequence[float]) -> dict[str, int]:
     """Images done at each setting, for a partial curve's description."""
     return {f"{s:g}": sum(r["setting"] == s for r in records) for s in settings}

@@ -7,7 +7,8 @@ Writes, under the output folder (default `benchmarks/results/<preset>/`, which a
 run: a run by another ddcodec version found there is moved to `benchmarks/results/history/<preset>-v<version>/`
 first): `points/<codec>/` (one JSON per image and setting, written as each finishes: an interrupted run resumes
 where it stopped), one CompressAI-style JSON per codec (the mean over images at each complete setting, marked
-`partial` while some setting lacks images), `per-image.json`, `bdrate.md` and `rd.png`.
+`partial` while some setting lacks images), `per-image.json`, `bdrate.md` and `rd.png`. While ddcodec has finished only some images at every rate, the same
+files for those images alone go to `finished/`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from tqdm import tqdm
 
 import ddcodec
 from benchmarks.history import EARLIER, archive_if_older, earlier_curves
-from benchmarks.points import aggregate, load_point, point_path, progress, save_point, write_json
+from benchmarks.points import aggregate, finished_images, load_point, point_path, progress, save_point, write_json
 from ddcodec import classical
 from ddcodec.metrics import psnr
 from ddcodec.options import DEFAULT_INPUT, INPUTS
@@ -45,6 +46,7 @@ IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
 MSSSIM_MIN_SIDE = 161  # 5 scales of an 11-px window need more than (11 - 1) * 2**4 pixels on the short side
 PUBLISHED = ("COIN", "COIN++", "SPY", "VC-INR", "COOL-CHIC", "C3", "BPG", "VTM")
 PLOTTED = ("COIN", "COOL-CHIC", "C3", "BPG", "VTM")
+FINISHED = "finished"  # subfolder of a partial run: the report on the images ddcodec has finished at every rate
 PLOTTED_EARLIER = 2  # earlier ddcodec versions drawn (the newest)
 Curve = tuple[Sequence[float], Sequence[float]]  # (bpp, PSNR)
 
@@ -459,7 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(preset.threads or threads)
 
     def write(records: dict[str, list[dict]]) -> str:
-        return report(images, records, args.preset, preset, out, earlier)
+        return report(images, records, args.preset, preset, out, earlier) + report_finished(images, records,
+                                                                                            args.preset, preset, out)
 
     try:
         records = measure(images, preset, out, codecs, args.jobs, write)
@@ -515,6 +518,19 @@ def report(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: 
     (out / "bdrate.md").write_text(table)
     plot(measured, out / "rd.png", title, on_kodak)
     return table
+
+
+def report_finished(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: str, preset: Preset,
+                    out: Path) -> str:
+    """While ddcodec has finished some images at every rate but not all: the same report on those images alone, each
+    codec on the same images, in `out/finished/` (a partial run's like-for-like BD-rate); returns its table, or ""
+    when there is no such subset."""
+    names = finished_images(records.get("ddcodec", []), preset.rates)
+    if not 0 < len(names) < len(images):
+        return ""
+    subset = {n: images[n] for n in names}
+    return report(subset, {codec: [r for r in recs if r["image"] in subset] for codec, recs in records.items()},
+                  name, preset, out / FINISHED)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ curves, the history of earlier versions, BD-rate and MS-SSIM helpers."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,6 +70,21 @@ def test_rerun_resumes_from_cache_and_compares_an_earlier_run(smoke, monkeypatch
     assert not json.loads((smoke / "ddcodec.json").read_text())["partial"]
 
 
+def test_a_partial_run_reports_the_finished_images_alone(smoke, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    shutil.copytree(smoke, out)
+    stored = sorted((out / "points" / "ddcodec").glob("*.json"))
+    unfinished = json.loads(stored[-1].read_text())["image"]
+    stored[-1].unlink()
+    monkeypatch.setattr(rd, "run_pillow", lambda *a: pytest.fail("re-encoded a cached point"))
+    assert rd.main(["--preset", "smoke", "--out", str(out), "--codecs", "jpeg"]) == 0
+    assert json.loads((out / "ddcodec.json").read_text())["partial"]
+    finished = json.loads((out / rd.FINISHED / "per-image.json").read_text())
+    assert {r["image"] for recs in finished.values() for r in recs} == {r["image"] for r in finished["ddcodec"]}
+    assert unfinished not in {r["image"] for r in finished["ddcodec"]} and len(finished["ddcodec"]) == 2
+    assert "| jpeg |" in (out / rd.FINISHED / "bdrate.md").read_text()
+
+
 def test_a_killed_run_resumes_without_recomputing_finished_points(tmp_path, monkeypatch):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "benchmarks.rd", "--preset", "smoke", "--codecs", "ddcodec", "--iters", "20",
@@ -106,6 +122,7 @@ def test_curves_and_bd_rate_use_complete_settings_only():
     curve = points.aggregate(records, (0.3, 0.6), 2)
     assert curve["bpp"] == [0.3] and curve["psnr-rgb"] == [20.3]
     assert points.progress(records, (0.3, 0.6)) == {"0.3": 2, "0.6": 1}
+    assert points.finished_images(records, (0.3, 0.6)) == ["a"]
 
 
 def test_an_older_version_moves_to_history_and_is_read_as_earlier(tmp_path, monkeypatch):
