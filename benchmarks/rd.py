@@ -493,9 +493,10 @@ def save_anchors(images: dict[str, np.ndarray], records: dict[str, list[dict]], 
 
 
 def report(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: str, preset: Preset, out: Path,
-           earlier: dict[str, dict] | None = None) -> str:
+           earlier: dict[str, dict] | None = None, subset_of: int = 0) -> str:
     """Write the per-codec JSON (marked partial where some setting lacks images), the per-image JSON, the BD-rate
-    table and the plot; returns the table (empty without ddcodec points)."""
+    table and the plot; returns the table (empty without ddcodec points). `subset_of`: the number of images of the
+    run when these are the part of it that ddcodec has finished (the table says so)."""
     measured, missing = {}, []
     for codec, recs in records.items():
         settings = preset.rates if codec == "ddcodec" else preset.settings[codec]
@@ -514,6 +515,9 @@ def report(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: 
     measured.update(earlier or {})
     on_kodak = is_kodak(images)
     title = f"{dataset(images, on_kodak)} (preset {name}, ddcodec, {preset.input} input, {preset.iters} iterations)"
+    if subset_of:
+        missing.insert(0, f"these are the {len(images)} of its {subset_of} images that ddcodec has finished at every "
+                          f"rate")
     table = bd_table(measured, title, on_kodak, "; ".join(missing))
     (out / "bdrate.md").write_text(table)
     plot(measured, out / "rd.png", title, on_kodak)
@@ -530,7 +534,7 @@ def report_finished(images: dict[str, np.ndarray], records: dict[str, list[dict]
         return ""
     subset = {n: images[n] for n in names}
     return report(subset, {codec: [r for r in recs if r["image"] in subset] for codec, recs in records.items()},
-                  name, preset, out / FINISHED)
+                  name, preset, out / FINISHED, subset_of=len(images))
 
 
 if __name__ == "__main__":

@@ -82,7 +82,8 @@ def test_a_partial_run_reports_the_finished_images_alone(smoke, tmp_path, monkey
     finished = json.loads((out / rd.FINISHED / "per-image.json").read_text())
     assert {r["image"] for recs in finished.values() for r in recs} == {r["image"] for r in finished["ddcodec"]}
     assert unfinished not in {r["image"] for r in finished["ddcodec"]} and len(finished["ddcodec"]) == 2
-    assert "| jpeg |" in (out / rd.FINISHED / "bdrate.md").read_text()
+    table = (out / rd.FINISHED / "bdrate.md").read_text()
+    assert "| jpeg |" in table and "Partial run: these are the 1 of its 2 images that ddcodec has finished" in table
 
 
 def test_a_killed_run_resumes_without_recomputing_finished_points(tmp_path, monkeypatch):
