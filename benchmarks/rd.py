@@ -7,8 +7,9 @@ Writes, under the output folder (default `benchmarks/results/<preset>/`, which a
 run: a run by another ddcodec version found there is moved to `benchmarks/results/history/<preset>-v<version>/`
 first): `points/<codec>/` (one JSON per image and setting, written as each finishes: an interrupted run resumes
 where it stopped), one CompressAI-style JSON per codec (the mean over images at each complete setting, marked
-`partial` while some setting lacks images), `per-image.json`, `bdrate.md` and `rd.png`. While ddcodec has finished only some images at every rate, the same
-files for those images alone go to `finished/`.
+`partial` while some setting lacks images), `per-image.json`, `bdrate.md` and `rd.png`. While ddcodec has
+finished only some images at every rate, the same files for those images alone go to `finished/` (removed once
+every image is done).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -528,9 +530,10 @@ def report_finished(images: dict[str, np.ndarray], records: dict[str, list[dict]
                     out: Path) -> str:
     """While ddcodec has finished some images at every rate but not all: the same report on those images alone, each
     codec on the same images, in `out/finished/` (a partial run's like-for-like BD-rate); returns its table, or ""
-    when there is no such subset."""
+    (and removes that folder) when there is no such subset."""
     names = finished_images(records.get("ddcodec", []), preset.rates)
     if not 0 < len(names) < len(images):
+        shutil.rmtree(out / FINISHED, ignore_errors=True)  # a subset report left by the run's earlier sittings
         return ""
     subset = {n: images[n] for n in names}
     return report(subset, {codec: [r for r in recs if r["image"] in subset] for codec, recs in records.items()},

@@ -75,6 +75,7 @@ def test_a_partial_run_reports_the_finished_images_alone(smoke, tmp_path, monkey
     shutil.copytree(smoke, out)
     stored = sorted((out / "points" / "ddcodec").glob("*.json"))
     unfinished = json.loads(stored[-1].read_text())["image"]
+    kept = stored[-1].read_text()
     stored[-1].unlink()
     monkeypatch.setattr(rd, "run_pillow", lambda *a: pytest.fail("re-encoded a cached point"))
     assert rd.main(["--preset", "smoke", "--out", str(out), "--codecs", "jpeg"]) == 0
@@ -84,6 +85,9 @@ def test_a_partial_run_reports_the_finished_images_alone(smoke, tmp_path, monkey
     assert unfinished not in {r["image"] for r in finished["ddcodec"]} and len(finished["ddcodec"]) == 2
     table = (out / rd.FINISHED / "bdrate.md").read_text()
     assert "| jpeg |" in table and "Partial run: these are the 1 of its 2 images that ddcodec has finished" in table
+    stored[-1].write_text(kept)  # every image done: the subset report goes
+    assert rd.main(["--preset", "smoke", "--out", str(out), "--codecs", "jpeg"]) == 0
+    assert not (out / rd.FINISHED).exists()
 
 
 def test_a_killed_run_resumes_without_recomputing_finished_points(tmp_path, monkeypatch):
