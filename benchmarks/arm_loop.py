@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 
 import ddcodec
-from ddcodec import ratecontrol
-from ddcodec.reader import read_ints
+from ddcodec.encoder import ratecontrol
+from ddcodec.format.reader import read_ints
 
 VARIANTS = {  # name: LATENTS_BY_SCALE for that run
     "arm": dict(ratecontrol.LATENTS_BY_SCALE),

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddcodec import armint
-from ddcodec.adam import Adam
-from ddcodec.arm import arm_bits, init_arm, quantize_arm
-from ddcodec.architecture import ArmShape
-from ddcodec.entropy import RANGE, encode_ints
-from ddcodec.reader import read_ints
+from ddcodec.format import armint
+from ddcodec.training.adam import Adam
+from ddcodec.encoder.arm import arm_bits, init_arm, quantize_arm
+from ddcodec.format.architecture import ArmShape
+from ddcodec.format.entropy import RANGE, encode_ints
+from ddcodec.format.reader import read_ints
 
 SHAPES = {
     "12 + coarser, 8-8 (default)": ArmShape(12, True, (8, 8)),

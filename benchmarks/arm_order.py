@@ -17,9 +17,9 @@ import time
 
 import numpy as np
 
-from ddcodec import armint
-from ddcodec.architecture import ArmShape
-from ddcodec.ratecontrol import plan
+from ddcodec.format import armint
+from ddcodec.format.architecture import ArmShape
+from ddcodec.encoder.ratecontrol import plan
 
 SLOPE = 3  # diagonal index x + SLOPE·y
 

@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image
 
 import ddcodec
-from ddcodec.bitstream import parse
-from ddcodec.entropy import CODERS, decode_ints, encode_ints
+from ddcodec.format.container import parse
+from ddcodec.format.entropy import CODERS, decode_ints, encode_ints
 
 HERE = Path(__file__).resolve().parent
 

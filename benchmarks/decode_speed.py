@@ -26,12 +26,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ddcodec import npdecode, torchdecode
-from ddcodec.architecture import Architecture
-from ddcodec.bitstream import Header, pack
-from ddcodec.limits import decode_cost
-from ddcodec.payload import encode_payload
-from ddcodec.ratecontrol import plan
+from ddcodec.decoders import npdecode
+from ddcodec.decoders import torchdecode
+from ddcodec.format.architecture import Architecture
+from ddcodec.format.container import Header, pack
+from ddcodec.format.limits import decode_cost
+from ddcodec.format.payload import encode_payload
+from ddcodec.encoder.ratecontrol import plan
 
 OUT = Path(__file__).parent / "results" / "decode-cpu.json"  # --out to write elsewhere
 SIZES = ((256, 256), (512, 768))  # (height, width)

@@ -1,5 +1,5 @@
 """Probe of the coded profile's latent layout at high rates: one encode with a given number of full-size latent grids
-(ddcodec.ratecontrol.LATENTS_BY_SCALE[0], 0 in the default), to compare with the default's point of the same image
+(ddcodec.encoder.ratecontrol.LATENTS_BY_SCALE[0], 0 in the default), to compare with the default's point of the same image
 and rate in benchmarks/results/kodak.
 
     python -m benchmarks.latent_layout --image PATH --bpp 1.2 [--full-size-grids 1] [--iters 2000]
@@ -20,7 +20,8 @@ import torch
 from PIL import Image
 
 import ddcodec
-from ddcodec import npdecode, ratecontrol
+from ddcodec.decoders import npdecode
+from ddcodec.encoder import ratecontrol
 from ddcodec.metrics import psnr
 
 OUT = Path(__file__).resolve().parent / "results" / "latent-layout.jsonl"

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 import ddcodec
-import ddcodec.encoder
-import ddcodec.fit as fitting
+import ddcodec.encoder.encode
+import ddcodec.training.fit as fitting
 from benchmarks.ttq import encode_options, parse_lever
 from ddcodec.metrics import psnr
-from ddcodec.quantizer import quantize_latents
+from ddcodec.training.quantizer import quantize_latents
 
 
 def _db(mse: float) -> float:
@@ -58,14 +58,14 @@ def probe(image: np.ndarray, rate: float, lever: str) -> tuple[list[dict], float
         return best, mse
 
     fitting.fit = recording_fit
-    ddcodec.encoder.fit = recording_fit
+    ddcodec.encoder.encode.fit = recording_fit
     try:
         changes = parse_lever(lever)
         torch.set_num_threads(changes.pop("threads", torch.get_num_threads()))
         result = ddcodec.encode(image, bpp=rate, device="cpu", **encode_options(changes))
     finally:
         fitting.fit = original
-        ddcodec.encoder.fit = original
+        ddcodec.encoder.encode.fit = original
     return rows, psnr(image, ddcodec.decode(result.data, output="numpy"))
 
 
@@ -76,7 +76,7 @@ def main() -> None:
     p.add_argument("--levers", nargs="+", required=True)
     p.add_argument("--out", type=Path)
     args = p.parse_args()
-    image = np.asarray(ddcodec.images.to_array(args.image))
+    image = np.asarray(ddcodec.io.images.to_array(args.image))
     lines = [f"# Latent proxy probe: {args.image.name} at {args.rate:g} bpp, ddcodec {ddcodec.__version__}", ""]
     for lever in args.levers:
         rows, final = probe(image, args.rate, lever)

@@ -39,8 +39,8 @@ from benchmarks.history import EARLIER, archive_if_older, earlier_curves
 from benchmarks.points import aggregate, finished_images, load_point, point_path, progress, save_point, write_json
 from ddcodec import classical
 from ddcodec.metrics import psnr
-from ddcodec.options import DEFAULT_INPUT, INPUTS
-from ddcodec.presets import EFFORTS
+from ddcodec.format.options import DEFAULT_INPUT, INPUTS
+from ddcodec.training.presets import EFFORTS
 
 HERE = Path(__file__).resolve().parent
 ANCHORS = HERE / "anchors"

@@ -2,7 +2,7 @@
 
 Per hidden layer: Conv2d(k_in, k_out, 1, bias=False), Upsample(x2, bilinear, align_corners=False) except in the last
 hidden layer, ReLU, BatchNorm2d(k_out) in train mode (the batch's own statistics); then Conv2d(k, channels, 1,
-bias=False) and Sigmoid. It computes the same function as ddcodec.model.render, without folding the BatchNorms.
+bias=False) and Sigmoid. It computes the same function as ddcodec.component.model.render, without folding the BatchNorms.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ddcodec.model import BN_EPS, Architecture, render
+from ddcodec.component.model import BN_EPS, Architecture, render
 
 
 def build(arch: Architecture) -> nn.Sequential:
@@ -48,7 +48,7 @@ def image(net: nn.Sequential, arch: Architecture, z: torch.Tensor) -> torch.Tens
 
 def fit_step(net: nn.Sequential, opt: torch.optim.Optimizer, arch: Architecture, z: torch.Tensor,
              target: torch.Tensor) -> float:
-    """One plain Adam iteration on the MSE (forward, loss, backward, step); returns the loss as ddcodec.fit reads it."""
+    """One plain Adam iteration on the MSE (forward, loss, backward, step); returns the loss as ddcodec.training.fit reads it."""
     loss = torch.mean((image(net, arch, z) - target) ** 2)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -57,7 +57,7 @@ def fit_step(net: nn.Sequential, opt: torch.optim.Optimizer, arch: Architecture,
 
 
 def max_render_diff(arch: Architecture, weights: Sequence[torch.Tensor], z: torch.Tensor) -> float:
-    """Max |ddcodec.model.render - this network| for the same weights and input: the fold of BatchNorm is exact."""
+    """Max |ddcodec.component.model.render - this network| for the same weights and input: the fold of BatchNorm is exact."""
     net = load_weights(build(arch).to(z.device), weights)
     with torch.no_grad():
         return float((render(arch, weights, z) - image(net, arch, z)).abs().max())

@@ -1,6 +1,6 @@
 """Speed of fitting (issue "Fast fitting"): ddcodec's Adam loop against the plain nn.Sequential and the hardware floor.
 
-Per image size × width: seconds per iteration of ddcodec.fit.fit (forward + MSE + backward + Adam step; warm-up
+Per image size × width: seconds per iteration of ddcodec.training.fit.fit (forward + MSE + backward + Adam step; warm-up
 excluded, median over repeats of N iterations), the same for benchmarks.reference, the decode time of a real .ddc,
 the peak memory of the fitting loop, the per-image time when --batch images are fitted together (encode_many's
 batched kernels), and the floor one iteration cannot beat on this machine:
@@ -35,11 +35,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ddcodec.decoder import decode_array
-from ddcodec.encoder import DEFAULT_LR, encode
-from ddcodec.fit import fit, pick_device
-from ddcodec.model import Architecture, init_weights, network_input
-from ddcodec.architecture import layers_for
+from ddcodec.decoders.decode import decode_array
+from ddcodec.encoder.encode import DEFAULT_LR, encode
+from ddcodec.training.fit import fit, pick_device
+from ddcodec.component.model import Architecture, init_weights, network_input
+from ddcodec.format.architecture import layers_for
 
 from . import reference
 
@@ -110,7 +110,7 @@ def bytes_per_iter(arch: Architecture) -> float:
 
 
 def problem(arch: Architecture, device: torch.device, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-    """`batch` smooth random targets, the seeded input and fresh weights, batched as ddcodec.fit takes them."""
+    """`batch` smooth random targets, the seeded input and fresh weights, batched as ddcodec.training.fit takes them."""
     gen = torch.Generator().manual_seed(1)
     coarse = torch.rand(batch, arch.channels, 8, 8, generator=gen)
     target = torch.nn.functional.interpolate(coarse, size=(arch.height, arch.width), mode="bilinear")
@@ -120,7 +120,7 @@ def problem(arch: Architecture, device: torch.device, batch: int = 1) -> tuple[t
 
 def time_ddcodec(arch: Architecture, device: torch.device, iters: int, repeats: int, warmup: int,
                  batch: int = 1) -> float:
-    """Seconds per iteration and per image of ddcodec.fit.fit itself, the encoder's loop, on `batch` images."""
+    """Seconds per iteration and per image of ddcodec.training.fit.fit itself, the encoder's loop, on `batch` images."""
     target, z, weights = problem(arch, device, batch)
     return timed(lambda n: fit(arch, target, z, weights, n, LR), device, iters, repeats, warmup) / batch
 

@@ -4,7 +4,7 @@
     python -m benchmarks.synthesis --decode [--repeats N]
 
 Encodes each image of benchmarks/images/cpu named (default kodim05, kodim19) at each rate with each configuration
-(ddcodec.ratecontrol's UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL set for the run), one thread, and records bpp,
+(ddcodec.encoder.ratecontrol's UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL set for the run), one thread, and records bpp,
 PSNR, multiply-adds per pixel, encode seconds and NumPy decode milliseconds (best of 3) in
 benchmarks/results/synthesis-ablation.json (one entry per configuration, image and rate; entries already there are
 kept, so an interrupted run resumes). Prints a markdown table of the means per configuration and rate.
@@ -28,9 +28,10 @@ import torch
 from PIL import Image
 
 import ddcodec
-from ddcodec import npdecode, ratecontrol
+from ddcodec.decoders import npdecode
+from ddcodec.encoder import ratecontrol
 from ddcodec.metrics import psnr
-from ddcodec.presets import DEFAULT_EFFORT, EFFORTS
+from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "synthesis-ablation.json"

@@ -26,7 +26,7 @@ import torch
 import ddcodec
 from benchmarks.rd import HERE, load_images, machine
 from ddcodec.metrics import psnr
-from ddcodec.presets import DEFAULT_EFFORT, EFFORTS
+from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -9,25 +9,26 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import BitstreamError, DdcodecError, DecodeBudgetError, InputError
-from .pillow import register_pillow
+from ddcodec.errors import BitstreamError, DdcodecError, DecodeBudgetError, InputError
+from ddcodec.pillow import register_pillow
 
 __version__ = "0.11.0"
 
 _LAZY = {
-    "encode": "encoder", "encode_many": "encoder", "EncodeResult": "encoder",
-    "decode": "decoder", "read_header": "reader", "Header": "bitstream", "Limits": "limits",
+    "encode": "encoder.encode", "encode_many": "encoder.encode", "EncodeResult": "encoder.encode",
+    "decode": "decoders.decode", "read_header": "format.reader", "Header": "format.container",
+    "Limits": "format.limits",
 }
 __all__ = ["encode", "encode_many", "decode", "read_header", "restore", "register_pillow", "EncodeResult", "Header",
            "Limits", "BitstreamError", "DdcodecError",
            "DecodeBudgetError", "InputError"]
 
 if TYPE_CHECKING:
-    from .bitstream import Header
-    from .decoder import decode
-    from .encoder import EncodeResult, encode, encode_many
-    from .limits import Limits
-    from .reader import read_header
+    from ddcodec.format.container import Header
+    from ddcodec.decoders.decode import decode
+    from ddcodec.encoder.encode import EncodeResult, encode, encode_many
+    from ddcodec.format.limits import Limits
+    from ddcodec.format.reader import read_header
 
 
 def __getattr__(name: str) -> Any:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import DdcodecError
-from .options import CODERS, DEFAULT_INPUT, DEFAULT_LR, INPUTS
-from .presets import DEFAULT_EFFORT, DEMO_EFFORT, EFFORTS, GPU_EFFORT
+from ddcodec import __version__
+from ddcodec.errors import DdcodecError
+from ddcodec.format.options import CODERS, DEFAULT_INPUT, DEFAULT_LR, INPUTS
+from ddcodec.training.presets import DEFAULT_EFFORT, DEMO_EFFORT, EFFORTS, GPU_EFFORT
 
 # The commands import the rest of ddcodec when they run, so that --help, --version and info start fast and decode
 # works without torch.
@@ -68,15 +68,15 @@ def main(debug: bool) -> None:
 
 def _source(path: Path):
     """An input path, or for `-` the bytes of standard input (at most MAX_STREAM_BYTES)."""
-    from .outputs import STDIO
-    from .reader import read_stream
+    from ddcodec.io.outputs import STDIO
+    from ddcodec.format.reader import read_stream
 
     return read_stream(sys.stdin.buffer) if str(path) == STDIO else path
 
 
 def _report(out: Path, result, as_json: bool) -> None:
     """One line (or one JSON object) about a file just written (on stderr when the file went to stdout)."""
-    from .outputs import STDIO
+    from ddcodec.io.outputs import STDIO
 
     to_stderr = str(out) == STDIO
     if as_json:
@@ -128,7 +128,7 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, effort, iters, lr, 
                threads, overwrite, skip_existing, as_json, quiet, ray_address) -> None:
     """Compress image SRC into the .ddc file DST, or several images (files or folders) into the folder DST (as
     NAME.ddc); each file is written as soon as it is done."""
-    from .outputs import image_suffixes, plan_outputs
+    from ddcodec.io.outputs import image_suffixes, plan_outputs
 
     if len(paths) < 2:
         raise DdcodecError("give an input image and an output: ddcodec encode SRC... DST")
@@ -141,7 +141,7 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, effort, iters, lr, 
     options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, input=input_, effort=effort, iters=iters,
                    lr=lr, seed=seed, tries=tries, coder=coder, device=device, batch=batch)
     if ray_address is not None:
-        from .distributed import encode_on_ray
+        from ddcodec.distributed import encode_on_ray
 
         for out, r in encode_on_ray([s for s, _ in pairs], [o for _, o in pairs], address=ray_address or None,
                                     overwrite=overwrite, **options):  # writes each file
@@ -150,14 +150,14 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, effort, iters, lr, 
     try:
         import torch
 
-        from .encoder import check_options, encode_many
+        from ddcodec.encoder.encode import check_options, encode_many
     except ImportError as exc:
         raise DdcodecError(f"encoding needs torch ({exc}): pip install 'ddcodec[encode]'") from None
-    from .parallel import write_output
+    from ddcodec.parallel import write_output
 
     per_call, _ = check_options(**options)  # every option checked before the first image is read
     if jobs > 1:
-        from .parallel import encode_in_processes
+        from ddcodec.parallel import encode_in_processes
 
         for out, r in encode_in_processes([s for s, _ in pairs], [o for _, o in pairs], jobs=jobs, threads=threads,
                                           overwrite=overwrite, **options):  # writes each file
@@ -183,10 +183,10 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, effort, iters, lr, 
 def decode_cmd(paths, device, fmt, overwrite, skip_existing) -> None:
     """Decode the .ddc file SRC into image DST (format from its extension: png, ppm, bmp, ...), or several .ddc
     files (files or folders) into the folder DST (as NAME.png, or the --format given)."""
-    from . import decoder
-    from .images import image_bytes, image_format
-    from .outputs import STDIO, plan_outputs
-    from .parallel import write_output
+    from ddcodec.decoders import decode as decoder
+    from ddcodec.io.images import image_bytes, image_format
+    from ddcodec.io.outputs import STDIO, plan_outputs
+    from ddcodec.parallel import write_output
 
     if len(paths) < 2:
         raise DdcodecError("give a .ddc file and an output: ddcodec decode SRC... DST")
@@ -205,10 +205,10 @@ def decode_cmd(paths, device, fmt, overwrite, skip_existing) -> None:
 @_one_line_errors
 def info_cmd(src, as_json) -> None:
     """Show the header of the .ddc file SRC."""
-    from .bitstream import parse
-    from .entropy import read_payload
-    from .limits import decode_cost
-    from .reader import read_stream
+    from ddcodec.format.container import parse
+    from ddcodec.format.entropy import read_payload
+    from ddcodec.format.limits import decode_cost
+    from ddcodec.format.reader import read_stream
 
     data = read_stream(_source(src))
     header, payload = parse(data, budget=False)
@@ -243,7 +243,7 @@ def info_cmd(src, as_json) -> None:
 def demo_cmd(out_dir, iters, device) -> None:
     """Encode a bundled photo at 0.4 bpp, code it with every classical codec at the same size, and write the files
     and a side-by-side picture (comparison.png)."""
-    from .demo import run_demo
+    from ddcodec.demo import run_demo
 
     run_demo(Path(out_dir), iters, device, click.echo)
 
@@ -251,8 +251,8 @@ def demo_cmd(out_dir, iters, device) -> None:
 def _restore_output(src, dst, overwrite: bool, mask=None) -> Path:
     """Check DST before the fit starts (the same rules as encode's outputs, the mask an input too); a folder DST
     gets SRC's name as .png."""
-    from .images import image_format
-    from .outputs import STDIO, image_suffixes, plan_outputs
+    from ddcodec.io.images import image_format
+    from ddcodec.io.outputs import STDIO, image_suffixes, plan_outputs
 
     ((_, out),) = plan_outputs([src], dst, ".png", image_suffixes(), overwrite, also_inputs=[mask] if mask else [])
     image_format("-.png" if str(out) == STDIO else out)
@@ -280,9 +280,9 @@ def _restore_options(command):
 
 def _restore_run(function, dst, overwrite, quiet, **options) -> None:
     """Check the output, restore, write the image atomically and say how long it took."""
-    from .images import image_bytes, image_format
-    from .outputs import STDIO
-    from .parallel import write_output
+    from ddcodec.io.images import image_bytes, image_format
+    from ddcodec.io.outputs import STDIO
+    from ddcodec.parallel import write_output
 
     dst = _restore_output(options["image"], dst, overwrite, options.get("mask"))
     options["progress"] = not quiet
@@ -308,7 +308,7 @@ def restore_group() -> None:
 @_one_line_errors
 def denoise_cmd(src, dst, overwrite, quiet, **options) -> None:
     """Remove Gaussian-like noise from SRC; write DST."""
-    from . import restore
+    from ddcodec import restore
 
     _restore_run(restore.denoise, dst, overwrite, quiet, image=src, **options)
 
@@ -320,7 +320,7 @@ def denoise_cmd(src, dst, overwrite, quiet, **options) -> None:
 @_one_line_errors
 def inpaint_cmd(paths, missing_fraction, overwrite, quiet, **options) -> None:
     """Fill the pixels of SRC that MASK marks black (white = known); write DST."""
-    from . import restore
+    from ddcodec import restore
 
     if len(paths) != (2 if missing_fraction is not None else 3):
         raise DdcodecError("give SRC MASK DST, or SRC DST with --missing-fraction")
@@ -336,7 +336,7 @@ def inpaint_cmd(paths, missing_fraction, overwrite, quiet, **options) -> None:
 @_one_line_errors
 def superres_cmd(src, dst, overwrite, quiet, **options) -> None:
     """Upscale SRC by --scale; write DST."""
-    from . import restore
+    from ddcodec import restore
 
     _restore_run(restore.superres, dst, overwrite, quiet, image=src, **options)
 

@@ -18,13 +18,13 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from . import classical
-from .decoder import decode_array
-from .encoder import EncodeResult, encode
-from .images import save_image, to_pil, write_bytes
-from .metrics import psnr
-from .presets import DEFAULT_EFFORT, DEMO_EFFORT, EFFORTS
-from .sidebyside import side_by_side
+from ddcodec import classical
+from ddcodec.decoders.decode import decode_array
+from ddcodec.encoder.encode import EncodeResult, encode
+from ddcodec.io.images import save_image, to_pil, write_bytes
+from ddcodec.metrics import psnr
+from ddcodec.training.presets import DEFAULT_EFFORT, DEMO_EFFORT, EFFORTS
+from ddcodec.sidebyside import side_by_side
 
 DEMO_BPP = 0.4
 SAMPLE = "data/kodim01-256.png"

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .errors import InputError
-from .parallel import encode_task, read_image_bytes, write_output
+from ddcodec.errors import InputError
+from ddcodec.parallel import encode_task, read_image_bytes, write_output
 
 IN_FLIGHT_PER_SLOT = 2  # tasks submitted per CPU (or GPU) of the cluster, so that no worker waits for the driver
 

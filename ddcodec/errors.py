@@ -15,4 +15,4 @@ class InputError(DdcodecError):
 
 class DecodeBudgetError(BitstreamError):
     """A .ddc stream is well formed but would cost more to decode than the limits allow (a decompression bomb, or a
-    trusted large file: raise ddcodec.limits' settings, or pass larger limits to decode)."""
+    trusted large file: raise ddcodec.format.limits' settings, or pass larger limits to decode)."""

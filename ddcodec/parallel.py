@@ -15,14 +15,14 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .errors import InputError
+from ddcodec.errors import InputError
 
 
 def encode_task(named: list[tuple[str, bytes]], options: dict[str, Any]) -> list[Any]:
     """In a worker: encode the images (name, file bytes) together; per image its EncodeResult or an error line (for
     what the command line reports with exit code 2: ddcodec's errors, OS errors)."""
-    from .encoder import encode_many
-    from .errors import DdcodecError
+    from ddcodec.encoder.encode import encode_many
+    from ddcodec.errors import DdcodecError
 
     try:
         return list(encode_many([data for _, data in named], **options))
@@ -34,8 +34,8 @@ def encode_task(named: list[tuple[str, bytes]], options: dict[str, Any]) -> list
 
 def read_image_bytes(path: Path) -> bytes:
     """The file's bytes (standard input's for `-`), or an InputError naming it."""
-    from .outputs import STDIO
-    from .reader import read_stream
+    from ddcodec.io.outputs import STDIO
+    from ddcodec.format.reader import read_stream
 
     try:
         return read_stream(sys.stdin.buffer) if str(path) == STDIO else path.read_bytes()
@@ -45,8 +45,8 @@ def read_image_bytes(path: Path) -> bytes:
 
 def write_output(out: Path, data: bytes, overwrite: bool) -> None:
     """A finished file: to standard output for `-`, else written atomically (images.atomic_write)."""
-    from .images import write_bytes
-    from .outputs import STDIO
+    from ddcodec.io.images import write_bytes
+    from ddcodec.io.outputs import STDIO
 
     if str(out) == STDIO:
         sys.stdout.buffer.write(data)

@@ -35,9 +35,9 @@ class DdcImageFile(ImageFile.ImageFile):
     format_description = "ddcodec Deep Decoder image"
 
     def _open(self) -> None:
-        from .bitstream import parse
-        from .errors import BitstreamError
-        from .reader import read_stream
+        from ddcodec.format.container import parse
+        from ddcodec.errors import BitstreamError
+        from ddcodec.format.reader import read_stream
 
         try:
             arch = parse(read_stream(self.fp), budget=False)[0].arch
@@ -54,9 +54,9 @@ class _DdcDecoder(ImageFile.PyDecoder):
     _pulls_fd = True
 
     def decode(self, buffer: bytes | Image.SupportsArrayInterface) -> tuple[int, int]:
-        from .decoder import decode_array
-        from .errors import DdcodecError
-        from .reader import read_stream
+        from ddcodec.decoders.decode import decode_array
+        from ddcodec.errors import DdcodecError
+        from ddcodec.format.reader import read_stream
 
         assert self.fd is not None
         try:
@@ -90,7 +90,7 @@ def encode_options(info: dict[str, Any]) -> dict[str, Any]:
 
 def _save(image: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     """Encode with the keyword arguments given to `Image.save` (encode_options)."""
-    from .encoder import encode
+    from ddcodec.encoder.encode import encode
 
     fp.write(encode(image, **encode_options(image.encoderinfo)).data)
 

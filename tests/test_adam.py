@@ -1,8 +1,8 @@
-"""ddcodec.adam: the same updates as torch.optim.Adam (whose first use imports torch._dynamo, seconds per process)."""
+"""ddcodec.training.adam: the same updates as torch.optim.Adam (whose first use imports torch._dynamo, seconds per process)."""
 
 import torch
 
-from ddcodec.adam import Adam
+from ddcodec.training.adam import Adam
 
 
 def test_adam_matches_torch_optim_step_for_step():

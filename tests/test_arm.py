@@ -10,13 +10,16 @@ from PIL import Image
 
 import ddcodec
 from benchmarks.decode_speed import random_stream
-from ddcodec import arm, armint, npdecode, ratecontrol
-from ddcodec.architecture import Architecture, ArmShape
-from ddcodec.bitstream import Header, pack, parse
+from ddcodec.encoder import arm
+from ddcodec.format import armint
+from ddcodec.decoders import npdecode
+from ddcodec.encoder import ratecontrol
+from ddcodec.format.architecture import Architecture, ArmShape
+from ddcodec.format.container import Header, pack, parse
 from ddcodec.errors import BitstreamError
-from ddcodec.limits import arm_cost, decode_cost
-from ddcodec.ratecontrol import plan
-from ddcodec.reader import read_ints
+from ddcodec.format.limits import arm_cost, decode_cost
+from ddcodec.encoder.ratecontrol import plan
+from ddcodec.format.reader import read_ints
 
 from .conftest import DATA
 

@@ -6,9 +6,9 @@ import zlib
 import pytest
 
 from ddcodec import BitstreamError
-from ddcodec.bitstream import Header, header_size, pack, parse
-from ddcodec.decoder import decode_array
-from ddcodec.architecture import Architecture
+from ddcodec.format.container import Header, header_size, pack, parse
+from ddcodec.decoders.decode import decode_array
+from ddcodec.format.architecture import Architecture
 
 
 def test_every_header_field_round_trips():

@@ -12,12 +12,12 @@ import pytest
 
 import ddcodec
 from ddcodec import BitstreamError, DecodeBudgetError
-from ddcodec.architecture import Architecture
-from ddcodec.bitstream import Header, header_size, pack
-from ddcodec.decoder import decode_array
-from ddcodec.entropy import CONSTANT, CONTEXT, GEOMETRIC, RANGE, ZSTD, encode_ints
-from ddcodec.limits import Limits, decode_cost
-from ddcodec.reader import read_plan
+from ddcodec.format.architecture import Architecture
+from ddcodec.format.container import Header, header_size, pack
+from ddcodec.decoders.decode import decode_array
+from ddcodec.format.entropy import CONSTANT, CONTEXT, GEOMETRIC, RANGE, ZSTD, encode_ints
+from ddcodec.format.limits import Limits, decode_cost
+from ddcodec.format.reader import read_plan
 
 from .conftest import DATA
 
@@ -68,7 +68,7 @@ def test_context_rows_are_counted_before_decoding():
 
 
 def test_tables_are_counted_and_only_the_buckets_in_use_are_built(monkeypatch):
-    from ddcodec import entropy
+    from ddcodec.format import entropy
 
     built = []
     real = entropy._geometric_weights
@@ -94,7 +94,7 @@ def old_geometric_weights(ratio: int, n: int) -> np.ndarray:
 
 @pytest.mark.parametrize("ratio", [1, 2, 3, 100, 30000, 32768, 50000, 65000, 65534, 65535])
 def test_geometric_tables_are_the_loops_integers(ratio):
-    from ddcodec.entropy import _geometric_weights
+    from ddcodec.format.entropy import _geometric_weights
 
     for n in (1, 2, 40, 65536):
         np.testing.assert_array_equal(_geometric_weights(ratio, n), old_geometric_weights(ratio, n))
@@ -189,7 +189,7 @@ def coded_stream() -> bytes:
 
 
 def test_running_out_of_memory_does_not_advise_lowering_the_limit(monkeypatch):
-    from ddcodec import npdecode
+    from ddcodec.decoders import npdecode
 
     def fail(*args, **kwargs):
         raise MemoryError

@@ -5,15 +5,15 @@ from PIL import Image
 
 import ddcodec
 from ddcodec import InputError
-from ddcodec.bitstream import parse
-from ddcodec.decoder import decode_array
-from ddcodec.presets import Phase, Preset, WarmUp
-from ddcodec.warmup import warm_up
-from ddcodec.reader import read_ints
-from ddcodec.fit import fit
+from ddcodec.format.container import parse
+from ddcodec.decoders.decode import decode_array
+from ddcodec.training.presets import Phase, Preset, WarmUp
+from ddcodec.training.warmup import warm_up
+from ddcodec.format.reader import read_ints
+from ddcodec.training.fit import fit
 from ddcodec.metrics import psnr
-from ddcodec.model import init_weights, network_input
-from ddcodec.ratecontrol import plan
+from ddcodec.component.model import init_weights, network_input
+from ddcodec.encoder.ratecontrol import plan
 
 from .conftest import CROPS, crop
 

@@ -6,17 +6,17 @@ import torch
 from PIL import Image
 
 import ddcodec
-from ddcodec.architecture import Architecture
-from ddcodec.bitstream import parse
-from ddcodec.decoder import decode_array
-from ddcodec.entropy import RANGE, encode_ints
-from ddcodec.reader import read_ints
-from ddcodec.fit import fit
-from ddcodec.presets import Phase
-from ddcodec.ratecontrol import RateTerm
+from ddcodec.format.architecture import Architecture
+from ddcodec.format.container import parse
+from ddcodec.decoders.decode import decode_array
+from ddcodec.format.entropy import RANGE, encode_ints
+from ddcodec.format.reader import read_ints
+from ddcodec.training.fit import fit
+from ddcodec.training.presets import Phase
+from ddcodec.encoder.ratecontrol import RateTerm
 from ddcodec.metrics import psnr
-from ddcodec.model import init_weights, network_input
-from ddcodec.rate import context_bits, grid_bits
+from ddcodec.component.model import init_weights, network_input
+from ddcodec.encoder.rate import context_bits, grid_bits
 
 from .conftest import DATA
 from .test_context import correlated_grid

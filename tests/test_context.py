@@ -1,4 +1,4 @@
-"""The context model of latent grids (ddcodec.context, entropy.CONTEXT): exact round trips, a gain on correlated
+"""The context model of latent grids (ddcodec.format.context, entropy.CONTEXT): exact round trips, a gain on correlated
 grids, and crafted descriptors refused with BitstreamError."""
 
 import numpy as np
@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from ddcodec import BitstreamError
-from ddcodec.context import TAPS
-from ddcodec.entropy import CONTEXT, RANGE, decode_ints, encode_ints
+from ddcodec.format.context import TAPS
+from ddcodec.format.entropy import CONTEXT, RANGE, decode_ints, encode_ints
 
 
 def correlated_grid(h: int, w: int, seed: int = 0) -> np.ndarray:

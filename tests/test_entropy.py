@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ddcodec.entropy import CODERS, _put_varint, _varints, decode_ints, encode_ints, table_budget
+from ddcodec.format.entropy import CODERS, _put_varint, _varints, decode_ints, encode_ints, table_budget
 
 tensor = st.one_of(
     arrays(np.int64, st.integers(1, 300), elements=st.integers(-3, 3)),

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import ddcodec
-from ddcodec.decoder import decode_array
+from ddcodec.decoders.decode import decode_array
 from ddcodec.metrics import psnr
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
@@ -20,8 +20,8 @@ def test_cuda_encode_decodes_to_the_reported_psnr_on_gpu_and_cpu(parrot, profile
 
 
 def test_cuda_render_matches_cpu(parrot):
-    from ddcodec.architecture import Architecture
-    from ddcodec.model import init_weights, network_input, render
+    from ddcodec.format.architecture import Architecture
+    from ddcodec.component.model import init_weights, network_input, render
 
     arch = Architecture(64, 64, 3, (16,) * 4, (1, 1, 0))
     weights = init_weights(arch, torch.Generator().manual_seed(0))
@@ -38,8 +38,8 @@ def test_cuda_encode_with_every_v010_piece_decodes_alike_on_cpu(parrot, monkeypa
     NumPy decoder on the CPU reproduces the PSNR the encoder reported."""
     import dataclasses
 
-    from ddcodec import ratecontrol
-    from ddcodec.presets import EFFORTS
+    from ddcodec.encoder import ratecontrol
+    from ddcodec.training.presets import EFFORTS
 
     for name, value in [("MAX_SYNTHESIS_SHARE", 1.0), ("ARM_PAYBACK", 0.0)]:
         monkeypatch.setattr(ratecontrol, name, value)

@@ -1,8 +1,8 @@
 import torch
 import torch.nn.functional as F
 
-from ddcodec.architecture import Architecture
-from ddcodec.model import BN_EPS, init_weights, network_input, render
+from ddcodec.format.architecture import Architecture
+from ddcodec.component.model import BN_EPS, init_weights, network_input, render
 
 
 def plain_deep_decoder(arch, weights, z):
@@ -53,7 +53,7 @@ def test_coded_input_equals_concatenating_the_latent_grids():
 
 
 def test_coarse_rendering_is_the_image_shrunk():
-    from ddcodec.model import render_batch
+    from ddcodec.component.model import render_batch
 
     arch = Architecture(37, 50, 3, (5, 7, 6, 4))
     weights, z = random_weights(arch), network_input(arch, 3)
@@ -64,13 +64,13 @@ def test_coarse_rendering_is_the_image_shrunk():
 def test_freed_memory_is_kept_in_the_heap_under_glibc():
     import platform
 
-    from ddcodec.heap import retain_freed_memory
+    from ddcodec.training.heap import retain_freed_memory
 
     assert retain_freed_memory() == (platform.libc_ver()[0] == "glibc")
 
 
 def test_upsampling_adjoint_is_the_gradient_of_bilinear_upsampling():
-    from ddcodec.kernels import upsample2x_adjoint
+    from ddcodec.component.kernels import upsample2x_adjoint
 
     for shape in [(2, 3, 5, 7), (1, 2, 1, 1), (1, 1, 1, 4), (1, 2, 2, 3), (1, 1, 6, 2)]:
         x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
@@ -92,7 +92,7 @@ def test_gradients_equal_those_of_the_unfused_network():
 
 
 def test_blocked_1x1_convolution_and_its_gradients_equal_one_matmul():
-    from ddcodec.kernels import BLOCK, conv1x1
+    from ddcodec.component.kernels import BLOCK, conv1x1
 
     gen = torch.Generator().manual_seed(5)
     w = torch.randn(2, 5, 3, generator=gen, dtype=torch.float64, requires_grad=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ddcodec import npdecode
+from ddcodec.decoders import npdecode
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,9 +7,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from benchmarks.decode_speed import random_stream
-from ddcodec import npdecode, torchdecode
-from ddcodec.architecture import Architecture, ArmShape
-from ddcodec.entropy import CODERS
+from ddcodec.decoders import npdecode
+from ddcodec.decoders import torchdecode
+from ddcodec.format.architecture import Architecture, ArmShape
+from ddcodec.format.entropy import CODERS
 
 from .conftest import DATA
 

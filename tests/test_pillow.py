@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, UnidentifiedImageError
 
 import ddcodec
-from ddcodec.bitstream import header_size
+from ddcodec.format.container import header_size
 
 
 def test_open_and_load_decode(encoded, tmp_path):

@@ -3,8 +3,8 @@ import io
 import numpy as np
 from PIL import Image
 
-from ddcodec.encoder import encode
-from ddcodec.progress import Progress
+from ddcodec.encoder.encode import encode
+from ddcodec.training.progress import Progress
 
 from .conftest import DATA
 

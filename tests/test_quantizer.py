@@ -1,4 +1,4 @@
-"""The latents' quantization proxies (ddcodec.quantizer) and the schedule's phases (ddcodec.presets, fit)."""
+"""The latents' quantization proxies (ddcodec.training.quantizer) and the schedule's phases (ddcodec.training.presets, fit)."""
 
 import dataclasses
 
@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import ddcodec
-from ddcodec.encoder import check_options
-from ddcodec.fit import proxy_at
-from ddcodec.presets import DEFAULT_EFFORT, EFFORTS, Phase
-from ddcodec.quantizer import MODES, LatentProxy, centred_noise, quantize_latents, softround
+from ddcodec.encoder.encode import check_options
+from ddcodec.training.fit import proxy_at
+from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS, Phase
+from ddcodec.training.quantizer import MODES, LatentProxy, centred_noise, quantize_latents, softround
 
 
 def _grid() -> torch.Tensor:

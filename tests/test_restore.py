@@ -6,9 +6,10 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from ddcodec import InputError, restore
+from ddcodec import InputError
+from ddcodec.restore import tasks as restore
 from ddcodec.cli import main
-from ddcodec.dip import SkipConfig, SkipNet
+from ddcodec.restore.dip import SkipConfig, SkipNet
 from ddcodec.metrics import psnr
 
 from .conftest import DATA

@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 
 import ddcodec
 from ddcodec import BitstreamError, DdcodecError, DecodeBudgetError
-from ddcodec.architecture import Architecture
-from ddcodec.bitstream import Header, pack, parse
-from ddcodec.decoder import decode_array
-from ddcodec.entropy import CATEGORICAL, GEOMETRIC, RANGE, ZSTD
-from ddcodec.payload import encode_payload
-from ddcodec.images import write_bytes
-from ddcodec.limits import Limits, decode_cost
+from ddcodec.format.architecture import Architecture
+from ddcodec.format.container import Header, pack, parse
+from ddcodec.decoders.decode import decode_array
+from ddcodec.format.entropy import CATEGORICAL, GEOMETRIC, RANGE, ZSTD
+from ddcodec.format.payload import encode_payload
+from ddcodec.io.images import write_bytes
+from ddcodec.format.limits import Limits, decode_cost
 
 from .conftest import DATA
 
@@ -107,7 +107,7 @@ def test_atomic_writes_clean_up_on_exit_and_follow_the_umask(tmp_path):
         tmp.write_bytes(b"half")
         raise SystemExit(143)  # what SIGTERM becomes in the command line
 
-    from ddcodec.images import atomic_write
+    from ddcodec.io.images import atomic_write
 
     with pytest.raises(SystemExit):
         atomic_write(tmp_path / "x.ddc", dies)
@@ -165,7 +165,7 @@ def test_an_unexpected_failure_is_one_line_and_exit_1(tmp_path, monkeypatch):
 
     from ddcodec import cli
 
-    monkeypatch.setattr("ddcodec.limits.decode_cost", lambda *args: 1 / 0)
+    monkeypatch.setattr("ddcodec.format.limits.decode_cost", lambda *args: 1 / 0)
     (tmp_path / "x.ddc").write_bytes(Path(DATA / "v1_kodim19_48x40.ddc").read_bytes())
     result = CliRunner().invoke(cli.main, ["info", str(tmp_path / "x.ddc")])
     assert result.exit_code == 1 and "unexpected ZeroDivisionError" in result.output and "Traceback" not in result.output

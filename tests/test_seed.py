@@ -3,7 +3,7 @@ import sys
 
 import numpy as np
 
-from ddcodec.seed import seeded_input, splitmix64
+from ddcodec.format.seed import seeded_input, splitmix64
 
 
 def test_splitmix64_matches_the_reference_sequence():
@@ -26,6 +26,6 @@ def test_different_seeds_differ_and_shapes_are_prefixes():
 
 
 def test_identical_in_another_process():
-    code = "from ddcodec.seed import seeded_input; import sys; sys.stdout.buffer.write(seeded_input(123, 8, 16, 16).tobytes())"
+    code = "from ddcodec.format.seed import seeded_input; import sys; sys.stdout.buffer.write(seeded_input(123, 8, 16, 16).tobytes())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
     assert out == seeded_input(123, 8, 16, 16).tobytes()

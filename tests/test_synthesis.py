@@ -11,12 +11,17 @@ import torch.nn.functional as F
 
 import ddcodec
 from benchmarks.decode_speed import random_stream
-from ddcodec import BitstreamError, npdecode, npsynthesis, ratecontrol, synthesis, torchdecode
-from ddcodec.architecture import Architecture
-from ddcodec.bitstream import Header, header_size, pack, parse
-from ddcodec.limits import decode_cost
-from ddcodec.model import init_weights, network_input, render
-from ddcodec.ratecontrol import plan
+from ddcodec import BitstreamError
+from ddcodec.decoders import npdecode
+from ddcodec.decoders import npsynthesis
+from ddcodec.encoder import ratecontrol
+from ddcodec.component import synthesis
+from ddcodec.decoders import torchdecode
+from ddcodec.format.architecture import Architecture
+from ddcodec.format.container import Header, header_size, pack, parse
+from ddcodec.format.limits import decode_cost
+from ddcodec.component.model import init_weights, network_input, render
+from ddcodec.encoder.ratecontrol import plan
 
 from .test_model import random_weights
 from .test_npdecode import assert_same_up_to_rounding

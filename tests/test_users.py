@@ -17,7 +17,7 @@ from PIL import Image
 
 import ddcodec
 from ddcodec import InputError
-from ddcodec.images import to_array, write_bytes
+from ddcodec.io.images import to_array, write_bytes
 
 from .conftest import DATA
 
@@ -107,7 +107,7 @@ def test_pillow_save_takes_pillow_s_usual_options(tmp_path):
 
 
 def test_folders_take_every_extension_pillow_reads(tmp_path):
-    from ddcodec.outputs import expand_inputs, image_suffixes
+    from ddcodec.io.outputs import expand_inputs, image_suffixes
 
     image = Image.new("RGB", (4, 4))
     for name, fmt in (("a.jfif", "JPEG"), ("b.jpe", "JPEG"), ("c.tga", "TGA"), ("d.pbm", "PPM"), ("e.png", "PNG")):
@@ -127,7 +127,7 @@ def test_an_output_that_appears_while_writing_is_not_replaced(tmp_path):
         tmp.write_bytes(b"new")
         target.write_bytes(b"someone else's")  # created after the check, before the rename
 
-    from ddcodec.images import atomic_write
+    from ddcodec.io.images import atomic_write
 
     with pytest.raises(InputError, match="exists"):
         atomic_write(target, sneaky, overwrite=False)
@@ -135,7 +135,8 @@ def test_an_output_that_appears_while_writing_is_not_replaced(tmp_path):
 
 
 def test_the_decode_command_does_not_replace_an_output_created_while_it_runs(tmp_path, monkeypatch):
-    from ddcodec import cli, decoder
+    from ddcodec import cli
+    from ddcodec.decoders import decode as decoder
 
     out = tmp_path / "out.png"
     real = decoder.decode

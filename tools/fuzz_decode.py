@@ -10,7 +10,7 @@ The structured mode writes files whose headers and payload descriptors are valid
 (sides, widths, latent grids, versions, step codes, table lengths and ratios, constants, context models; every
 declared table and every bucket), their range-coded words mostly made valid too (the symbols that the descriptors
 decode from random words, coded again), so that inputs reach the entropy decoder's rows, the tables, the forward pass
-and the re-encode check; it decodes them under ddcodec.limits set to --limit-memory-mb and --limit-macs (a quarter
+and the re-encode check; it decodes them under ddcodec.format.limits set to --limit-memory-mb and --limit-macs (a quarter
 of them through Pillow's Image.open(...).load()), and records each decode's time and traced peak against the cost
 model's estimate.
 
@@ -43,10 +43,10 @@ def seeds() -> list[bytes]:
     from dataclasses import replace
 
     import ddcodec
-    from ddcodec.architecture import ArmShape
-    from ddcodec.bitstream import Header, pack
-    from ddcodec.payload import encode_payload
-    from ddcodec.reader import read_ints
+    from ddcodec.format.architecture import ArmShape
+    from ddcodec.format.container import Header, pack
+    from ddcodec.format.payload import encode_payload
+    from ddcodec.format.reader import read_ints
 
     rng = np.random.default_rng(0)
     image = (rng.random((24, 32, 3)) * 255).astype(np.uint8)
@@ -95,7 +95,7 @@ EXTREME_STEPS = (-128, -40, -8, -4, 0, 4, 40, 127)
 
 
 def _svar(n: int) -> bytes:
-    from ddcodec.entropy import _put_varint, _zigzag
+    from ddcodec.format.entropy import _put_varint, _zigzag
 
     out = bytearray()
     _put_varint(out, _zigzag(n))
@@ -103,7 +103,7 @@ def _svar(n: int) -> bytes:
 
 
 def _var(n: int) -> bytes:
-    from ddcodec.entropy import _put_varint
+    from ddcodec.format.entropy import _put_varint
 
     out = bytearray()
     _put_varint(out, n)
@@ -111,14 +111,14 @@ def _var(n: int) -> bytes:
 
 
 def _varints(values: np.ndarray) -> bytes:
-    from ddcodec.entropy import _varints as varints
+    from ddcodec.format.entropy import _varints as varints
 
     return varints(values)
 
 
 def _flat_descriptor(rng: random.Random, n: int, categorical: bool) -> bytes:
     """A constant, geometric or (if allowed) categorical descriptor for n values, with extreme fields."""
-    from ddcodec.entropy import CATEGORICAL, CONSTANT, GEOMETRIC, MAX_SUPPORT
+    from ddcodec.format.entropy import CATEGORICAL, CONSTANT, GEOMETRIC, MAX_SUPPORT
 
     kind = rng.choice((CONSTANT, GEOMETRIC, GEOMETRIC) + ((CATEGORICAL,) if categorical else ()))
     if kind == CONSTANT:
@@ -138,8 +138,8 @@ def _flat_descriptor(rng: random.Random, n: int, categorical: bool) -> bytes:
 
 
 def _context_descriptor(rng: random.Random) -> bytes:
-    from ddcodec.context import BUCKETS, TAPS
-    from ddcodec.entropy import CONTEXT
+    from ddcodec.format.context import BUCKETS, TAPS
+    from ddcodec.format.entropy import CONTEXT
 
     coefs = bytes(rng.choice((0, 16, 127, 128, 255, 8)) for _ in range(TAPS))
     return bytes([CONTEXT]) + coefs + b"".join(_flat_descriptor(rng, 0, False) for _ in range(BUCKETS))
@@ -159,12 +159,12 @@ def structured(rng: random.Random, limits) -> bytes:
     """A file with a valid header and valid payload descriptors whose fields are extreme but legal; where its cost
     passes `limits`, its range-coded words are made valid too (most of the time)."""
     from ddcodec import BitstreamError, DecodeBudgetError
-    from ddcodec.architecture import Architecture
-    from ddcodec.bitstream import Header, pack
+    from ddcodec.format.architecture import Architecture
+    from ddcodec.format.container import Header, pack
     import zstandard
 
-    from ddcodec.entropy import RANGE, ZSTD, encode_groups, read_payload
-    from ddcodec.limits import check_budget
+    from ddcodec.format.entropy import RANGE, ZSTD, encode_groups, read_payload
+    from ddcodec.format.limits import check_budget
 
     version, layers = rng.choice((1, 2, 3, 3, 3)), rng.randint(1, 8)
     widths = tuple(rng.choice(EXTREME_WIDTHS) for _ in range(layers + 1))
@@ -207,7 +207,7 @@ class Campaign:
     `measure`) each decode's CPU time and traced peak against the cost model's estimate."""
 
     def __init__(self, timeout: float, measure: bool = False, pillow_share: float = 0.0, memory_cap: float = 0.0):
-        from ddcodec.decoder import decode_array
+        from ddcodec.decoders.decode import decode_array
 
         self.decode, self.timeout = decode_array, timeout
         self.measure, self.pillow_share, self.memory_cap = measure, pillow_share, memory_cap
@@ -269,8 +269,8 @@ class Campaign:
     @staticmethod
     def _estimate(data: bytes):
         from ddcodec import DdcodecError
-        from ddcodec.limits import decode_cost
-        from ddcodec.reader import read_plan
+        from ddcodec.format.limits import decode_cost
+        from ddcodec.format.reader import read_plan
 
         try:
             plan = read_plan(data)
@@ -310,8 +310,8 @@ def main() -> int:
     p.add_argument("--memory-mb", type=int, default=2048, help="address-space cap above the baseline")
     p.add_argument("--plain", action="store_true", help="random mutations instead of atheris")
     p.add_argument("--structured", action="store_true", help="valid headers with extreme fields instead of atheris")
-    p.add_argument("--limit-memory-mb", type=float, default=160, help="structured: ddcodec.limits.MAX_MEMORY")
-    p.add_argument("--limit-macs", type=float, default=1e10, help="structured: ddcodec.limits.MAX_MACS")
+    p.add_argument("--limit-memory-mb", type=float, default=160, help="structured: ddcodec.format.limits.MAX_MEMORY")
+    p.add_argument("--limit-macs", type=float, default=1e10, help="structured: ddcodec.format.limits.MAX_MACS")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path)
     args = p.parse_args()
@@ -362,9 +362,9 @@ def main() -> int:
 
 def run_structured(args) -> int:
     """The structured campaign: args.runs files from `structured`, decoded under the limits given."""
-    import ddcodec.limits as limits
-    import ddcodec.npdecode as npdecode
-    from ddcodec.limits import Limits
+    import ddcodec.format.limits as limits
+    import ddcodec.decoders.npdecode as npdecode
+    from ddcodec.format.limits import Limits
 
     limits.MAX_MEMORY, limits.MAX_MACS = int(args.limit_memory_mb * 2**20), args.limit_macs
     npdecode.MAX_THREADS = 1  # one thread: CPU time is the decode's time on one core

@@ -1,0 +1,220 @@
+"""The ARM in torch: the learned context model of the latent grids, its differentiable rate, and its quantization.
+
+A small MLP shared by all grids (Cool-chic's auto-regressive model) maps each latent value's causal neighbours
+(armint.NEIGHBOURS) and, optionally, the preceding grid's co-located value to the mean μ and log2 scale of a discrete
+Laplace, P(q) ∝ exp(-|q - μ|/b) over the integers: the model the coder's tables (armint.py) implement with μ to a
+quarter and b on a quarter-octave grid, so that the rate term of the loss is the ARM's own estimate of the bits the
+coder will spend. Its weights are network tensors like any other (Architecture.arm_indices): trained with the rest,
+then quantized to power-of-two steps chosen by the bits they save (Cool-chic's per-module search), and coded in the
+file.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ddcodec.format import armint
+from ddcodec.training.adam import Adam
+from ddcodec.format.architecture import Architecture, ArmShape
+from ddcodec.format.entropy import RANGE, encode_ints
+
+MAX_LOG2_SCALE = armint.MIN_LOG2_SCALE + (armint.LEVELS - 1) / armint.LEVELS_PER_OCTAVE
+STEP_SHIFTS = range(4, 13)  # a layer's step 2^-k is searched over these k (2^-12: weights within +-2^16)
+DEFAULT_SHIFT = 8
+REFIT_ITERS, REFIT_LR = 300, 1e-2  # the ARM's last fit, to the final integer latents alone
+_LN2 = math.log(2.0)
+
+
+INIT_LOG2_SCALE = -2.0  # the ARM starts at b = 1/4: latents at 0 cost 0.05 bits each, as under the linear model
+
+
+def init_arm(shape: ArmShape, generator: torch.Generator) -> list[torch.Tensor]:
+    """Fresh ARM tensors, (weight, bias) per layer: hidden layers uniform in +-1/sqrt(fan_in) and zero biases; the
+    output layer's weights zero, so that the ARM starts predicting μ = 0, log2 b = INIT_LOG2_SCALE everywhere (at
+    b = 1 the rounded zeros of a fresh fit cost 1.1 bits each, and the rate control's λ ran up 100-fold before the
+    ARM had learnt better)."""
+    out = []
+    layers = shape.layer_shapes()
+    for j, (o, i) in enumerate(layers):
+        bound = 0.0 if j == len(layers) - 1 else 1.0 / math.sqrt(i)
+        out += [(torch.rand((o, i), generator=generator) * 2 - 1) * bound, torch.zeros(o)]
+    out[-1][1] = INIT_LOG2_SCALE
+    return out
+
+
+def contexts(shape: ArmShape, grids: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The ARM's inputs for every value of B networks' grids (each (B, h, w), stream order): (B, values, inputs), the
+    values in stream order (grid after grid, rows from the top), the neighbours 0 outside their grid."""
+    pad = armint.PAD
+    offsets = armint.NEIGHBOURS[: shape.neighbours]
+    parts = []
+    for g, grid in enumerate(grids):
+        h, w = grid.shape[1:]
+        p = F.pad(grid, (pad, pad, pad, 0))
+        feats = [p[:, pad + dy : pad + dy + h, pad + dx : pad + dx + w] for dy, dx in offsets]
+        if shape.coarser:
+            if g == 0:
+                feats.append(torch.zeros_like(grid))
+            else:
+                prev = grids[g - 1]
+                rows = torch.arange(h, device=grid.device) * prev.shape[1] // h
+                cols = torch.arange(w, device=grid.device) * prev.shape[2] // w
+                feats.append(prev[:, rows][:, :, cols])
+        parts.append(torch.stack(feats, -1).flatten(1, 2))
+    return torch.cat(parts, 1)
+
+
+def forward(arm: Sequence[torch.Tensor], x: torch.Tensor, as_coded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """B networks' ARMs ((weight (B, out, in), bias (B, out)) per layer) on inputs (B, n, inputs): μ and log2 b,
+    (B, n) each, the latter clamped to the coder's levels; with `as_coded`, both as the coder's tables hold them."""
+    n_layers = len(arm) // 2
+    for j in range(n_layers):
+        x = torch.baddbmm(arm[2 * j + 1][:, None, :], x, arm[2 * j].transpose(1, 2))
+        if j < n_layers - 1:
+            x = torch.relu(x)
+    mean, log2_scale = x[..., 0], x[..., 1].clamp(armint.MIN_LOG2_SCALE, MAX_LOG2_SCALE)
+    return _as_coded(mean, log2_scale) if as_coded else (mean, log2_scale)
+
+
+def _as_coded(mean: torch.Tensor, log2_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """μ floored to 1/FRAC and log2 b rounded to 1/LEVELS_PER_OCTAVE, as armint._mlp codes them, with straight-through
+    gradients: the ARM's last fit (refit_arm), to latents that no longer move. A fit with μ continuous learns means
+    near 1/2 with small scales (a value 0 or 1 for one bit), which the coder's quarter-step means code at up to ~11
+    bits (kodim14 at 0.15 bpp: coded 19 % above the estimate; kodim03, 768x512: 26-50 %); the whole fit through
+    these straight-through values stopped the rate term (λ ran 10-fold up, two thirds of the latents nonzero)."""
+    frac, levels = armint.FRAC, armint.LEVELS_PER_OCTAVE
+    return (mean + (torch.floor(mean * frac) / frac - mean).detach(),
+            log2_scale + (torch.round(log2_scale * levels) / levels - log2_scale).detach())
+
+
+def discrete_laplace_bits(q: torch.Tensor, mean: torch.Tensor, log2_scale: torch.Tensor) -> torch.Tensor:
+    """-log2 P(q) under P(k) = exp(-|k - μ|/b) / Z over the integers k, Z = Σ_k exp(-|k - μ|/b)
+    = (exp(-f/b) + exp(-(1-f)/b)) / (1 - exp(-1/b)) with f = μ - floor(μ): the coder's model. For q between two
+    integers (training noise), the linear interpolation of the bits of both: never below 0 (the pmf's formula at a
+    non-integer q is not a density, and a fit drove latents and means to half-integers to make it negative)."""
+    inv = torch.exp2(-log2_scale)
+    f = mean - torch.floor(mean).detach()
+    log_z = torch.logaddexp(-f * inv, (f - 1) * inv) - torch.log1p(-torch.exp(-inv))
+    low = torch.floor(q).detach()
+    t = q - low
+    bits_low = (low - mean).abs() * inv + log_z
+    bits_high = (low + 1 - mean).abs() * inv + log_z
+    return (bits_low + t * (bits_high - bits_low)) / _LN2
+
+
+def arm_bits(shape: ArmShape, grids: Sequence[torch.Tensor], clean: Sequence[torch.Tensor],
+             arm: Sequence[torch.Tensor], as_coded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rate term's estimate (fit.RateTerm.estimate) for B networks' grids (each (B, h, w), as the loss sees them:
+    noisy or rounded) and their ARM tensors, and the bits of the `clean` grids rounded (no gradient), (B,) each.
+
+    The estimate's value is the bits of the grids under the ARM's Laplace, its inputs taken from the same grids; its
+    gradient reaches the latents through the values coded (the ARM and its inputs held), and the ARM through the
+    bits of the rounded grids, the values it will code (trained on the noisy ones it learnt scales as wide as the
+    noise, and the rate term pulled the latents 4-5x less than the coder's model would: λ ran up 100-fold). With
+    `as_coded`, μ and b as the coder's tables hold them (_as_coded)."""
+    held = [a.detach() for a in arm]
+    mean, log2_scale = forward(held, contexts(shape, [g.detach() for g in grids]), as_coded)
+    noisy = discrete_laplace_bits(torch.cat([g.flatten(1) for g in grids], 1), mean, log2_scale).sum(1)
+    rounded = [torch.round(c.detach()) for c in clean]
+    mean, log2_scale = forward(arm, contexts(shape, rounded), as_coded)
+    rounded_bits = discrete_laplace_bits(torch.cat([g.flatten(1) for g in rounded], 1), mean, log2_scale).sum(1)
+    return noisy + rounded_bits - rounded_bits.detach(), rounded_bits.detach()
+
+
+def coded_grid_bits(shape: ArmShape, rounded: Sequence[torch.Tensor], arm: Sequence[torch.Tensor]) -> torch.Tensor:
+    """What the integer coder (armint.py) spends on each of B networks' rounded grids (each (B, h, w)) under their
+    ARM tensors (each (B, ...)) quantized at 2^-DEFAULT_SHIFT, (B,) bits: the rate term's calibration. Its tables
+    (μ to a quarter, b on a quarter-octave grid) and the stream's last words cost ~20 % more than arm_bits on
+    sparse crops (kodim14 at 0.15 bpp: 5,312 bits coded, 4,468 estimated with the same quantized ARM)."""
+    out = []
+    for b in range(rounded[0].shape[0]):
+        grids = [g[b].detach().cpu().clamp(-armint.MAX_LATENT, armint.MAX_LATENT).numpy().astype(np.int64)
+                 for g in rounded]
+        ints = [np.round(np.clip(a[b].detach().cpu().double().numpy(), -bound, bound) * 2.0**DEFAULT_SHIFT
+                         ).astype(np.int64) for a, bound in zip(arm, bounds(shape))]
+        out.append(armint.stream_bits(grids, armint.fixed_point(ints, [-4 * DEFAULT_SHIFT] * len(ints)), shape))
+    return torch.tensor(out, dtype=rounded[0].dtype, device=rounded[0].device)
+
+
+def bounds(shape: ArmShape) -> list[float]:
+    """The largest magnitude each ARM tensor may hold in a file (weights, biases: armint's fixed-point limits)."""
+    return [b for _ in shape.layer_shapes() for b in (armint.MAX_FIXED_WEIGHT / 2.0**armint.MAX_WEIGHT_SHIFT,
+                                                      armint.MAX_FIXED_BIAS / 2.0**armint.MAX_BIAS_SHIFT)]
+
+
+def quantize_arm(shape: ArmShape, arm: Sequence[np.ndarray], grids: Sequence[np.ndarray]
+                 ) -> tuple[list[np.ndarray], list[int], int]:
+    """One network's ARM tensors (float, (weight, bias) per layer) quantized for coding its integer grids: a step
+    2^-k per layer (its weight and bias), k in STEP_SHIFTS, chosen layer by layer (one pass from the output layer,
+    the others at 2^-DEFAULT_SHIFT) by the bits of the ARM-coded grids plus those of the ARM's own tensors.
+    Returns the integer tensors, their step codes (-4k) and the total bits."""
+    layers = len(arm) // 2
+    clamped = [np.clip(a, -b, b) for a, b in zip(arm, bounds(shape))]
+    shifts = [DEFAULT_SHIFT] * layers
+
+    def total(shifts: Sequence[int]) -> tuple[int, list[np.ndarray], list[int]]:
+        codes = [-4 * k for k in shifts for _ in range(2)]
+        ints = [np.round(a * 2.0**k).astype(np.int64) for a, k in zip(clamped, (k for k in shifts for _ in range(2)))]
+        try:  # too fine a step can need longer tables than a payload may declare
+            return armint.stream_bits(grids, armint.fixed_point(ints, codes), shape) + 8 * len(
+                encode_ints(ints, RANGE)), ints, codes
+        except ValueError:
+            return 1 << 62, ints, codes
+
+    best = total(shifts)
+    for j in reversed(range(layers)):
+        for k in STEP_SHIFTS:
+            trial = shifts[:j] + [k] + shifts[j + 1:]
+            result = total(trial)
+            if result[0] < best[0]:
+                best, shifts = result, trial
+    bits, ints, codes = best
+    return ints, codes, bits
+
+
+def round_latents(arch: Architecture, weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """B networks' weights with the latent grids rounded (and, with an ARM, clamped to what it codes) and the ARM's
+    tensors clamped to what its fixed point holds."""
+    limit = armint.MAX_LATENT if arch.arm is not None else math.inf
+    out = [torch.round(w).clamp(-limit, limit) if t in arch.grid_indices else w for t, w in enumerate(weights)]
+    for t, bound in zip(arch.arm_indices, bounds(arch.arm) if arch.arm else []):
+        out[t] = out[t].clamp(-bound, bound)
+    return out
+
+
+def arm_step_codes(arch: Architecture, weights: Sequence[torch.Tensor]) -> list[list[int]]:
+    """Per network of B, the step codes of its ARM's tensors (quantize_arm on its rounded grids, as round_latents
+    leaves them); empty lists without an ARM."""
+    if arch.arm is None:
+        return [[] for _ in range(weights[0].shape[0])]
+    grids = sorted(arch.grid_indices)
+    return [quantize_arm(arch.arm, [weights[t][b].detach().cpu().numpy() for t in arch.arm_indices],
+                         [weights[t][b].detach().cpu().numpy().astype(np.int64) for t in grids])[1]
+            for b in range(weights[0].shape[0])]
+
+
+def refit_arm(arch: Architecture, weights: Sequence[torch.Tensor], iters: int = REFIT_ITERS, lr: float = REFIT_LR
+              ) -> list[torch.Tensor]:
+    """B networks' weights with the ARM fitted once more, alone, to the bits of their final integer grids (Adam,
+    cosine learning rate, from the ARM they have): during the fit it modelled noisy latents, whose scales are wider
+    than those of the rounded values it will code."""
+    if arch.arm is None:
+        return list(weights)
+    grids = [weights[t] for t in sorted(arch.grid_indices)]
+    params = [weights[t].detach().clone().requires_grad_() for t in arch.arm_indices]
+    opt = Adam(params, lr)
+    for it in range(iters):
+        opt.lr = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
+        bits, _ = arm_bits(arch.arm, grids, grids, params, as_coded=True)
+        opt.zero_grad()
+        bits.sum().backward()
+        opt.step()
+    out = list(weights)
+    for t, p in zip(arch.arm_indices, params):
+        out[t] = p.detach()
+    return out

@@ -1,0 +1,314 @@
+"""Encoding: fit a Deep Decoder to the image, quantize its weights by rate-distortion, entropy-code, pack.
+
+One batch of images of one size reads as its phases (_encode_batch): warm up (warmup.py) -> fit (the preset's fit
+phases, presets.py, with the latents' rate term of ratecontrol.py) -> round the latents -> allocate the weights'
+quantization steps (quant.py, μ searched by ratecontrol.py) -> fine-tune (the preset's finetune phases) -> code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ddcodec.format.architecture import Architecture
+from ddcodec.encoder.arm import arm_step_codes, refit_arm, round_latents
+from ddcodec.format.container import Header, pack, parse
+from ddcodec.decoders.decode import decode_array
+from ddcodec.errors import DecodeBudgetError, InputError
+from ddcodec.training.fit import fit, per_image_mse, pick_device
+from ddcodec.io.images import ImageLike, to_array, write_bytes
+from ddcodec.format.limits import check_budget
+from ddcodec.metrics import psnr
+from ddcodec.format.payload import encode_payload
+from ddcodec.format.options import CODERS, DEFAULT_INPUT, DEFAULT_LR, INPUTS
+from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS, GPU_EFFORT, Preset, WarmUp
+from ddcodec.training.progress import Progress
+from ddcodec.encoder.nnquant import allocate_steps, quantize, sensitivities, step_tensors
+from ddcodec.encoder.ratecontrol import (PSNR_RETRIES, Plan, RateTerm, bpp_for_psnr, final_stream, latent_rate_term, plan,
+                          prune_to_fit, psnr_plan, search_mu, unbudgeted_mu)
+from ddcodec.training.warmup import warm_up
+
+MAX_ITERS = 10**7
+
+
+@dataclass
+class EncodeResult:
+    """A compressed image and what it cost."""
+
+    data: bytes
+    arch: Architecture
+    psnr: float  # of the decoded file, on the encoder's device
+    psnr_float: float  # of the unquantized network
+    iters: int
+    seconds: float  # wall time; images fitted in one batch share it equally
+    device: str
+
+    @property
+    def n_bytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def bpp(self) -> float:
+        return 8 * len(self.data) / (self.arch.height * self.arch.width)
+
+    @property
+    def n_params(self) -> int:
+        return self.arch.n_params
+
+    def save(self, path: str | os.PathLike, overwrite: bool = True) -> None:
+        """Write the .ddc file atomically (without `overwrite`, never over a file, even one made meanwhile)."""
+        write_bytes(path, self.data, overwrite)
+
+
+def encode(
+    image: ImageLike,
+    *,
+    bpp: float | None = None,
+    ratio: float | None = None,
+    quality: int | None = None,
+    psnr: float | None = None,
+    input: str = DEFAULT_INPUT,
+    effort: int | None = None,
+    iters: int | None = None,
+    lr: float = DEFAULT_LR,
+    seed: int = 0,
+    tries: int | None = None,
+    coder: str = "range",
+    device: str = "auto",
+    progress: bool = False,
+    preset: Preset | None = None,
+) -> EncodeResult:
+    """Compress one image (path, PIL image or uint8 array) to .ddc bytes; the options are those of encode_many.
+
+    Give at most one of `bpp` (a hard cap on bits per pixel), `ratio` (3·H·W / weights), `quality` (1..5; the
+    default is 3) or `psnr` (dB: the smallest file found that reaches it). `input` "coded" (latent grids coded in
+    the file too; the default) or "seed" (the paper's Deep Decoder: weights and a seed). `effort` 1..5 picks the
+    schedule (presets.EFFORTS; default 3 on the CPU, 4 on a GPU); `iters` overrides its iterations, `tries` its
+    warm-up candidates (seeds from `seed`), `preset` replaces it; `lr` is the peak learning rate; `coder` "range"
+    or "zstd"; `device` "auto", "cpu" or "cuda"; `progress` shows a progress bar. Raises InputError for options or
+    images it cannot take.
+    """
+    return encode_many([image], bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, input=input, effort=effort,
+                       iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device, progress=progress,
+                       preset=preset)[0]
+
+
+def encode_many(
+    images: Sequence[ImageLike],
+    *,
+    bpp: float | None = None,
+    ratio: float | None = None,
+    quality: int | None = None,
+    psnr: float | None = None,
+    effort: int | None = None,
+    iters: int | None = None,
+    lr: float = DEFAULT_LR,
+    seed: int = 0,
+    tries: int | None = None,
+    coder: str = "range",
+    device: str = "auto",
+    batch: int | None = None,
+    progress: bool = False,
+    input: str = DEFAULT_INPUT,
+    preset: Preset | None = None,
+) -> list[EncodeResult]:
+    """Compress several images; those of one size are fitted together, `batch` at a time, in batched kernels.
+
+    Choose the size with one of `bpp` (a hard cap on bits per pixel, header included), `ratio` (3·H·W / parameters)
+    or `quality` (presets of bpp, 1..5), or ask for `psnr` (dB: the smallest file found whose decoded PSNR reaches
+    it; the network is sized from a guess of the rate, doubled up to three times if the fit falls short); the
+    default is quality 3. `effort`, `iters`, `tries` and `preset` choose the schedule (see encode). `batch` defaults
+    to 16 on CUDA and 1 on the CPU, where batching saves little. Each result is the same as encoding its image
+    alone, up to float rounding. `input` "coded" (the default) also fits latent grids with a rate term and codes
+    them in the file; "seed" codes only the weights and the seed.
+    """
+    batch, schedule = check_options(bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, input=input, effort=effort,
+                                    iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device,
+                                    batch=batch, preset=preset)
+    dev = pick_device(device)
+    arrays = [to_array(image) for image in images]
+    coded = input == "coded"
+    if psnr is None:
+        plans = [plan(*a.shape, bpp=bpp, ratio=ratio, quality=quality, coded_input=coded) for a in arrays]
+    else:
+        sized = [psnr_plan(a.shape, bpp_for_psnr(psnr), coded) for a in arrays]
+        plans = [p for p, _ in sized]
+    for p in plans:  # the encoder refuses what the decoder would refuse, before any work
+        try:
+            check_budget(p.arch)
+        except DecodeBudgetError as exc:
+            raise InputError(f"image too large for ddcodec's decode limits: {exc}") from None
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, a in enumerate(arrays):
+        groups.setdefault(a.shape, []).append(i)
+    results: list[EncodeResult | None] = [None] * len(arrays)
+    n_batches = sum(math.ceil(len(m) / batch) for m in groups.values())
+    reporter = Progress(schedule.iters * n_batches) if progress else None
+    for members in groups.values():
+        for k in range(0, len(members), batch):
+            chunk = members[k : k + batch]
+            group = [arrays[i] for i in chunk]
+            label = f"image {'+'.join(str(i + 1) for i in chunk)}/{len(arrays)}"
+            fitted = _encode_batch(group, plans[chunk[0]], schedule, lr, seed, CODERS[coder], dev, reporter, psnr,
+                                   label)
+            for i, r in zip(chunk, fitted):
+                results[i] = r
+    if psnr is not None:  # a fit that fell short of the target is redone, alone, with a network twice the size
+        for i, a in enumerate(arrays):
+            guess = sized[i][1]
+            for _ in range(PSNR_RETRIES):
+                if results[i].psnr >= psnr:
+                    break
+                p, guess = psnr_plan(a.shape, 2 * guess, coded)
+                results[i] = _encode_batch([a], p, schedule, lr, seed, CODERS[coder], dev, reporter, psnr,
+                                           f"image {i + 1}/{len(arrays)}, retry")[0]
+            if results[i].psnr < psnr:
+                raise InputError(f"a PSNR of {psnr} dB was not reached (best {results[i].psnr:.2f} dB); try a higher "
+                                 "effort or more iterations")
+    return results
+
+
+def check_options(
+    *, bpp: float | None = None, ratio: float | None = None, quality: int | None = None, psnr: float | None = None,
+    input: str = DEFAULT_INPUT, effort: int | None = None, iters: int | None = None, lr: float = DEFAULT_LR,
+    seed: int = 0, tries: int | None = None, coder: str = "range", device: str = "auto", batch: int | None = None,
+    preset: Preset | None = None,
+) -> tuple[int, Preset]:
+    """Check encode_many's options (an InputError names the first one that cannot be used); return how many images
+    one call fits together (`batch`, or its default for the device) and the schedule they choose."""
+    if input not in INPUTS:
+        raise InputError(f"unknown input profile {input!r} (choose from {', '.join(INPUTS)})")
+    if coder not in CODERS:
+        raise InputError(f"unknown coder {coder!r} (choose from {', '.join(CODERS)})")
+    if effort is not None and effort not in EFFORTS:
+        raise InputError(f"effort must be one of {sorted(EFFORTS)}, not {effort}")
+    if iters is not None and not 1 <= iters <= MAX_ITERS:
+        raise InputError(f"iters must be in 1 .. {MAX_ITERS}, not {iters}")
+    if tries is not None and tries < 1:
+        raise InputError(f"tries must be at least 1, not {tries}")
+    for name, value in (("bpp", bpp), ("ratio", ratio), ("lr", lr)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise InputError(f"{name} must be a positive finite number, not {value}")
+    if psnr is not None and not (math.isfinite(psnr) and 0 < psnr < 100):
+        raise InputError(f"psnr must be a number of dB between 0 and 100, not {psnr}")
+    if sum(x is not None for x in (bpp, ratio, quality, psnr)) > 1:
+        raise InputError("give at most one of bpp, ratio, quality and psnr")
+    if batch is not None and batch < 1:
+        raise InputError(f"batch must be at least 1, not {batch}")
+    try:
+        dev = pick_device(device)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    schedule = preset or EFFORTS[effort or (GPU_EFFORT if dev.type == "cuda" else DEFAULT_EFFORT)]
+    if tries is not None:
+        schedule = dataclasses.replace(schedule, warmup=WarmUp(tries, (tries,), schedule.warmup.share,
+                                                               schedule.warmup.coarse))
+    if not 0 <= seed <= 2**64 - schedule.warmup.candidates:
+        raise InputError("seed must be in 0 .. 2^64-1 minus the number of tries")
+    return batch or (16 if dev.type == "cuda" else 1), schedule.with_iters(iters)
+
+
+def _encode_batch(
+    pixels: list[np.ndarray], p: Plan, preset: Preset, lr: float, seed: int, coder: int, dev: torch.device,
+    progress: Progress | None, min_psnr: float | None = None, label: str = "",
+) -> list[EncodeResult]:
+    """Warm up, fit, round, allocate steps, fine-tune and code B images of one size as B networks in one batch."""
+    start = time.perf_counter()
+    arch, n = p.arch, len(pixels)
+    target = torch.stack([torch.from_numpy(a.copy()).permute(2, 0, 1) for a in pixels]).float().div(255).to(dev)
+    seeds, z, weights = warm_up(arch, target, seed, preset, lr, progress, label)
+    rate = latent_rate_term(p, n, sum(map(preset.phase_iters, preset.fit)), dev)
+    weights, mse_float = _run(preset, preset.fit, arch, target, z, weights, lr, rate, None, arch.bn_scales,
+                              progress, label)
+    grids, arm = arch.grid_indices, arch.arm_indices
+    weights = round_latents(arch, weights)
+    if rate:
+        rate.fix()
+    fixed = arch.bn_scales | grids  # step code 0: BN scales (held at 1) and latent grids (integers)
+    with torch.no_grad():
+        sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights, skip=grids | set(arm))
+    arm_codes = arm_step_codes(arch, weights)
+
+    def allocate(b: int, mu: float) -> list[int]:
+        """Image b's step codes at mu from the fit's weights; the ARM's chosen by arm.arm_step_codes."""
+        codes = allocate_steps(mu, sens[b], [w[b] for w in weights], fixed)
+        for t, c in zip(arm, arm_codes[b]):
+            codes[t] = c
+        return codes
+
+    def stream(b: int, ws: list[torch.Tensor], mu: float) -> bytes:
+        """Image b's file with weights ws[.][b], its steps allocated at mu; with an ARM, the smaller of the files
+        with and without it (the linear context model: the ARM's own bits do not pay on the smallest images)."""
+        header = Header(arch, seeds[b], coder, tuple(allocate(b, mu)))
+        ints = quantize([w[b] for w in ws], header.step_codes)
+        files = [pack(header, encode_payload(header, ints))]
+        if arch.arm is not None:
+            plain = Header(dataclasses.replace(arch, arm=None), seeds[b], coder, header.step_codes[: -len(arm)])
+            files.append(pack(plain, encode_payload(plain, ints[: -len(arm)])))
+        return min(files, key=len)
+
+    def good(b: int, data: bytes) -> bool:
+        """Whether image b's stream meets the target: the byte budget, or the PSNR asked for."""
+        if p.budget:
+            return len(data) <= p.budget
+        return min_psnr is None or psnr(decode_array(data, dev), pixels[b]) >= min_psnr
+
+    for b in range(n):
+        prune_to_fit(grids, [w[b] for w in weights], lambda m, b=b: stream(b, weights, m), p.budget)
+    mus = [
+        search_mu(lambda m, b=b: stream(b, weights, m), lambda d, b=b: good(b, d), p.budget is not None)
+        if p.budget or min_psnr is not None else unbudgeted_mu(mse_float[b], arch.n_params)
+        for b in range(n)
+    ]
+    before = [stream(b, weights, mus[b]) for b in range(n)] if p.budget else []
+    steps = step_tensors([allocate(b, mus[b]) for b in range(n)], weights)
+    tuned, _ = _run(preset, preset.finetune, arch, target, z, weights, lr, rate, steps, arch.bn_scales | set(arm),
+                    progress, label)  # the ARM held, then refitted to the final latents
+    tuned = round_latents(arch, refit_arm(arch, round_latents(arch, tuned)))
+    arm_codes = arm_step_codes(arch, tuned)
+
+    def tuned_file(b: int) -> bytes:
+        """Image b's file after fine-tuning: for a PSNR target the smallest that reaches it; for a budget the
+        better by PSNR of the fine-tuned and the fine-tuning's starting file (fine-tuning at a fixed λ can grow
+        the latents past the budget: then the starting file)."""
+        if min_psnr is not None:
+            return search_mu(lambda m: stream(b, tuned, m), lambda d: good(b, d), False, data=True)
+        try:
+            after = final_stream(lambda m: stream(b, tuned, m), mus[b], p.budget)
+        except InputError:
+            return before[b]
+        return max([after, *before[b:b + 1]], key=lambda d: psnr(decode_array(d, dev), pixels[b]))
+
+    datas = [tuned_file(b) for b in range(n)]
+    seconds = (time.perf_counter() - start) / n
+    return [
+        EncodeResult(data=data, arch=parse(data, budget=False)[0].arch, psnr=psnr(decode_array(data, dev), a),
+                     psnr_float=10 * math.log10(1 / max(mse, 1e-12)), iters=preset.iters, seconds=seconds,
+                     device=str(dev))
+        for data, a, mse in zip(datas, pixels, mse_float)
+    ]
+
+
+def _run(
+    preset: Preset, phases, arch: Architecture, target: torch.Tensor, z: torch.Tensor, weights: list[torch.Tensor],
+    lr: float, rate: RateTerm | None, steps: list[torch.Tensor] | None, frozen: frozenset[int],
+    progress: Progress | None, label: str,
+) -> tuple[list[torch.Tensor], list[float]]:
+    """Run the phases that get iterations in turn from `weights`, but those coarser than the network allows (a
+    1-layer network, for images under about 23 pixels a side, has no half size); the last one's weights and their
+    MSEs."""
+    ran = [ph for ph in phases if preset.phase_iters(ph) and ph.coarse < arch.layers] or list(phases[-1:])
+    for phase in ran:  # (a fit of 0 iterations measures the weights)
+        if rate:
+            rate.enter(phase.lambda_floor)
+        weights, mse = fit(arch, target, z, weights, phase, preset.phase_iters(phase), lr, steps=steps,
+                           frozen=frozen, rate=rate, latent_gain=preset.latent_gain,
+                           optimizer=preset.optimizer, progress=progress, label=label)
+    return weights, mse

@@ -1,0 +1,299 @@
+"""Rate control, in one home: from the user's size target to an architecture and a byte budget, the latents' bit
+target and the rate weight λ steered towards it during the fit, and the weights' quantization knob μ searched so
+that the file fills the budget (or reaches a PSNR).
+
+The walk of one encode (encoder.py): `plan` sizes the network; `latent_rate_term` gives the fit its rate term
+(λ · estimated latent bits / pixels, λ steered to the bits the weights leave, the estimate recalibrated against
+the coder's real bits); after the fit, `prune_to_fit` zeroes small latents if they alone overshoot, `search_mu`
+bisects μ to the budget's boundary, and after fine-tuning `final_stream` gives the stream at that μ or the first
+coarser one that still fits (where none does, the encoder keeps the file fine-tuning started from). `psnr_plan`
+sizes the network for a PSNR target and its retries.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable, Collection
+
+import numpy as np
+import torch
+
+from ddcodec.format.architecture import Architecture, ArmShape, layers_for, width_for
+from ddcodec.encoder.arm import arm_bits
+from ddcodec.encoder.arm import coded_grid_bits as arm_coded_bits
+from ddcodec.format.container import header_size
+from ddcodec.format.entropy import CODERS, encode_ints
+from ddcodec.errors import InputError
+from ddcodec.encoder.rate import context_bits, grid_bits
+
+QUALITY_BPP = {1: 0.15, 2: 0.25, 3: 0.4, 4: 0.6, 5: 1.0}  # --quality preset -> bits per pixel cap
+DEFAULT_QUALITY = 3
+BITS_PER_PARAM = 6.5  # what a weight costs after quantization and range coding, measured on Kodak crops
+MODEL_BYTES_PER_TENSOR = 4  # typical size of one tensor's entropy-model descriptor
+WEIGHT_SHARE = 0.35  # coded-input profile: part of the budget planned for the network's weights
+MAX_CODED_WIDTH = 37  # coded-input profile: the decoder within 2,500 multiply-adds per pixel, synthesis and ARM included
+LATENTS_BY_SCALE = {0: 0, 1: 1, 2: 1, 3: 1, 4: 2}  # latent grids of a layer 2^-s below full size (s >= 4: 2)
+PSNR_RETRIES = 3  # psnr targets: times a network twice the size is tried when the fit falls short
+
+LAMBDA_START = 2e-3  # coded input: the first rate weight (MSE per bit per pixel); rate control steers it
+LATENT_MARGIN = 0.9  # the latents aim at this share of what the weights leave, so that an overshoot still fits
+LATENT_SHARE_NO_BUDGET = 0.5  # coded input with a ratio: latents get about as many bits as the weights
+CALIBRATE_EVERY = 100  # iterations between two measurements of the coder's real latent bits against the estimate
+MIN_CALIBRATION_BITS = 1000.0  # below this the coder's fixed costs (model descriptors) dominate the ratio
+CALIBRATION_RANGE = (0.5, 1.5)
+
+FINEST_MU, COARSEST_MU = 1e-14, 1e2  # the range of the quantization knob searched
+BISECTION_STEPS = 16  # halvings of that range (37 in log mu) that search_mu makes: to 6e-4 in log mu
+QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share of the float fit's MSE
+
+# The coded-input profile's synthesis (format version 4; benchmarks/results/ablations.md, "v0.10 — synthesis") and
+# ARM ("v0.10 — ARM"), on by default since v0.11 ("v0.11 — the merged default"): merged in v0.10 they collapsed at
+# 0.15 bpp on 256x256 crops, where the ARM's weights cost more than it saved, the synthesis fitted worse, and
+# fine-tuning grew the latents past the budget; each is now planned only where it pays (plan, _arm_pays).
+UPSAMPLING_TAPS = 4  # learned upsampling filters of 2 x taps samples (0: the fixed bilinear upsampling)
+REFINE_LAYERS = 1  # residual convolutions on the output channels before the sigmoid
+REFINE_KERNEL = 3  # their side
+ARM_SHAPE = ArmShape(neighbours=12, coarser=True, hidden=(8, 8))  # the measured ARM (ablations "v0.10 — ARM")
+ARM: ArmShape | None = ARM_SHAPE  # the coded-input profile's ARM (None: the linear context model of version 3)
+MAX_SYNTHESIS_SHARE = 0.12  # the synthesis is left out where its weights exceed this share of the network's
+MIN_SYNTHESIS_BPP = 0.3  # and below this rate: at 0.15 bpp it lost on a crop (kodim14 fitted 18.2 dB with it, 20.3
+# without) and at full size (kodim03 768x512: 29.22 dB with it, 30.21 without, with the ARM 28.81; v0.9 29.78)
+ARM_SAVING = 0.15  # the ARM codes the latents in ~15 % fewer bits than the linear context (ablations "v0.10 — ARM")
+ARM_BITS_PER_PARAM = 6  # what its weights cost in a file (~1,200 bits for ARM_SHAPE's 202)
+ARM_PAYBACK = 1.5  # it is planned where its expected saving is at least this many times what its weights cost
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The architecture to fit and, for --bpp, the largest file allowed in bytes."""
+
+    arch: Architecture
+    budget: int | None
+
+
+def bpp_for_psnr(psnr: float) -> float:
+    """A first guess of the rate that reaches `psnr` dB on a photograph: +2.2 dB per doubling from 21 dB at
+    0.15 bpp (the seed profile on Kodak crops, v0.5), so that --psnr can size the network."""
+    return min(max(0.15 * 2 ** ((psnr - 21) / 2.2), 0.05), 8.0)
+
+
+def latent_layout(layers: int) -> tuple[int, ...]:
+    """Latent grids per hidden layer for the coded-input profile, by the layer's scale below full resolution."""
+    return tuple(LATENTS_BY_SCALE.get(layers - 1 - i, LATENTS_BY_SCALE[max(LATENTS_BY_SCALE)]) for i in range(layers))
+
+
+def plan(
+    height: int, width: int, channels: int, bpp: float | None = None, ratio: float | None = None,
+    quality: int | None = None, coded_input: bool = False,
+) -> Plan:
+    """Architecture (and byte budget) for one of the three ways of choosing the size; at most one may be given.
+
+    The coded-input profile spends WEIGHT_SHARE of the budget on the network and the rest on latent grids, with the
+    version 4 synthesis (learned upsampling, refinement) and ARM where the budget leaves room for them: the ARM
+    where its expected saving repays its weights (_arm_pays), the synthesis from MIN_SYNTHESIS_BPP with weights at
+    most MAX_SYNTHESIS_SHARE of the network's, and a network of width 2 or more (on small budgets, without the ARM,
+    then without the synthesis)."""
+    if sum(x is not None for x in (bpp, ratio, quality)) > 1:
+        raise InputError("give at most one of bpp, ratio and quality")
+    if bpp is None and ratio is None:
+        q = DEFAULT_QUALITY if quality is None else quality
+        if q not in QUALITY_BPP:
+            raise InputError(f"quality must be one of {sorted(QUALITY_BPP)}, not {q}")
+        bpp = QUALITY_BPP[q]
+    if bpp is not None and not bpp > 0:
+        raise InputError(f"bpp must be positive, not {bpp}")
+    if ratio is not None and not ratio > 0:
+        raise InputError(f"ratio must be positive, not {ratio}")
+    d = layers_for(height, width)
+    latents = latent_layout(d) if coded_input else ()
+    rate = bpp if bpp is not None else 8 * channels / ratio
+    synthesis = (UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL) if rate >= MIN_SYNTHESIS_BPP else ()
+    extras = [(synthesis, ARM), (synthesis, None), ((), None)] if coded_input else [((), None)]
+    budget = int(bpp * height * width / 8) if bpp is not None else None
+    for synthesis, arm in extras:  # on small budgets, without the ARM, then without the synthesis
+        shape = Architecture(height, width, channels, (1,) * (d + 1), latents, *synthesis, arm=arm)  # any width
+        if budget is not None:
+            n_tensors = len(shape.tensor_shapes())
+            weight_bits = 8 * (budget - header_size(d, n_tensors, arm=arm) - 4 - MODEL_BYTES_PER_TENSOR * n_tensors)
+            n_params = weight_bits * (WEIGHT_SHARE if coded_input else 1) / BITS_PER_PARAM
+        else:
+            n_params = 3 * height * width / ratio
+        arm_params = arm.n_params if arm else 0
+        k = width_for(d, channels, n_params - shape.n_synthesis_params - arm_params, sum(latents))
+        k = min(k, MAX_CODED_WIDTH) if coded_input else k
+        if k >= 2 and shape.n_synthesis_params <= MAX_SYNTHESIS_SHARE * n_params and _arm_pays(arm, n_params, budget):
+            return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis, arm=arm), budget)
+    what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
+    raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
+
+
+def _arm_pays(arm: ArmShape | None, n_params: float, budget: int | None) -> bool:
+    """Whether the ARM's expected saving on the latents' planned bits (what the budget leaves after n_params
+    weights, or LATENT_SHARE_NO_BUDGET of their bits) repays its own weights ARM_PAYBACK times; True without one."""
+    if arm is None:
+        return True
+    weight_bits = n_params * BITS_PER_PARAM
+    latent_bits = weight_bits * ((1 - WEIGHT_SHARE) / WEIGHT_SHARE if budget is not None else LATENT_SHARE_NO_BUDGET)
+    return ARM_SAVING * latent_bits >= ARM_PAYBACK * ARM_BITS_PER_PARAM * arm.n_params
+
+
+def psnr_plan(shape: tuple[int, ...], bpp: float, coded: bool) -> tuple[Plan, float]:
+    """For a PSNR target: the network sized for `bpp` (doubled until one is possible), without a byte cap; and the
+    bpp it was sized for, so that a retry can double it."""
+    for _ in range(16):
+        try:
+            return Plan(plan(*shape, bpp=bpp, coded_input=coded).arch, None), bpp
+        except InputError:
+            bpp *= 2
+    raise InputError("no network can be sized for this image")
+
+
+# ---- the latents: λ steered to a bit target during the fit --------------------------------------------------------
+
+Estimate = Callable[[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]
+
+
+def linear_context_bits(grids: list[torch.Tensor], clean: list[torch.Tensor], arm: list[torch.Tensor]
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """RateTerm's estimate for the linear context model of version 3 (rate.context_bits; no ARM tensors)."""
+    return context_bits(grids, clean)
+
+
+@dataclass
+class RateTerm:
+    """lam · (estimated latent bits) / pixels added to each image's loss; with `target_bits`, lam is steered each
+    iteration (multiplicatively, by `gain`) so that the bits of the rounded grids settle on the target: rate control
+    in the loop. With `coded_bits`, those bits are the estimate scaled to what the coder really spends (its context
+    model codes spatially correlated grids below the factorized estimate), measured every `every` iterations.
+    `estimate(grids as the loss sees them, clean grids, ARM tensors)` gives the differentiable bits and those of the
+    rounded clean grids, (B,) each: the linear context model's, or the ARM's (arm.arm_bits), whose tensors are
+    network weights that the fit trains through this term; `coded_bits(rounded grids, ARM tensors)` is the
+    matching coder's."""
+
+    lam: torch.Tensor  # (B,)
+    target_bits: torch.Tensor | None = None  # (B,)
+    gain: float = 0.01  # per iteration; 10 / iterations lets lam move e^10-fold over a fit at most
+    floor: float = 0.0  # lam never goes below this (latents start at 0 and would otherwise overgrow at first)
+    coded_bits: Callable[[list[torch.Tensor], list[torch.Tensor]], torch.Tensor] | None = None  # the coder's (B,)
+    every: int = 100
+    estimate: Estimate = linear_context_bits
+    calibration: torch.Tensor | float = 1.0  # coded / estimated bits at the last measurement
+    _steps: int = field(default=0, repr=False)
+
+    def steer(self, grids: list[torch.Tensor], bits: torch.Tensor, arm: list[torch.Tensor]) -> None:
+        """One step of lam towards the target, from the estimated bits of the grids once rounded (and the ARM's
+        tensors, with an ARM)."""
+        if self.target_bits is None:
+            return
+        if self.coded_bits is not None and self._steps % self.every == 0:  # once the grids hold enough to measure
+            ratio = (self.coded_bits([torch.round(g) for g in grids], arm) / bits.clamp_min(1.0)).clamp(*CALIBRATION_RANGE)
+            self.calibration = torch.where(bits >= MIN_CALIBRATION_BITS, ratio, torch.as_tensor(self.calibration))
+        self._steps += 1
+        self.lam = (self.lam * torch.exp(self.gain * (bits * self.calibration / self.target_bits - 1).clamp(-1, 1))
+                    ).clamp_min(self.floor)
+
+    def enter(self, floor: float | None) -> None:
+        """A new phase of the fit: λ's floor for it (None: λ's start, so that it may not fall)."""
+        self.floor = LAMBDA_START if floor is None else floor
+
+    def fix(self) -> None:
+        """Stop steering: λ keeps its last value (fine-tuning after the bits were allocated)."""
+        self.target_bits = None
+
+
+def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device) -> RateTerm | None:
+    """The rate term of n images' latent grids for a fit of `steered_iters` iterations (None without grids): λ
+    starts at LAMBDA_START and is steered to the bits the budget leaves after the planned weights; the bits are the
+    ARM's own estimate (arm.arm_bits) or the linear context model's, each calibrated against its coder's."""
+    if not p.arch.grid_indices:
+        return None
+    shape = p.arch.arm
+    model = (dict(estimate=partial(arm_bits, shape), coded_bits=partial(arm_coded_bits, shape)) if shape
+             else dict(coded_bits=coded_grid_bits))
+    return RateTerm(torch.full((n,), LAMBDA_START, device=device), _latent_target(p, n, device),
+                    min(0.1, 10 / max(steered_iters, 1)), LAMBDA_START, every=CALIBRATE_EVERY, **model)
+
+
+def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:
+    """Bits the latent grids of each of n images should settle on: the budget left after the planned weights."""
+    weight_bits = p.arch.n_params * BITS_PER_PARAM
+    total = 8 * p.budget if p.budget else weight_bits * (1 + LATENT_SHARE_NO_BUDGET)
+    overhead = 8 * (header_size(p.arch.layers, len(p.arch.tensor_shapes()), arm=p.arch.arm) + 4)
+    return torch.full((n,), max(LATENT_MARGIN * (total - overhead - weight_bits), 64.0), device=device)
+
+
+def coded_grid_bits(rounded: list[torch.Tensor], arm: list[torch.Tensor] = ()) -> torch.Tensor:
+    """What the range coder spends on each of B networks' rounded latent grids (each (B, h, w)) under the linear
+    context model (no `arm`), descriptors included; the estimate where the values are beyond the coder's range
+    (early in a fit)."""
+    per_image = [[g[b].cpu().numpy().astype(np.int64) for g in rounded] for b in range(rounded[0].shape[0])]
+    try:
+        bits = [8 * len(encode_ints(grids, CODERS["range"], range(len(grids)))) for grids in per_image]
+    except ValueError:
+        return grid_bits(rounded)
+    return torch.tensor(bits, dtype=rounded[0].dtype, device=rounded[0].device)
+
+
+# ---- the weights: μ searched so that the stream fills the budget ------------------------------------------------
+
+StreamFor = Callable[[float], bytes]  # the stream at a quantization knob mu
+
+
+def prune_to_fit(grids: Collection[int], ws: list[torch.Tensor], stream_for: StreamFor, budget: int | None) -> None:
+    """Zero the smallest latents (|v| <= 1, 2, 4, ...) of one network's weights `ws` (views into the batch, changed
+    in place) until its coarsest stream fits the budget: rate control in the loop can overshoot on short fits."""
+    tau = 1.0
+    while grids and budget and len(stream_for(COARSEST_MU)) > budget and tau <= 2**16:
+        for t in grids:
+            ws[t].masked_fill_(ws[t].abs() <= tau, 0.0)
+        tau *= 2
+
+
+def search_mu(stream_for: StreamFor, good: Callable[[bytes], bool], larger_is_good: bool, data: bool = False):
+    """By bisection on log mu, the mu nearest the boundary on its good side: the smallest mu (finest steps) whose
+    stream fits a budget (larger_is_good), or the largest mu (smallest file) whose stream still reaches a PSNR.
+    Returns mu, or its stream with data=True; an unreachable PSNR gives the finest stream the coder can hold."""
+    lo, hi = math.log(FINEST_MU), math.log(COARSEST_MU)
+
+    def ok(log_mu: float) -> bool:
+        try:
+            return good(stream_for(math.exp(log_mu)))
+        except ValueError:  # steps so fine that the integers exceed the coder's range
+            return False
+
+    good_end, bad_end = (hi, lo) if larger_is_good else (lo, hi)
+    if not ok(good_end):
+        if larger_is_good:
+            raise InputError("the target is smaller than the smallest possible file")
+        return final_stream(stream_for, FINEST_MU, None) if data else FINEST_MU
+    for _ in range(BISECTION_STEPS):
+        mid = (good_end + bad_end) / 2
+        good_end, bad_end = (mid, bad_end) if ok(mid) else (good_end, mid)
+    return stream_for(math.exp(good_end)) if data else math.exp(good_end)
+
+
+def unbudgeted_mu(float_mse: float, n_params: int) -> float:
+    """mu without a byte budget or PSNR target: quantization may add QUANT_MSE_SHARE of the float fit's MSE."""
+    return QUANT_MSE_SHARE * float_mse / n_params
+
+
+def final_stream(stream_for: StreamFor, mu: float, budget: int | None) -> bytes:
+    """The stream at mu or, as fine-tuning moved the weights, at the first coarser mu (x2^(1/4)) that fits, up to
+    COARSEST_MU; raises InputError where none does (the latents alone overshoot the budget)."""
+    if budget is None or len(stream_for(COARSEST_MU)) <= budget:
+        for m in _coarser(mu):
+            try:
+                data = stream_for(m)
+            except ValueError:  # integers out of the coder's range
+                continue
+            if budget is None or len(data) <= budget:
+                return data
+    raise InputError(f"no stream fits the target of {budget} bytes")
+
+
+def _coarser(mu: float) -> list[float]:
+    """mu, its coarser quarter-octave steps below COARSEST_MU, and COARSEST_MU."""
+    steps = max(0, math.ceil(4 * math.log2(COARSEST_MU / mu)))
+    return [m for m in (mu * 2 ** (i / 4) for i in range(steps)) if m < COARSEST_MU] + [COARSEST_MU]

@@ -1,0 +1,96 @@
+"""Reading a .ddc without torch: its bytes (from bytes, a path or a binary file object), its header, its weights.
+
+Both decoders (torchdecode.py, npdecode.py) start from `read_weights`, so they differ only in the forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import BinaryIO, Union
+
+import numpy as np
+
+from ddcodec.format.bounds import check_finite_network
+from ddcodec.format.container import Header, parse, step_from_code
+from ddcodec.format.entropy import Payload, read_payload
+from ddcodec.errors import BitstreamError
+from ddcodec.format.limits import Limits, PayloadFacts, check_budget
+from ddcodec.format.payload import decode_payload
+
+MAX_STREAM_BYTES = 1 << 28  # no legal .ddc within the default decode limits is larger; more is not read
+
+Source = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO]
+
+
+def read_stream(source: Source) -> bytes:
+    """The bytes of a .ddc given as bytes, a path or a binary file object (read from its current position), reading
+    at most MAX_STREAM_BYTES + 1 bytes so that a device or a pipe cannot exhaust memory."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif hasattr(source, "read"):
+        data = source.read(MAX_STREAM_BYTES + 1)
+        if not isinstance(data, (bytes, bytearray)):
+            raise BitstreamError("the file object must be opened in binary mode ('rb')")
+    else:
+        try:
+            with open(source, "rb") as f:
+                data = f.read(MAX_STREAM_BYTES + 1)
+        except OSError as exc:
+            raise BitstreamError(f"cannot read {os.fspath(source)!r}: {exc.strerror or exc}") from None
+    if len(data) > MAX_STREAM_BYTES:
+        raise BitstreamError(f"more than {MAX_STREAM_BYTES} bytes: larger than any .ddc this decoder accepts")
+    return bytes(data)
+
+
+def read_header(source: Source) -> Header:
+    """The header of a .ddc (image size, network widths, seed, coder, step codes), after checking the whole file
+    (not its decode cost: see ddcodec.format.limits.decode_cost)."""
+    return parse(read_stream(source), budget=False)[0]
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """A .ddc whose header and payload descriptors are parsed and checked, nothing decoded yet."""
+
+    header: Header
+    payload: Payload
+
+    @property
+    def facts(self) -> PayloadFacts:
+        return self.payload.facts
+
+
+def read_plan(data: bytes, limits: Limits | None = None) -> ParsedFile:
+    """The header and the parsed payload descriptors of a .ddc stream, after checking the decode's cost from the
+    header against `limits` (ddcodec.format.limits); the payload's cost is in `.facts`."""
+    header, payload = parse(data, limits)
+    shapes = header.arch.tensor_shapes()
+    grids = header.arch.grid_indices
+    sizes = [tuple(s) if t in grids else math.prod(s) for t, s in enumerate(shapes)]  # grids: rows for context
+    return ParsedFile(header, read_payload(payload, sizes, header.coder, header.version))
+
+
+def read_ints(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
+    """The header and the integer tensors (stream order, shaped) of a .ddc stream, before their steps are applied,
+    after checking the whole decode's cost against `limits` (ddcodec.format.limits): from the header, then from the payload's
+    descriptors, before any symbol is decoded. A file with an ARM (version 4) is checked from its header, whose cost
+    counts the ARM's decode of every latent value (limits.arm_cost), and decoded by payload.py."""
+    header, payload = parse(data, limits)
+    if header.arch.arm is not None:
+        return header, decode_payload(header, payload)
+    parsed = read_plan(data, limits)
+    check_budget(parsed.header.arch, limits, parsed.facts)
+    shapes = parsed.header.arch.tensor_shapes()
+    return parsed.header, [q.reshape(s) for q, s in zip(parsed.payload.decode(), shapes)]
+
+
+def read_weights(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
+    """The header and the float32 weight tensors (stream order, shaped) of a .ddc stream, after checking the decode's
+    cost against `limits` (ddcodec.format.limits) and that the weights cannot make the forward pass overflow (bounds.py)."""
+    header, ints = read_ints(data, limits)
+    weights = [q.astype(np.float32) * np.float32(step_from_code(c)) for q, c in zip(ints, header.step_codes)]
+    del ints
+    check_finite_network(header.arch, weights)
+    return header, weights
