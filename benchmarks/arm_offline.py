@@ -19,7 +19,8 @@ import torch
 
 from ddcodec.format import armint
 from ddcodec.training.adam import Adam
-from ddcodec.encoder.arm import arm_bits, init_arm, quantize_arm
+from ddcodec.component.arm import init_arm
+from ddcodec.encoder.arm import arm_bits, quantize_arm
 from ddcodec.format.architecture import ArmShape
 from ddcodec.format.entropy import RANGE, encode_ints
 from ddcodec.format.reader import read_ints

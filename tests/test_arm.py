@@ -1,5 +1,6 @@
 """The ARM: its integer coder (armint.py), its torch side (arm.py), the version-4 header and the golden file."""
 
+import dataclasses
 import hashlib
 import struct
 
@@ -11,6 +12,7 @@ from PIL import Image
 import ddcodec
 from benchmarks.decode_speed import random_stream
 from ddcodec.encoder import arm
+from ddcodec.component.arm import _as_coded
 from ddcodec.format import armint
 from ddcodec.decoders import npdecode
 from ddcodec.encoder import ratecontrol
@@ -171,7 +173,7 @@ def test_one_and_two_threads_decode_the_same_pixels(monkeypatch):
 def test_the_encoder_drops_an_arm_that_does_not_pay(parrot, monkeypatch):
     """Planned for a 64x64 crop (ratecontrol plans none where it would not repay its weights), the ARM's own
     weights cost more than it saves: the file uses the linear context model."""
-    monkeypatch.setattr(ratecontrol, "ARM_PAYBACK", 0.0)
+    monkeypatch.setattr(ratecontrol, "CODED", dataclasses.replace(ratecontrol.CODED, arm_payback=0.0))
     result = ddcodec.encode(parrot, bpp=2.0, iters=30, tries=1)
     header, _ = parse(result.data)
     assert header.arch.arm is None and header.arch.coded_input and result.arch == header.arch
@@ -180,8 +182,8 @@ def test_the_encoder_drops_an_arm_that_does_not_pay(parrot, monkeypatch):
 def test_the_arm_is_planned_where_its_saving_repays_its_weights():
     """A 256x256 crop at 0.15 bpp has too few latent bits for the ARM's ~200 weights; a 768x512 photo has enough."""
     assert plan(256, 256, 3, bpp=0.15, coded_input=True).arch.arm is None
-    assert plan(512, 768, 3, bpp=0.15, coded_input=True).arch.arm == ratecontrol.ARM_SHAPE
-    assert plan(256, 256, 3, bpp=1.2, coded_input=True).arch.arm == ratecontrol.ARM_SHAPE
+    assert plan(512, 768, 3, bpp=0.15, coded_input=True).arch.arm == ratecontrol.CODED.arm
+    assert plan(256, 256, 3, bpp=1.2, coded_input=True).arch.arm == ratecontrol.CODED.arm
 
 
 def test_the_calibration_counts_what_the_integer_coder_spends():
@@ -199,7 +201,7 @@ def test_the_arms_last_fit_sees_the_coders_quarter_steps():
     """With as_coded, μ is floored to a quarter and log2 b rounded to a quarter octave, gradients straight through."""
     mean = torch.tensor([0.49, -0.1], requires_grad=True)
     log2_scale = torch.tensor([-1.1, 0.3], requires_grad=True)
-    m, s = arm._as_coded(mean, log2_scale)
+    m, s = _as_coded(mean, log2_scale)
     assert m.tolist() == [0.25, -0.25] and s.tolist() == [-1.0, 0.25]
     (m.sum() + s.sum()).backward()
     assert mean.grad.tolist() == [1.0, 1.0] and log2_scale.grad.tolist() == [1.0, 1.0]

@@ -1,6 +1,7 @@
 """The synthesis of format version 4 (learned upsampling, refinement): the torch and NumPy sides against the format's
 textbook definition, their start from the version 3 network, the header fields and the profiles that use them."""
 
+import dataclasses
 import struct
 import zlib
 
@@ -14,6 +15,7 @@ from benchmarks.decode_speed import random_stream
 from ddcodec import BitstreamError
 from ddcodec.decoders import npdecode
 from ddcodec.decoders import npsynthesis
+from ddcodec.format.upsampling import bilinear_taps
 from ddcodec.encoder import ratecontrol
 from ddcodec.component import synthesis
 from ddcodec.decoders import torchdecode
@@ -65,7 +67,7 @@ def trained_like(arch):
     """Random weights, filters near bilinear and small refinement kernels, as after some fitting."""
     weights = random_weights(arch)
     gen = torch.Generator().manual_seed(9)
-    weights[arch.upsampling_filters] = (torch.tensor(npsynthesis.bilinear_taps(arch.taps))
+    weights[arch.upsampling_filters] = (torch.tensor(bilinear_taps(arch.taps))
                                         + 0.1 * torch.randn(arch.layers - 1, arch.taps, generator=gen))
     for t in arch.refinement_kernels:
         weights[t] = 0.1 * torch.randn(weights[t].shape, generator=gen)
@@ -80,7 +82,7 @@ def test_learned_upsampling_is_the_transposed_convolution_and_starts_bilinear(h,
     ours = synthesis.upsample(x, filters)
     for b in range(2):
         torch.testing.assert_close(ours[b : b + 1], transposed_convolution_upsampling(x[b : b + 1], filters[b]))
-    bilinear = torch.from_numpy(npsynthesis.bilinear_taps(taps)).double().expand(2, taps)
+    bilinear = torch.from_numpy(bilinear_taps(taps)).double().expand(2, taps)
     torch.testing.assert_close(synthesis.upsample(x, bilinear),
                                F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False))
     numpy = npsynthesis.upsample(x[0].float().numpy(), filters[0].float().numpy())
@@ -183,7 +185,7 @@ def test_the_seed_profile_keeps_the_papers_deep_decoder():
 
 
 def test_an_encoded_file_with_the_synthesis_decodes_alike_in_both_decoders(parrot, monkeypatch):
-    monkeypatch.setattr(ratecontrol, "MAX_SYNTHESIS_SHARE", 1.0)  # planned even for a crop this small
+    monkeypatch.setattr(ratecontrol, "CODED", dataclasses.replace(ratecontrol.CODED, max_synthesis_share=1.0))  # planned even for a crop this small
     result = ddcodec.encode(parrot[:40, :48], bpp=6.0, iters=60, tries=1)
     arch = result.arch
     assert arch.learned_upsampling and arch.refine and result.data[4] == 4

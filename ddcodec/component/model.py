@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ddcodec.format.architecture import BN_EPS, Architecture
-from ddcodec.encoder.arm import init_arm
+from ddcodec.component.arm import init_arm
 from ddcodec.component.kernels import conv1x1, upsample2x_adjoint
 from ddcodec.format.seed import seeded_input
 from ddcodec.component.synthesis import initial_synthesis, refine, upsample_backward, upsample_forward, upsampling_band

@@ -1,6 +1,6 @@
 """The synthesis of format version 4 in torch: learned x2 upsampling and the residual refinement of the output.
 
-Both are what docs/FORMAT.md ("Synthesis (version 4)") and ddcodec/decoders/npsynthesis.py define, here for B networks at once
+Both are what docs/FORMAT.md ("Synthesis (version 4)") and ddcodec/format/upsampling.py define, here for B networks at once
 (a leading batch dimension on activations and weights) and differentiable, so that fitting trains them like the other
 weights. Both start as today's network: the filters as the bilinear upsampling, the refinement's kernels at 0.
 Source: Cool-chic 3.4's learned separable upsampling and Cool-chic/C3's residual 3x3 layers (Philippe et al., 2024;
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ddcodec.format.architecture import Architecture
-from ddcodec.decoders.npsynthesis import RUN, band_masks, bilinear_taps
+from ddcodec.format.upsampling import RUN, band_masks, bilinear_taps
 
 
 

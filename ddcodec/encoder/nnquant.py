@@ -3,7 +3,7 @@
 Each tensor t gets a step 2^(code/4) (the code is one signed byte in the header). Steps are allocated with one
 knob, mu: quantizing tensor t with step s adds about a_t·s² to the MSE (a_t is measured by injecting noise) and
 costs about -n_t·log2(s) bits, so the Lagrangian optimum is s_t = sqrt(mu·n_t / a_t), which adds about mu to the
-MSE per parameter. Quantization-aware fine-tuning then uses `ste_quantize`.
+MSE per parameter. Quantization-aware fine-tuning then uses training.quantizer.ste_quantize.
 """
 
 from __future__ import annotations
@@ -35,11 +35,6 @@ def step_tensors(codes: Sequence[Sequence[int]], weights: Sequence[torch.Tensor]
         torch.tensor([step_from_code(c[t]) for c in codes], device=w.device).view(-1, *[1] * (w.dim() - 1))
         for t, w in enumerate(weights)
     ]
-
-
-def ste_quantize(weights: Sequence[torch.Tensor], steps: Sequence[torch.Tensor | float]) -> list[torch.Tensor]:
-    """Quantized weights in the forward pass, identity in the backward pass (straight-through estimator)."""
-    return [w + (torch.round(w / s) * s - w).detach() for w, s in zip(weights, steps)]
 
 
 MAX_RELATIVE_BITS = 10  # no step is finer than a tensor's spread / 2^10, so integers stay in range

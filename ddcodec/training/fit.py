@@ -7,7 +7,7 @@ sum of the per-image losses, so each network's gradients (and Adam's per-weight 
 from __future__ import annotations
 
 import math
-from typing import Collection, Sequence
+from typing import Collection, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,11 +18,23 @@ from ddcodec.component.model import render_batch
 from ddcodec.training.optimizers import FitOptimizer
 from ddcodec.training.presets import LR_FLOOR, Phase
 from ddcodec.training.progress import Progress
-from ddcodec.encoder.nnquant import ste_quantize
-from ddcodec.training.quantizer import LatentProxy, quantize_latents
-from ddcodec.encoder.ratecontrol import RateTerm
+from ddcodec.training.quantizer import LatentProxy, quantize_latents, ste_quantize
 
 HARD = LatentProxy("hard")
+
+
+class RateLoss(Protocol):
+    """What the fit asks of a rate term on the latent grids, given by its caller (the encoder's is
+    ddcodec.encoder.ratecontrol.RateTerm): λ per network (B,), a bit target (None: λ is not steered), the estimate
+    of the grids' bits ((B,) differentiable, and (B,) of the rounded grids) and one step of λ towards the target."""
+
+    lam: torch.Tensor
+    target_bits: torch.Tensor | None
+
+    def estimate(self, grids: list[torch.Tensor], clean: list[torch.Tensor], arm: list[torch.Tensor]
+                 ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def steer(self, grids: list[torch.Tensor], bits: torch.Tensor, arm: list[torch.Tensor]) -> None: ...
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -59,7 +71,7 @@ def fit(
     *,
     steps: Sequence[torch.Tensor | float] | None = None,
     frozen: Collection[int] = (),
-    rate: RateTerm | None = None,
+    rate: RateLoss | None = None,
     latent_gain: float = 1.0,
     optimizer: str = "adam",
     progress: Progress | None = None,

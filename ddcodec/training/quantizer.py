@@ -12,6 +12,8 @@ synthesis and the rate term see a proxy of it, chosen per phase of the schedule 
 - `ste-softround`: round(y) forward, the soft round's gradient backward (C3's last phase).
 - `hard`: round(y), no gradient (the latents are frozen).
 
+The weights' own proxy, for quantization-aware fine-tuning, is `ste_quantize` (their steps: encoder/nnquant.py).
+
 All functions take grids of B networks, (B, h, w), and per-network generators so that a network draws the same
 noise in a batch as alone.
 """
@@ -93,3 +95,8 @@ def _proxy(g: torch.Tensor, p: LatentProxy, generators: Sequence[torch.Generator
     if p.mode == "noise":
         return g + noise
     return softround(softround(g, p.temperature) + noise, p.temperature)
+
+
+def ste_quantize(weights: Sequence[torch.Tensor], steps: Sequence[torch.Tensor | float]) -> list[torch.Tensor]:
+    """Quantized weights in the forward pass, identity in the backward pass (straight-through estimator)."""
+    return [w + (torch.round(w / s) * s - w).detach() for w, s in zip(weights, steps)]
