@@ -9,6 +9,7 @@ One thread, the default iterations; each encode's file, PSNR, bpp, latent and AR
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -20,9 +21,9 @@ import ddcodec
 from ddcodec.encoder import ratecontrol
 from ddcodec.format.reader import read_ints
 
-VARIANTS = {  # name: LATENTS_BY_SCALE for that run
-    "arm": dict(ratecontrol.LATENTS_BY_SCALE),
-    "arm+full": {**ratecontrol.LATENTS_BY_SCALE, 0: 1},
+VARIANTS = {  # name: the plan's latents_by_scale for that run
+    "arm": dict(ratecontrol.CODED.latents_by_scale),
+    "arm+full": {**ratecontrol.CODED.latents_by_scale, 0: 1},
 }
 
 
@@ -44,8 +45,7 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = json.loads(args.out.read_text()) if args.out.exists() else []
     for variant in args.variants:
-        ratecontrol.LATENTS_BY_SCALE.clear()
-        ratecontrol.LATENTS_BY_SCALE.update(VARIANTS[variant])
+        ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, latents_by_scale=VARIANTS[variant])
         for path in args.images:
             image = np.asarray(Image.open(path).convert("RGB"))
             for bpp in args.rates:

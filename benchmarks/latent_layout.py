@@ -1,5 +1,5 @@
 """Probe of the coded profile's latent layout at high rates: one encode with a given number of full-size latent grids
-(ddcodec.encoder.ratecontrol.LATENTS_BY_SCALE[0], 0 in the default), to compare with the default's point of the same image
+(ddcodec.encoder.plans.CodedPlan.latents_by_scale[0], 0 in the default), to compare with the default's point of the same image
 and rate in benchmarks/results/kodak.
 
     python -m benchmarks.latent_layout --image PATH --bpp 1.2 [--full-size-grids 1] [--iters 2000]
@@ -12,6 +12,7 @@ Appends one JSON line per encode (bpp, PSNR, layout, widths, seconds) to benchma
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iters", type=int, default=2000)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    ratecontrol.LATENTS_BY_SCALE[0] = args.full_size_grids
+    by_scale = {**ratecontrol.CODED.latents_by_scale, 0: args.full_size_grids}
+    ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, latents_by_scale=by_scale)
     image = np.asarray(Image.open(args.image).convert("RGB"))
     result = ddcodec.encode(image, bpp=args.bpp, iters=args.iters)
     record = {"image": args.image.stem, "target_bpp": args.bpp, "full_size_grids": args.full_size_grids,

@@ -58,7 +58,9 @@ def decode_ms(data: bytes, repeats: int = 3) -> float:
 
 def run(config: str, image: np.ndarray, rate: float, iters: int) -> dict:
     """One encode with the configuration's synthesis, and what it measured."""
-    ratecontrol.UPSAMPLING_TAPS, ratecontrol.REFINE_LAYERS, ratecontrol.REFINE_KERNEL = CONFIGS[config]
+    taps, layers, kernel = CONFIGS[config]
+    ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, upsampling_taps=taps, refine_layers=layers,
+                                            refine_kernel=kernel)
     result = ddcodec.encode(image, bpp=rate, iters=iters)
     decoded = npdecode.decode_array(result.data)
     return {"bpp": result.bpp, "psnr": psnr(image, decoded), "psnr_float": result.psnr_float,

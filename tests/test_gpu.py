@@ -41,8 +41,8 @@ def test_cuda_encode_with_every_v010_piece_decodes_alike_on_cpu(parrot, monkeypa
     from ddcodec.encoder import ratecontrol
     from ddcodec.training.presets import EFFORTS
 
-    for name, value in [("MAX_SYNTHESIS_SHARE", 1.0), ("ARM_PAYBACK", 0.0)]:
-        monkeypatch.setattr(ratecontrol, name, value)
+    monkeypatch.setattr(ratecontrol, "CODED",
+                        dataclasses.replace(ratecontrol.CODED, max_synthesis_share=1.0, arm_payback=0.0))
     preset = dataclasses.replace(EFFORTS[1], optimizer="soap", latent_gain=4.0)
     result = ddcodec.encode(parrot, bpp=2.0, iters=300, device="cuda", preset=preset)
     assert result.arch.learned_upsampling and result.arch.refine

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ddcodec.format.architecture import Architecture, ArmShape, layers_for, width_for
+from ddcodec.encoder.plans import V0_11, CodedPlan
 from ddcodec.encoder.arm import arm_bits
 from ddcodec.encoder.arm import coded_grid_bits as arm_coded_bits
 from ddcodec.format.container import header_size
@@ -28,13 +29,9 @@ from ddcodec.format.entropy import CODERS, encode_ints
 from ddcodec.errors import InputError
 from ddcodec.encoder.rate import context_bits, grid_bits
 
+CODED: CodedPlan = V0_11  # the coded-input profile's measured plan (plans.py)
 QUALITY_BPP = {1: 0.15, 2: 0.25, 3: 0.4, 4: 0.6, 5: 1.0}  # --quality preset -> bits per pixel cap
 DEFAULT_QUALITY = 3
-BITS_PER_PARAM = 6.5  # what a weight costs after quantization and range coding, measured on Kodak crops
-MODEL_BYTES_PER_TENSOR = 4  # typical size of one tensor's entropy-model descriptor
-WEIGHT_SHARE = 0.35  # coded-input profile: part of the budget planned for the network's weights
-MAX_CODED_WIDTH = 37  # coded-input profile: the decoder within 2,500 multiply-adds per pixel, synthesis and ARM included
-LATENTS_BY_SCALE = {0: 0, 1: 1, 2: 1, 3: 1, 4: 2}  # latent grids of a layer 2^-s below full size (s >= 4: 2)
 PSNR_RETRIES = 3  # psnr targets: times a network twice the size is tried when the fit falls short
 
 LAMBDA_START = 2e-3  # coded input: the first rate weight (MSE per bit per pixel); rate control steers it
@@ -47,22 +44,6 @@ CALIBRATION_RANGE = (0.5, 1.5)
 FINEST_MU, COARSEST_MU = 1e-14, 1e2  # the range of the quantization knob searched
 BISECTION_STEPS = 16  # halvings of that range (37 in log mu) that search_mu makes: to 6e-4 in log mu
 QUANT_MSE_SHARE = 0.1  # without a byte budget, quantization may add this share of the float fit's MSE
-
-# The coded-input profile's synthesis (format version 4; benchmarks/results/ablations.md, "v0.10 — synthesis") and
-# ARM ("v0.10 — ARM"), on by default since v0.11 ("v0.11 — the merged default"): merged in v0.10 they collapsed at
-# 0.15 bpp on 256x256 crops, where the ARM's weights cost more than it saved, the synthesis fitted worse, and
-# fine-tuning grew the latents past the budget; each is now planned only where it pays (plan, _arm_pays).
-UPSAMPLING_TAPS = 4  # learned upsampling filters of 2 x taps samples (0: the fixed bilinear upsampling)
-REFINE_LAYERS = 1  # residual convolutions on the output channels before the sigmoid
-REFINE_KERNEL = 3  # their side
-ARM_SHAPE = ArmShape(neighbours=12, coarser=True, hidden=(8, 8))  # the measured ARM (ablations "v0.10 — ARM")
-ARM: ArmShape | None = ARM_SHAPE  # the coded-input profile's ARM (None: the linear context model of version 3)
-MAX_SYNTHESIS_SHARE = 0.12  # the synthesis is left out where its weights exceed this share of the network's
-MIN_SYNTHESIS_BPP = 0.3  # and below this rate: at 0.15 bpp it lost on a crop (kodim14 fitted 18.2 dB with it, 20.3
-# without) and at full size (kodim03 768x512: 29.22 dB with it, 30.21 without, with the ARM 28.81; v0.9 29.78)
-ARM_SAVING = 0.15  # the ARM codes the latents in ~15 % fewer bits than the linear context (ablations "v0.10 — ARM")
-ARM_BITS_PER_PARAM = 6  # what its weights cost in a file (~1,200 bits for ARM_SHAPE's 202)
-ARM_PAYBACK = 1.5  # it is planned where its expected saving is at least this many times what its weights cost
 
 
 @dataclass(frozen=True)
@@ -81,7 +62,8 @@ def bpp_for_psnr(psnr: float) -> float:
 
 def latent_layout(layers: int) -> tuple[int, ...]:
     """Latent grids per hidden layer for the coded-input profile, by the layer's scale below full resolution."""
-    return tuple(LATENTS_BY_SCALE.get(layers - 1 - i, LATENTS_BY_SCALE[max(LATENTS_BY_SCALE)]) for i in range(layers))
+    by_scale = CODED.latents_by_scale
+    return tuple(by_scale.get(layers - 1 - i, by_scale[max(by_scale)]) for i in range(layers))
 
 
 def plan(
@@ -90,11 +72,11 @@ def plan(
 ) -> Plan:
     """Architecture (and byte budget) for one of the three ways of choosing the size; at most one may be given.
 
-    The coded-input profile spends WEIGHT_SHARE of the budget on the network and the rest on latent grids, with the
-    version 4 synthesis (learned upsampling, refinement) and ARM where the budget leaves room for them: the ARM
-    where its expected saving repays its weights (_arm_pays), the synthesis from MIN_SYNTHESIS_BPP with weights at
-    most MAX_SYNTHESIS_SHARE of the network's, and a network of width 2 or more (on small budgets, without the ARM,
-    then without the synthesis)."""
+    The coded-input profile (its measured plan: CODED) spends weight_share of the budget on the network and the rest
+    on latent grids, with the version 4 synthesis (learned upsampling, refinement) and ARM where the budget leaves
+    room for them: the ARM where its expected saving repays its weights (_arm_pays), the synthesis from
+    min_synthesis_bpp with weights at most max_synthesis_share of the network's, and a network of width 2 or more
+    (on small budgets, without the ARM, then without the synthesis)."""
     if sum(x is not None for x in (bpp, ratio, quality)) > 1:
         raise InputError("give at most one of bpp, ratio and quality")
     if bpp is None and ratio is None:
@@ -109,21 +91,24 @@ def plan(
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
     rate = bpp if bpp is not None else 8 * channels / ratio
-    synthesis = (UPSAMPLING_TAPS, REFINE_LAYERS, REFINE_KERNEL) if rate >= MIN_SYNTHESIS_BPP else ()
-    extras = [(synthesis, ARM), (synthesis, None), ((), None)] if coded_input else [((), None)]
+    synthesis = ((CODED.upsampling_taps, CODED.refine_layers, CODED.refine_kernel)
+                 if rate >= CODED.min_synthesis_bpp else ())
+    extras = [(synthesis, CODED.arm), (synthesis, None), ((), None)] if coded_input else [((), None)]
     budget = int(bpp * height * width / 8) if bpp is not None else None
     for synthesis, arm in extras:  # on small budgets, without the ARM, then without the synthesis
         shape = Architecture(height, width, channels, (1,) * (d + 1), latents, *synthesis, arm=arm)  # any width
         if budget is not None:
             n_tensors = len(shape.tensor_shapes())
-            weight_bits = 8 * (budget - header_size(d, n_tensors, arm=arm) - 4 - MODEL_BYTES_PER_TENSOR * n_tensors)
-            n_params = weight_bits * (WEIGHT_SHARE if coded_input else 1) / BITS_PER_PARAM
+            descriptors = CODED.model_bytes_per_tensor * n_tensors
+            weight_bits = 8 * (budget - header_size(d, n_tensors, arm=arm) - 4 - descriptors)
+            n_params = weight_bits * (CODED.weight_share if coded_input else 1) / CODED.bits_per_param
         else:
             n_params = 3 * height * width / ratio
         arm_params = arm.n_params if arm else 0
         k = width_for(d, channels, n_params - shape.n_synthesis_params - arm_params, sum(latents))
-        k = min(k, MAX_CODED_WIDTH) if coded_input else k
-        if k >= 2 and shape.n_synthesis_params <= MAX_SYNTHESIS_SHARE * n_params and _arm_pays(arm, n_params, budget):
+        k = min(k, CODED.max_width) if coded_input else k
+        synthesis_fits = shape.n_synthesis_params <= CODED.max_synthesis_share * n_params
+        if k >= 2 and synthesis_fits and _arm_pays(arm, n_params, budget):
             return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis, arm=arm), budget)
     what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
     raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
@@ -131,12 +116,14 @@ def plan(
 
 def _arm_pays(arm: ArmShape | None, n_params: float, budget: int | None) -> bool:
     """Whether the ARM's expected saving on the latents' planned bits (what the budget leaves after n_params
-    weights, or LATENT_SHARE_NO_BUDGET of their bits) repays its own weights ARM_PAYBACK times; True without one."""
+    weights, or LATENT_SHARE_NO_BUDGET of their bits) repays its own weights CODED.arm_payback times; True without
+    one."""
     if arm is None:
         return True
-    weight_bits = n_params * BITS_PER_PARAM
-    latent_bits = weight_bits * ((1 - WEIGHT_SHARE) / WEIGHT_SHARE if budget is not None else LATENT_SHARE_NO_BUDGET)
-    return ARM_SAVING * latent_bits >= ARM_PAYBACK * ARM_BITS_PER_PARAM * arm.n_params
+    weight_bits = n_params * CODED.bits_per_param
+    share = CODED.weight_share
+    latent_bits = weight_bits * ((1 - share) / share if budget is not None else LATENT_SHARE_NO_BUDGET)
+    return CODED.arm_saving * latent_bits >= CODED.arm_payback * CODED.arm_bits_per_param * arm.n_params
 
 
 def psnr_plan(shape: tuple[int, ...], bpp: float, coded: bool) -> tuple[Plan, float]:
@@ -218,7 +205,7 @@ def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device) 
 
 def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:
     """Bits the latent grids of each of n images should settle on: the budget left after the planned weights."""
-    weight_bits = p.arch.n_params * BITS_PER_PARAM
+    weight_bits = p.arch.n_params * CODED.bits_per_param
     total = 8 * p.budget if p.budget else weight_bits * (1 + LATENT_SHARE_NO_BUDGET)
     overhead = 8 * (header_size(p.arch.layers, len(p.arch.tensor_shapes()), arm=p.arch.arm) + 4)
     return torch.full((n,), max(LATENT_MARGIN * (total - overhead - weight_bits), 64.0), device=device)

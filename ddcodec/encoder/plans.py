@@ -1,0 +1,69 @@
+"""The coded profile's plan as data: each measured choice that sizes a network and splits a byte budget, with the
+ablation row that chose it (benchmarks/results/ablations.md).
+
+ratecontrol.plan reads `ratecontrol.CODED`; a probe of another plan replaces it with `dataclasses.replace(CODED, ...)`
+(benchmarks/latent_layout.py, benchmarks/synthesis.py). This module has no heavy imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from ddcodec.format.architecture import ArmShape
+
+
+@dataclass(frozen=True)
+class CodedPlan:
+    """How the coded-input profile turns a byte budget into an architecture.
+
+    `bits_per_param`: what a weight costs once quantized and coded; `model_bytes_per_tensor`: a tensor's
+    entropy-model descriptor; `weight_share`: the part of the budget planned for the network's weights (the latents
+    get the rest); `max_width`: the width cap that keeps the decoder within its multiply-adds per pixel;
+    `latents_by_scale`: latent grids of a layer 2^-s below full size (s past the last key: the last key's count);
+    `upsampling_taps`, `refine_layers`, `refine_kernel`: the synthesis of format 4 (0 taps: bilinear upsampling);
+    `arm`: the ARM's shape (None: the linear context model of format 3); the synthesis is left out below
+    `min_synthesis_bpp` and where its weights exceed `max_synthesis_share` of the network's; the ARM is planned
+    where `arm_saving` of the latents' bits repays its weights (`arm_bits_per_param` each) `arm_payback` times.
+    `sources`: field -> the ablation row (section and lever) that measured it."""
+
+    bits_per_param: float
+    model_bytes_per_tensor: int
+    weight_share: float
+    max_width: int
+    latents_by_scale: Mapping[int, int]
+    upsampling_taps: int
+    refine_layers: int
+    refine_kernel: int
+    arm: ArmShape | None
+    min_synthesis_bpp: float
+    max_synthesis_share: float
+    arm_saving: float
+    arm_bits_per_param: float
+    arm_payback: float
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+V0_11 = CodedPlan(
+    bits_per_param=6.5, model_bytes_per_tensor=4, weight_share=0.35, max_width=37,
+    latents_by_scale=MappingProxyType({0: 0, 1: 1, 2: 1, 3: 1, 4: 2}),
+    upsampling_taps=4, refine_layers=1, refine_kernel=3, arm=ArmShape(neighbours=12, coarser=True, hidden=(8, 8)),
+    min_synthesis_bpp=0.3, max_synthesis_share=0.12, arm_saving=0.15, arm_bits_per_param=6, arm_payback=1.5,
+    sources=MappingProxyType({
+        "bits_per_param": "first codec: 'more weights, fewer bits' (6.5 / 4.5 / 3.5 bit per weight; 6.5 kept)",
+        "model_bytes_per_tensor": "the typical descriptor of a tensor's entropy model (docs/FORMAT.md, 'Payload')",
+        "weight_share": "v0.9: 'the network's share of the budget 0.5 instead of 0.35' (-0.36 dB)",
+        "max_width": "v0.11 full Kodak: width 37, the decoder's 2,500 multiply-adds per pixel at 768x512",
+        "latents_by_scale": "v0.6: the coded-input profile's grids; v0.11 full Kodak: no full-size grid yet",
+        "upsampling_taps": "v0.10 synthesis: learned upsampling (Cool-chic 3.4's 2 x 4 taps)",
+        "refine_layers": "v0.10 synthesis: one residual 3x3 refinement",
+        "refine_kernel": "v0.10 synthesis: one residual 3x3 refinement",
+        "arm": "v0.10 ARM: 12 neighbours, the coarser grid, two hidden layers of 8",
+        "min_synthesis_bpp": "v0.11 merged default: 'the synthesis only from 0.3 bpp' (kodim03 at 0.15 bpp: -1 dB)",
+        "max_synthesis_share": "v0.11 merged default: 'where its weights are <= 12 % of the network's'",
+        "arm_saving": "v0.10 ARM: ~15 % fewer bits than the linear context model",
+        "arm_bits_per_param": "v0.10 ARM: ~1,200 bits for the 202 weights of its shape",
+        "arm_payback": "v0.11 merged default: the ARM where its saving repays its weights 1.5 times",
+    }),
+)
