@@ -1,12 +1,14 @@
-"""Probe of the coded profile's latent layout at high rates: one encode with a given number of full-size latent grids
-(ddcodec.encoder.plans.CodedPlan.latents_by_scale[0], 0 in the default), to compare with the default's point of the same image
-and rate in benchmarks/results/kodak.
+"""Probe of the coded profile's plan on full-size photographs: one encode with the plan changed (full-size latent
+grids, the network's share of the budget, or a decoder-complexity preset's widths by scale), to compare with the
+default's point of the same image and rate in benchmarks/results/full and benchmarks/results/kodak.
 
-    python -m benchmarks.latent_layout --image PATH --bpp 1.2 [--full-size-grids 1] [--iters 2000]
+    python -m benchmarks.latent_layout --image PATH --bpp 0.3 [--full-size-grids 1] [--weight-share 0.15]
+        [--widths-by-scale 0:8,1:12,2:16,3:24] [--iters 2000] [--label NAME]
 
-Why: on 768x512 photographs the width stops at MAX_CODED_WIDTH (the decoder's multiply-add cap) from 0.6 bpp, so a
-1.2 bpp budget has nothing to grow but finer quantization, and files end under budget (benchmarks/results/kodak).
-Appends one JSON line per encode (bpp, PSNR, layout, widths, seconds) to benchmarks/results/latent-layout.jsonl.
+Why: v0.11 spends 35 % of the budget on a wide network and none on a full-size latent grid; the field spends its bits
+on latents at every scale with a small network fixed by decoder complexity (issue 32). Appends one JSON line per
+encode (bpp, PSNR, plan, widths, multiply-adds per pixel with the ARM's, seconds, load) to
+benchmarks/results/latent-layout.jsonl.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,26 +31,40 @@ from ddcodec.metrics import psnr
 OUT = Path(__file__).resolve().parent / "results" / "latent-layout.jsonl"
 
 
+def scale_table(text: str) -> dict[int, int]:
+    """'0:8,1:12' -> {0: 8, 1: 12}."""
+    return {int(k): int(v) for k, v in (item.split(":") for item in text.split(","))}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Encode the image at the rate with the layout changed, on one thread, and append the record."""
+    """Encode the image at the rate with the plan changed, on one thread, and append the record."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.latent_layout", description=__doc__.split("\n")[0])
     p.add_argument("--image", type=Path, required=True)
     p.add_argument("--bpp", type=float, default=1.2)
     p.add_argument("--full-size-grids", type=int, default=1)
+    p.add_argument("--weight-share", type=float, default=ratecontrol.CODED.weight_share)
+    p.add_argument("--widths-by-scale", type=scale_table, default=None)
     p.add_argument("--iters", type=int, default=2000)
+    p.add_argument("--label", default="")
+    p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     by_scale = {**ratecontrol.CODED.latents_by_scale, 0: args.full_size_grids}
-    ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, latents_by_scale=by_scale)
+    ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, latents_by_scale=by_scale,
+                                            weight_share=args.weight_share, widths_by_scale=args.widths_by_scale)
     image = np.asarray(Image.open(args.image).convert("RGB"))
     result = ddcodec.encode(image, bpp=args.bpp, iters=args.iters)
-    record = {"image": args.image.stem, "target_bpp": args.bpp, "full_size_grids": args.full_size_grids,
-              "ddcodec": ddcodec.__version__, "iters": args.iters, "bpp": result.bpp,
-              "psnr": psnr(image, npdecode.decode_array(result.data)), "latents": list(result.arch.latents),
-              "widths": list(result.arch.widths), "macs_per_pixel": result.arch.macs_per_pixel(),
-              "encode_s": result.seconds, "threads": 1}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open("a") as f:
+    arch = result.arch
+    arm_macs = arch.arm.macs_per_value() * arch.n_latents / (arch.height * arch.width) if arch.arm else 0.0
+    record = {"image": args.image.stem, "target_bpp": args.bpp, "label": args.label,
+              "full_size_grids": args.full_size_grids, "weight_share": args.weight_share,
+              "widths_by_scale": args.widths_by_scale, "ddcodec": ddcodec.__version__, "iters": args.iters,
+              "bpp": result.bpp, "psnr": psnr(image, npdecode.decode_array(result.data)),
+              "latents": list(arch.latents), "widths": list(arch.widths), "n_params": arch.n_params,
+              "macs_per_pixel": arch.macs_per_pixel(), "arm_macs_per_pixel": arm_macs, "encode_s": result.seconds,
+              "threads": 1, "load_at_end": os.getloadavg()[0]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("a") as f:
         f.write(json.dumps(record) + "\n")
     print(json.dumps(record))
     return 0

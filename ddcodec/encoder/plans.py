@@ -26,6 +26,9 @@ class CodedPlan:
     `arm`: the ARM's shape (None: the linear context model of format 3); the synthesis is left out below
     `min_synthesis_bpp` and where its weights exceed `max_synthesis_share` of the network's; the ARM is planned
     where `arm_saving` of the latents' bits repays its weights (`arm_bits_per_param` each) `arm_payback` times.
+    `widths_by_scale` (a decoder-complexity preset, COMPLEXITIES): each layer's width by its scale 2^-s below full
+    size (s past the last key: the last key's width), fixed whatever the budget, with the synthesis and the ARM always
+    in; None sizes an equal width from weight_share of the budget (v0.11).
     `sources`: field -> the ablation row (section and lever) that measured it."""
 
     bits_per_param: float
@@ -42,6 +45,7 @@ class CodedPlan:
     arm_saving: float
     arm_bits_per_param: float
     arm_payback: float
+    widths_by_scale: Mapping[int, int] | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Collection
+from typing import Callable, Collection, Mapping
 
 import numpy as np
 import torch
@@ -60,10 +60,21 @@ def bpp_for_psnr(psnr: float) -> float:
     return min(max(0.15 * 2 ** ((psnr - 21) / 2.2), 0.05), 8.0)
 
 
+def by_layer(layers: int, by_scale: Mapping[int, int]) -> tuple[int, ...]:
+    """A per-scale table (scale s: a layer 2^-s below full resolution; past the last key, the last key's value) read
+    for each of `layers` hidden layers, the coarsest first."""
+    return tuple(by_scale.get(layers - 1 - i, by_scale[max(by_scale)]) for i in range(layers))
+
+
 def latent_layout(layers: int) -> tuple[int, ...]:
     """Latent grids per hidden layer for the coded-input profile, by the layer's scale below full resolution."""
-    by_scale = CODED.latents_by_scale
-    return tuple(by_scale.get(layers - 1 - i, by_scale[max(by_scale)]) for i in range(layers))
+    return by_layer(layers, CODED.latents_by_scale)
+
+
+def preset_widths(layers: int, by_scale: Mapping[int, int]) -> tuple[int, ...]:
+    """The widths of a decoder-complexity preset: the seeded input as wide as the coarsest layer, then each layer's."""
+    widths = by_layer(layers, by_scale)
+    return (widths[0], *widths)
 
 
 def plan(
@@ -90,6 +101,8 @@ def plan(
         raise InputError(f"ratio must be positive, not {ratio}")
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
+    if coded_input and CODED.widths_by_scale is not None:
+        return _preset_plan(height, width, channels, d, latents, bpp, ratio)
     rate = bpp if bpp is not None else 8 * channels / ratio
     synthesis = ((CODED.upsampling_taps, CODED.refine_layers, CODED.refine_kernel)
                  if rate >= CODED.min_synthesis_bpp else ())
@@ -112,6 +125,19 @@ def plan(
             return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis, arm=arm), budget)
     what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
     raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
+
+
+def _preset_plan(height: int, width: int, channels: int, d: int, latents: tuple[int, ...], bpp: float | None,
+                 ratio: float | None) -> Plan:
+    """The coded-input plan of a decoder-complexity preset (CODED.widths_by_scale): the widths fixed, the synthesis
+    and the ARM always in, the latents given what the budget leaves; InputError where the network's planned bits
+    alone exceed the budget."""
+    arch = Architecture(height, width, channels, preset_widths(d, CODED.widths_by_scale), latents,
+                        CODED.upsampling_taps, CODED.refine_layers, CODED.refine_kernel, arm=CODED.arm)
+    rate = bpp if bpp is not None else 8 * channels / ratio
+    if arch.n_params * CODED.bits_per_param > rate * height * width:
+        raise InputError(f"{rate} bpp is too small for a {width}x{height} image with this decoder-complexity preset")
+    return Plan(arch, int(bpp * height * width / 8) if bpp is not None else None)
 
 
 def _arm_pays(arm: ArmShape | None, n_params: float, budget: int | None) -> bool:
