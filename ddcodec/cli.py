@@ -40,10 +40,8 @@ def _one_line_errors(command):
             warnings.simplefilter("always", UserWarning)
             try:
                 return command(*args, **kwargs)
-            except DdcodecError as exc:
-                click.echo(f"error: {exc}", err=True)
-            except OSError as exc:
-                click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+            except (DdcodecError, OSError) as exc:
+                _error_line(exc)
             except KeyboardInterrupt:
                 click.echo("error: interrupted", err=True)
                 sys.exit(130)
@@ -57,6 +55,14 @@ def _one_line_errors(command):
             sys.exit(EXIT_ERROR)
 
     return wrapper
+
+
+def _error_line(exc: DdcodecError | OSError) -> None:
+    """ddcodec's error or an OS error as one 'error: ...' line on stderr."""
+    if isinstance(exc, DdcodecError):
+        click.echo(f"error: {exc}", err=True)
+    else:
+        click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
 
 
 @click.group()
@@ -200,37 +206,57 @@ def decode_cmd(paths, device, fmt, overwrite, skip_existing) -> None:
 
 
 @main.command("info")
-@click.argument("src", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the fields as JSON.")
+@click.argument("paths", nargs=-1, required=True, metavar="SRC...")
+@click.option("--json", "as_json", is_flag=True, help="Print the fields as JSON (one object per line and file).")
 @_one_line_errors
-def info_cmd(src, as_json) -> None:
-    """Show the header of the .ddc file SRC."""
+def info_cmd(paths, as_json) -> None:
+    """Show the header of each .ddc file SRC (files, or folders of .ddc files), without decoding it."""
+    from ddcodec.io.outputs import expand_inputs
+
+    failed = 0
+    for src in expand_inputs(paths, DDC_SUFFIXES):
+        try:
+            fields = _info_fields(src)
+        except DdcodecError as exc:  # one line per file that cannot be read; the others are still shown
+            _error_line(exc if str(src) in str(exc) else type(exc)(f"{src}: {exc}"))
+            failed += 1
+            continue
+        if as_json:
+            click.echo(json.dumps(fields))
+        else:
+            for k, v in fields.items():
+                click.echo(f"{k:>14}: {v:.4f}" if isinstance(v, float) else f"{k:>14}: {v}")
+    if failed:
+        sys.exit(EXIT_ERROR)
+
+
+def _info_fields(src: Path) -> dict:
+    """A .ddc file's header fields, sizes and decode cost, from its header and payload descriptors (the whole file
+    checked, nothing decoded, the decode limits not applied)."""
     from ddcodec.format.container import parse
-    from ddcodec.format.entropy import read_payload
     from ddcodec.format.limits import decode_cost
+    from ddcodec.format.payload import read_tensors
     from ddcodec.format.reader import read_stream
 
     data = read_stream(_source(src))
     header, payload = parse(data, budget=False)
     a = header.arch
-    sizes = [s if t in a.grid_indices else math.prod(s) for t, s in enumerate(a.tensor_shapes())]
-    cost = decode_cost(a, read_payload(payload, sizes, header.coder, header.version).facts)
-    fields = {
+    tensors, arm_stream = read_tensors(header, payload)
+    cost = decode_cost(a, tensors.facts)
+    arm = None if a.arm is None else {"neighbours": a.arm.neighbours, "coarser": a.arm.coarser,
+                                      "hidden": list(a.arm.hidden), "parameters": a.arm.n_params,
+                                      "stream_bytes": len(arm_stream)}
+    return {
         "file": str(src), "bytes": len(data), "bpp": 8 * len(data) / (a.height * a.width),
         "height": a.height, "width": a.width, "channels": a.channels, "layers": a.layers,
         "widths": list(a.widths), "input_size": list(a.input_size), "parameters": a.n_params,
         "input": "coded" if a.coded_input else "seed", "latents": list(a.latents), "latent_values": a.n_latents,
-        "version": data[4], "upsampling_taps": a.taps, "refinement": [a.refine_kernel] * a.refine,
+        "version": data[4], "upsampling_taps": a.taps, "refinement": [a.refine_kernel] * a.refine, "arm": arm,
         "macs_per_pixel": round(a.macs_per_pixel()), "decode_memory_bytes": cost.memory,
         "decode_work": cost.macs,
         "seed": header.seed, "coder": {v: k for k, v in CODERS.items()}[header.coder],
         "step_codes": list(header.step_codes), "payload_bytes": len(payload),
     }
-    if as_json:
-        click.echo(json.dumps(fields))
-    else:
-        for k, v in fields.items():
-            click.echo(f"{k:>14}: {v:.4f}" if isinstance(v, float) else f"{k:>14}: {v}")
 
 
 @main.command("demo")
