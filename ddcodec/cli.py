@@ -85,10 +85,14 @@ def _report(out: Path, result, as_json: bool) -> None:
     from ddcodec.io.outputs import STDIO
 
     to_stderr = str(out) == STDIO
-    if as_json:
-        click.echo(json.dumps({"file": str(out), "bytes": result.n_bytes, "bpp": result.bpp, "psnr": result.psnr,
-                               "psnr_unquantized": result.psnr_float, "weights": result.n_params,
-                               "iters": result.iters, "seconds": result.seconds, "device": result.device}),
+    if as_json:  # an image coded exactly has an infinite PSNR, which JSON cannot write: null
+        def finite(x: float) -> float | None:
+            return x if math.isfinite(x) else None
+
+        click.echo(json.dumps({"file": str(out), "bytes": result.n_bytes, "bpp": result.bpp,
+                               "psnr": finite(result.psnr), "psnr_unquantized": finite(result.psnr_float),
+                               "weights": result.n_params, "iters": result.iters, "seconds": result.seconds,
+                               "device": result.device}, allow_nan=False),
                    err=to_stderr)
     else:
         click.echo(f"{out}: {result.n_bytes} bytes, {result.bpp:.4f} bpp, PSNR {result.psnr:.2f} dB (unquantized "

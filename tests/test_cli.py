@@ -89,6 +89,16 @@ def test_info_takes_a_folder_s_ddc_files_and_goes_on_past_a_bad_one(tmp_path):
     assert_one_line_error(run("info", DATA.parent.parent / "docs"))  # a folder without .ddc files
 
 
+def test_json_reports_an_exact_image_s_psnr_as_null(tmp_path, monkeypatch):
+    import ddcodec.encoder.encode
+
+    monkeypatch.setattr(ddcodec.encoder.encode, "psnr", lambda a, b: float("inf"))  # as for a flat image coded exactly
+    result = run("encode", SRC, tmp_path / "exact.ddc", "--iters", "5", "--tries", "1", "--json", "--quiet")
+    assert result.exit_code == 0, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert "Infinity" not in line and json.loads(line)["psnr"] is None
+
+
 def test_damaged_files_give_one_line_and_no_output(ddc, tmp_path):
     data = ddc.read_bytes()
     flipped = bytearray(data)
