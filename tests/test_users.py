@@ -248,3 +248,15 @@ def test_write_bytes_replaces_only_when_asked(tmp_path):
     with pytest.raises(InputError):
         write_bytes(tmp_path / "x", b"3", overwrite=False)
     assert (tmp_path / "x").read_bytes() == b"2"
+
+
+# ---- users' reports of v0.11 (issue 30) ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("orientation", [0, 9])
+def test_an_invalid_exif_orientation_is_not_said_to_be_applied(orientation):
+    image = Image.fromarray(np.arange(6, dtype=np.uint8).reshape(2, 3) * 40)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    arr, said = loaded(png_bytes(image, exif=exif))
+    np.testing.assert_array_equal(arr[:, :, 0], np.asarray(image))
+    assert not any("applied" in s for s in said) and all("invalid" in s for s in said)

@@ -28,9 +28,9 @@ def to_array(source: ImageLike) -> np.ndarray:
     """uint8 array (H, W, C) with C = 1 for grayscale and 3 otherwise, from a path, an image file's bytes, a binary
     file object, a PIL image or a uint8 array.
 
-    As a viewer shows it: EXIF orientation applied; 16-bit samples (modes I;16 and I) divided by 257; float samples
-    (mode F) in 0..1 times 255, other floats taken as levels 0..255 and clipped; other modes converted to 8-bit gray
-    or RGB. One warning names what changed or was dropped (orientation, alpha, tRNS transparency, frames after the
+    As a viewer shows it: EXIF orientation applied (an invalid one ignored); 16-bit samples (modes I;16 and I)
+    divided by 257; float samples (mode F) in 0..1 times 255, other floats taken as levels 0..255 and clipped; other
+    modes converted to 8-bit gray or RGB. One warning names what changed or was dropped (orientation, alpha, tRNS transparency, frames after the
     first, an ICC profile, clipped values). InputError for what is not an image."""
     if isinstance(source, np.ndarray):
         return _check_array(source)
@@ -74,6 +74,9 @@ def _oriented(img: Image.Image, notes: list[str]) -> Image.Image:
     """The image as its EXIF orientation says to display it."""
     orientation = img.getexif().get(_ORIENTATION, 1)
     if orientation in (1, None) or not isinstance(orientation, int):
+        return img
+    if not 2 <= orientation <= 8:  # EXIF defines 1 to 8; viewers show others as they are
+        notes.append(f"EXIF orientation {orientation} ignored (invalid: 1 to 8 are defined)")
         return img
     notes.append(f"EXIF orientation {orientation} applied")
     return ImageOps.exif_transpose(img)
