@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from ddcodec import __version__
-from ddcodec.errors import DdcodecError
+from ddcodec.errors import BitstreamError, DdcodecError
 from ddcodec.format.options import CODERS, DEFAULT_INPUT, DEFAULT_LR, INPUTS
 from ddcodec.training.presets import DEFAULT_EFFORT, DEMO_EFFORT, EFFORTS, GPU_EFFORT
 
@@ -150,37 +150,62 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, effort, iters, lr, 
     pairs = plan_outputs(sources, dst, ".ddc", image_suffixes(), overwrite, skip_existing)
     options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, input=input_, effort=effort, iters=iters,
                    lr=lr, seed=seed, tries=tries, coder=coder, device=device, batch=batch)
+    inputs, outputs = [s for s, _ in pairs], [o for _, o in pairs]
+
+    def report(out, result):
+        _report(out, result, as_json)
+
     if ray_address is not None:
         from ddcodec.distributed import encode_on_ray
 
-        for out, r in encode_on_ray([s for s, _ in pairs], [o for _, o in pairs], address=ray_address or None,
-                                    overwrite=overwrite, **options):  # writes each file
-            _report(out, r, as_json)
+        _report_all(encode_on_ray(inputs, outputs, address=ray_address or None, overwrite=overwrite,
+                                  skip_existing=skip_existing, keep_going=True, **options), report)
         return
     try:
         import torch
 
-        from ddcodec.encoder.encode import check_options, encode_many
+        from ddcodec.encoder.encode import check_options
     except ImportError as exc:
         raise DdcodecError(f"encoding needs torch ({exc}): pip install 'ddcodec[encode]'") from None
-    from ddcodec.parallel import write_output
-
     per_call, _ = check_options(**options)  # every option checked before the first image is read
     if jobs > 1:
         from ddcodec.parallel import encode_in_processes
 
-        for out, r in encode_in_processes([s for s, _ in pairs], [o for _, o in pairs], jobs=jobs, threads=threads,
-                                          overwrite=overwrite, **options):  # writes each file
-            _report(out, r, as_json)
+        _report_all(encode_in_processes(inputs, outputs, jobs=jobs, threads=threads, overwrite=overwrite,
+                                        skip_existing=skip_existing, keep_going=True, **options), report)
         return
     if threads:
         torch.set_num_threads(threads)
-    for k in range(0, len(pairs), per_call):  # images read per chunk, and each file written as soon as it is done
-        chunk = pairs[k : k + per_call]
-        images = [_source(s) for s, _ in chunk]
-        for (_, out), r in zip(chunk, encode_many(images, **options, progress=not quiet)):
-            write_output(out, r.data, overwrite)
-            _report(out, r, as_json)
+    _report_all(_encode_here(pairs, per_call, overwrite, skip_existing, {**options, "progress": not quiet}), report)
+
+
+def _encode_here(pairs, per_call: int, overwrite: bool, skip_existing: bool, options: dict):
+    """Encode in this process, `per_call` images read at a time; yields (output, EncodeResult or InputError) as each
+    file is written (parallel.finish: an output that appeared meanwhile is skipped with `skip_existing`)."""
+    from ddcodec.parallel import encode_task, exists, finish
+
+    for k in range(0, len(pairs), per_call):
+        chunk = [(s, o) for s, o in pairs[k : k + per_call] if not (skip_existing and exists(o))]
+        if not chunk:
+            continue
+        for (_, out), r in zip(chunk, encode_task([(str(s), _source(s)) for s, _ in chunk], options)):
+            done = finish(out, r, overwrite, skip_existing, keep_going=True)
+            if done:
+                yield done
+
+
+def _report_all(results, report) -> None:
+    """report(file, result) for each (file, result) as it comes, and each file's error (a DdcodecError in place of
+    its result) as one 'error:' line while the others go on; exit code 2 at the end if any file failed."""
+    failed = 0
+    for out, r in results:
+        if isinstance(r, DdcodecError):
+            _error_line(r)
+            failed += 1
+        else:
+            report(out, r)
+    if failed:
+        sys.exit(EXIT_ERROR)
 
 
 @main.command("decode")
@@ -194,9 +219,10 @@ def decode_cmd(paths, device, fmt, overwrite, skip_existing) -> None:
     """Decode the .ddc file SRC into image DST (format from its extension: png, ppm, bmp, ...), or several .ddc
     files (files or folders) into the folder DST (as NAME.png, or the --format given)."""
     from ddcodec.decoders import decode as decoder
+    from ddcodec.errors import naming
     from ddcodec.io.images import image_bytes, image_format
     from ddcodec.io.outputs import STDIO, plan_outputs
-    from ddcodec.parallel import write_output
+    from ddcodec.parallel import Decoded, exists, finish
 
     if len(paths) < 2:
         raise DdcodecError("give a .ddc file and an output: ddcodec decode SRC... DST")
@@ -204,9 +230,20 @@ def decode_cmd(paths, device, fmt, overwrite, skip_existing) -> None:
     suffix = f".{fmt.lstrip('.')}"
     jobs = plan_outputs(sources, dst, suffix, DDC_SUFFIXES, overwrite, skip_existing)
     formats = [image_format(f"{STDIO}{suffix}" if str(out) == STDIO else out) for _, out in jobs]
-    for (src, out), image_type in zip(jobs, formats):
-        write_output(out, image_bytes(decoder.decode(_source(src), device), image_type), overwrite)
-        click.echo(f"{out}: decoded", err=str(out) == STDIO)
+
+    def decoded():  # (output, the image file written, or the error of a file that cannot be decoded)
+        for (src, out), image_type in zip(jobs, formats):
+            if skip_existing and exists(out):  # written meanwhile by another command
+                continue
+            try:
+                image = Decoded(image_bytes(decoder.decode(_source(src), device), image_type))
+            except BitstreamError as exc:
+                image = naming(str(src), exc)
+            done = finish(out, image, overwrite, skip_existing, keep_going=True)
+            if done:
+                yield done
+
+    _report_all(decoded(), lambda out, _: click.echo(f"{out}: decoded", err=str(out) == STDIO))
 
 
 @main.command("info")
@@ -215,23 +252,24 @@ def decode_cmd(paths, device, fmt, overwrite, skip_existing) -> None:
 @_one_line_errors
 def info_cmd(paths, as_json) -> None:
     """Show the header of each .ddc file SRC (files, or folders of .ddc files), without decoding it."""
+    from ddcodec.errors import naming
     from ddcodec.io.outputs import expand_inputs
 
-    failed = 0
-    for src in expand_inputs(paths, DDC_SUFFIXES):
-        try:
-            fields = _info_fields(src)
-        except DdcodecError as exc:  # one line per file that cannot be read; the others are still shown
-            _error_line(exc if str(src) in str(exc) else type(exc)(f"{src}: {exc}"))
-            failed += 1
-            continue
+    def fields():  # (file, its fields, or the error of a file that cannot be read)
+        for src in expand_inputs(paths, DDC_SUFFIXES):
+            try:
+                yield src, _info_fields(src)
+            except DdcodecError as exc:
+                yield src, type(exc)(naming(str(src), exc))
+
+    def show(_, info: dict) -> None:
         if as_json:
-            click.echo(json.dumps(fields))
+            click.echo(json.dumps(info))
         else:
-            for k, v in fields.items():
+            for k, v in info.items():
                 click.echo(f"{k:>14}: {v:.4f}" if isinstance(v, float) else f"{k:>14}: {v}")
-    if failed:
-        sys.exit(EXIT_ERROR)
+
+    _report_all(fields(), show)
 
 
 def _info_fields(src: Path) -> dict:
