@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from ddcodec import __version__
-from ddcodec.errors import DdcodecError
+from ddcodec.errors import BitstreamError, DdcodecError
 from ddcodec.format.options import CODERS, DEFAULT_INPUT, DEFAULT_LR, INPUTS
 from ddcodec.training.presets import DEFAULT_EFFORT, DEMO_EFFORT, EFFORTS, GPU_EFFORT
 
@@ -40,10 +40,8 @@ def _one_line_errors(command):
             warnings.simplefilter("always", UserWarning)
             try:
                 return command(*args, **kwargs)
-            except DdcodecError as exc:
-                click.echo(f"error: {exc}", err=True)
-            except OSError as exc:
-                click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+            except (DdcodecError, OSError) as exc:
+                _error_line(exc)
             except KeyboardInterrupt:
                 click.echo("error: interrupted", err=True)
                 sys.exit(130)
@@ -57,6 +55,14 @@ def _one_line_errors(command):
             sys.exit(EXIT_ERROR)
 
     return wrapper
+
+
+def _error_line(exc: DdcodecError | OSError) -> None:
+    """ddcodec's error or an OS error as one 'error: ...' line on stderr."""
+    if isinstance(exc, DdcodecError):
+        click.echo(f"error: {exc}", err=True)
+    else:
+        click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
 
 
 @click.group()
@@ -79,10 +85,14 @@ def _report(out: Path, result, as_json: bool) -> None:
     from ddcodec.io.outputs import STDIO
 
     to_stderr = str(out) == STDIO
-    if as_json:
-        click.echo(json.dumps({"file": str(out), "bytes": result.n_bytes, "bpp": result.bpp, "psnr": result.psnr,
-                               "psnr_unquantized": result.psnr_float, "weights": result.n_params,
-                               "iters": result.iters, "seconds": result.seconds, "device": result.device}),
+    if as_json:  # an image coded exactly has an infinite PSNR, which JSON cannot write: null
+        def finite(x: float) -> float | None:
+            return x if math.isfinite(x) else None
+
+        click.echo(json.dumps({"file": str(out), "bytes": result.n_bytes, "bpp": result.bpp,
+                               "psnr": finite(result.psnr), "psnr_unquantized": finite(result.psnr_float),
+                               "weights": result.n_params, "iters": result.iters, "seconds": result.seconds,
+                               "device": result.device}, allow_nan=False),
                    err=to_stderr)
     else:
         click.echo(f"{out}: {result.n_bytes} bytes, {result.bpp:.4f} bpp, PSNR {result.psnr:.2f} dB (unquantized "
@@ -140,37 +150,62 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, effort, iters, lr, 
     pairs = plan_outputs(sources, dst, ".ddc", image_suffixes(), overwrite, skip_existing)
     options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, input=input_, effort=effort, iters=iters,
                    lr=lr, seed=seed, tries=tries, coder=coder, device=device, batch=batch)
+    inputs, outputs = [s for s, _ in pairs], [o for _, o in pairs]
+
+    def report(out, result):
+        _report(out, result, as_json)
+
     if ray_address is not None:
         from ddcodec.distributed import encode_on_ray
 
-        for out, r in encode_on_ray([s for s, _ in pairs], [o for _, o in pairs], address=ray_address or None,
-                                    overwrite=overwrite, **options):  # writes each file
-            _report(out, r, as_json)
+        _report_all(encode_on_ray(inputs, outputs, address=ray_address or None, overwrite=overwrite,
+                                  skip_existing=skip_existing, keep_going=True, **options), report)
         return
     try:
         import torch
 
-        from ddcodec.encoder.encode import check_options, encode_many
+        from ddcodec.encoder.encode import check_options
     except ImportError as exc:
         raise DdcodecError(f"encoding needs torch ({exc}): pip install 'ddcodec[encode]'") from None
-    from ddcodec.parallel import write_output
-
     per_call, _ = check_options(**options)  # every option checked before the first image is read
     if jobs > 1:
         from ddcodec.parallel import encode_in_processes
 
-        for out, r in encode_in_processes([s for s, _ in pairs], [o for _, o in pairs], jobs=jobs, threads=threads,
-                                          overwrite=overwrite, **options):  # writes each file
-            _report(out, r, as_json)
+        _report_all(encode_in_processes(inputs, outputs, jobs=jobs, threads=threads, overwrite=overwrite,
+                                        skip_existing=skip_existing, keep_going=True, **options), report)
         return
     if threads:
         torch.set_num_threads(threads)
-    for k in range(0, len(pairs), per_call):  # images read per chunk, and each file written as soon as it is done
-        chunk = pairs[k : k + per_call]
-        images = [_source(s) for s, _ in chunk]
-        for (_, out), r in zip(chunk, encode_many(images, **options, progress=not quiet)):
-            write_output(out, r.data, overwrite)
-            _report(out, r, as_json)
+    _report_all(_encode_here(pairs, per_call, overwrite, skip_existing, {**options, "progress": not quiet}), report)
+
+
+def _encode_here(pairs, per_call: int, overwrite: bool, skip_existing: bool, options: dict):
+    """Encode in this process, `per_call` images read at a time; yields (output, EncodeResult or InputError) as each
+    file is written (parallel.finish: an output that appeared meanwhile is skipped with `skip_existing`)."""
+    from ddcodec.parallel import encode_task, exists, finish
+
+    for k in range(0, len(pairs), per_call):
+        chunk = [(s, o) for s, o in pairs[k : k + per_call] if not (skip_existing and exists(o))]
+        if not chunk:
+            continue
+        for (_, out), r in zip(chunk, encode_task([(str(s), _source(s)) for s, _ in chunk], options)):
+            done = finish(out, r, overwrite, skip_existing, keep_going=True)
+            if done:
+                yield done
+
+
+def _report_all(results, report) -> None:
+    """report(file, result) for each (file, result) as it comes, and each file's error (a DdcodecError in place of
+    its result) as one 'error:' line while the others go on; exit code 2 at the end if any file failed."""
+    failed = 0
+    for out, r in results:
+        if isinstance(r, DdcodecError):
+            _error_line(r)
+            failed += 1
+        else:
+            report(out, r)
+    if failed:
+        sys.exit(EXIT_ERROR)
 
 
 @main.command("decode")
@@ -184,9 +219,10 @@ def decode_cmd(paths, device, fmt, overwrite, skip_existing) -> None:
     """Decode the .ddc file SRC into image DST (format from its extension: png, ppm, bmp, ...), or several .ddc
     files (files or folders) into the folder DST (as NAME.png, or the --format given)."""
     from ddcodec.decoders import decode as decoder
+    from ddcodec.errors import naming
     from ddcodec.io.images import image_bytes, image_format
     from ddcodec.io.outputs import STDIO, plan_outputs
-    from ddcodec.parallel import write_output
+    from ddcodec.parallel import Decoded, exists, finish
 
     if len(paths) < 2:
         raise DdcodecError("give a .ddc file and an output: ddcodec decode SRC... DST")
@@ -194,43 +230,75 @@ def decode_cmd(paths, device, fmt, overwrite, skip_existing) -> None:
     suffix = f".{fmt.lstrip('.')}"
     jobs = plan_outputs(sources, dst, suffix, DDC_SUFFIXES, overwrite, skip_existing)
     formats = [image_format(f"{STDIO}{suffix}" if str(out) == STDIO else out) for _, out in jobs]
-    for (src, out), image_type in zip(jobs, formats):
-        write_output(out, image_bytes(decoder.decode(_source(src), device), image_type), overwrite)
-        click.echo(f"{out}: decoded", err=str(out) == STDIO)
+
+    def decoded():  # (output, the image file written, or the error of a file that cannot be decoded)
+        for (src, out), image_type in zip(jobs, formats):
+            if skip_existing and exists(out):  # written meanwhile by another command
+                continue
+            try:
+                image = Decoded(image_bytes(decoder.decode(_source(src), device), image_type))
+            except BitstreamError as exc:
+                image = naming(str(src), exc)
+            done = finish(out, image, overwrite, skip_existing, keep_going=True)
+            if done:
+                yield done
+
+    _report_all(decoded(), lambda out, _: click.echo(f"{out}: decoded", err=str(out) == STDIO))
 
 
 @main.command("info")
-@click.argument("src", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the fields as JSON.")
+@click.argument("paths", nargs=-1, required=True, metavar="SRC...")
+@click.option("--json", "as_json", is_flag=True, help="Print the fields as JSON (one object per line and file).")
 @_one_line_errors
-def info_cmd(src, as_json) -> None:
-    """Show the header of the .ddc file SRC."""
+def info_cmd(paths, as_json) -> None:
+    """Show the header of each .ddc file SRC (files, or folders of .ddc files), without decoding it."""
+    from ddcodec.errors import naming
+    from ddcodec.io.outputs import expand_inputs
+
+    def fields():  # (file, its fields, or the error of a file that cannot be read)
+        for src in expand_inputs(paths, DDC_SUFFIXES):
+            try:
+                yield src, _info_fields(src)
+            except DdcodecError as exc:
+                yield src, type(exc)(naming(str(src), exc))
+
+    def show(_, info: dict) -> None:
+        if as_json:
+            click.echo(json.dumps(info))
+        else:
+            for k, v in info.items():
+                click.echo(f"{k:>14}: {v:.4f}" if isinstance(v, float) else f"{k:>14}: {v}")
+
+    _report_all(fields(), show)
+
+
+def _info_fields(src: Path) -> dict:
+    """A .ddc file's header fields, sizes and decode cost, from its header and payload descriptors (the whole file
+    checked, nothing decoded, the decode limits not applied)."""
     from ddcodec.format.container import parse
-    from ddcodec.format.entropy import read_payload
     from ddcodec.format.limits import decode_cost
+    from ddcodec.format.payload import read_tensors
     from ddcodec.format.reader import read_stream
 
     data = read_stream(_source(src))
     header, payload = parse(data, budget=False)
     a = header.arch
-    sizes = [s if t in a.grid_indices else math.prod(s) for t, s in enumerate(a.tensor_shapes())]
-    cost = decode_cost(a, read_payload(payload, sizes, header.coder, header.version).facts)
-    fields = {
+    tensors, arm_stream = read_tensors(header, payload)
+    cost = decode_cost(a, tensors.facts)
+    arm = None if a.arm is None else {"neighbours": a.arm.neighbours, "coarser": a.arm.coarser,
+                                      "hidden": list(a.arm.hidden), "parameters": a.arm.n_params,
+                                      "stream_bytes": len(arm_stream)}
+    return {
         "file": str(src), "bytes": len(data), "bpp": 8 * len(data) / (a.height * a.width),
         "height": a.height, "width": a.width, "channels": a.channels, "layers": a.layers,
         "widths": list(a.widths), "input_size": list(a.input_size), "parameters": a.n_params,
         "input": "coded" if a.coded_input else "seed", "latents": list(a.latents), "latent_values": a.n_latents,
-        "version": data[4], "upsampling_taps": a.taps, "refinement": [a.refine_kernel] * a.refine,
+        "version": data[4], "upsampling_taps": a.taps, "refinement": [a.refine_kernel] * a.refine, "arm": arm,
         "macs_per_pixel": round(a.macs_per_pixel()), "decode_memory_bytes": cost.memory,
         "decode_work": cost.macs,
         "seed": header.seed, "coder": {v: k for k, v in CODERS.items()}[header.coder],
         "step_codes": list(header.step_codes), "payload_bytes": len(payload),
     }
-    if as_json:
-        click.echo(json.dumps(fields))
-    else:
-        for k, v in fields.items():
-            click.echo(f"{k:>14}: {v:.4f}" if isinstance(v, float) else f"{k:>14}: {v}")
 
 
 @main.command("demo")

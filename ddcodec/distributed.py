@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ddcodec.errors import InputError
-from ddcodec.parallel import encode_task, read_image_bytes, write_output
+from ddcodec.parallel import encode_task, exists, finish, read_image_bytes
 
 IN_FLIGHT_PER_SLOT = 2  # tasks submitted per CPU (or GPU) of the cluster, so that no worker waits for the driver
 
@@ -46,6 +46,7 @@ def encode_on_ray(
     address: str | None = None,
     skip_existing: bool = False,
     overwrite: bool = True,
+    keep_going: bool = False,
     batch: int | None = None,
     **options: Any,
 ) -> Iterator[tuple[Path, Any]]:
@@ -53,9 +54,10 @@ def encode_on_ray(
 
     `address` is Ray's (None: the RAY_ADDRESS variable or a new local instance; "auto": the local cluster that
     `ray start` made; "ray://head:10001": a remote one); a Ray session already initialized is used as it is.
-    `skip_existing` leaves outputs that exist alone, so a rerun resumes; without `overwrite`, no file is written over
-    one that exists at that moment (`-`: standard output). `batch` images of one size go in one task
-    (default 16 where the cluster has GPUs, else 1). The other options are ddcodec.encode's.
+    `skip_existing` leaves outputs that exist alone, so a rerun resumes (one that appears while its image is encoded
+    too); without `overwrite`, no file is written over one that exists at that moment (`-`: standard output); with
+    `keep_going`, an image's error is yielded as (output, InputError) and the others go on. `batch` images of one
+    size go in one task (default 16 where the cluster has GPUs, else 1). The other options are ddcodec.encode's.
     """
     try:
         import ray
@@ -75,6 +77,9 @@ def encode_on_ray(
         groups = _groups(jobs, options["batch"])
         while True:
             for group in groups:
+                group = [(src, out) for src, out in group if not (skip_existing and exists(out))]
+                if not group:
+                    continue
                 named = [(str(src), read_image_bytes(src)) for src, _ in group]
                 pending[task.remote(named, options)] = group
                 if len(pending) >= window:
@@ -83,10 +88,9 @@ def encode_on_ray(
                 return
             (done,), _ = ray.wait(list(pending), num_returns=1)
             for (_, out), result in zip(pending.pop(done), ray.get(done)):
-                if isinstance(result, str):
-                    raise InputError(result)
-                write_output(out, result.data, overwrite)
-                yield out, result
+                done = finish(out, result, overwrite, skip_existing, keep_going)
+                if done:
+                    yield done
     finally:
         if started_here:
             ray.shutdown()

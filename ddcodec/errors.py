@@ -13,6 +13,15 @@ class InputError(DdcodecError):
     """An image or an option given to the encoder cannot be used."""
 
 
+class OutputExistsError(InputError):
+    """An output file appeared while the command ran (another program wrote it), and is not replaced."""
+
+
+def naming(name: str, exc: BaseException) -> str:
+    """The error's message, prefixed with `name` (the file it is about) unless it names it already."""
+    return str(exc) if name in str(exc) else f"{name}: {exc}"
+
+
 class DecodeBudgetError(BitstreamError):
     """A .ddc stream is well formed but would cost more to decode than the limits allow (a decompression bomb, or a
     trusted large file: raise ddcodec.format.limits' settings, or pass larger limits to decode)."""

@@ -2,7 +2,8 @@
 
 `import ddcodec` registers it; `register_pillow()` does so explicitly (as pillow-heif's opener does). Opening needs
 no torch (it decodes with NumPy); saving runs the encoder, so it does. A damaged file raises Pillow's
-usual errors: `UnidentifiedImageError` from `Image.open` when the header or CRC is wrong, `OSError` from `load`.
+usual errors: `UnidentifiedImageError` from `Image.open` when the header or CRC is wrong (for a format version it
+cannot read, after a warning that says so), `OSError` from `load`.
 
 Saving takes `ddcodec.encode`'s options (`bpp`, `ratio`, `psnr`, `iters`, ...) and Pillow's usual ones: `quality` is
 Pillow's 0–100 scale, mapped to ddcodec's presets 1–5 as ⌈quality / 20⌉ (0 → 1; JPEG's default 75 → 4, 0.6 bpp);
@@ -24,8 +25,18 @@ MIME = "image/x-ddc"
 _MAGIC = b"\x89DDC"  # bitstream.MAGIC, repeated so that registering imports nothing but Pillow
 
 
-def _accept(prefix: bytes) -> bool:
-    return prefix[:4] == _MAGIC
+def _accept(prefix: bytes) -> bool | str:
+    """Whether the file is a .ddc; for one of a format version this decoder cannot read, the reason, which Pillow
+    gives as a warning before its UnidentifiedImageError (as its own plugins do for a format they recognize but
+    cannot read, such as WebP without libwebp)."""
+    if prefix[:4] != _MAGIC:
+        return False
+    from ddcodec.format.container import VERSION, VERSIONS
+
+    if len(prefix) > 4 and prefix[4] not in VERSIONS:
+        return (f"a .ddc file of format version {prefix[4]}, which this ddcodec cannot read (it reads versions "
+                f"{min(VERSIONS)} to {VERSION}): a newer ddcodec may")
+    return True
 
 
 class DdcImageFile(ImageFile.ImageFile):

@@ -47,6 +47,58 @@ def test_decode_then_info(ddc, tmp_path):
     assert info["version"] == 4 and "upsampling_taps" in info and "refinement" in info
 
 
+def test_info_reads_every_file_the_decoder_reads():
+    """Every file in tests/data (the golden files of each version, ARM files included, the images and the bombs):
+    info shows the fields of what the decoder decodes, and gives one error line for what it refuses (issue 30)."""
+    from ddcodec.decoders.decode import decode_array
+    from ddcodec.errors import DdcodecError
+    from ddcodec.format.reader import read_header
+
+    decoded = []
+    for path in sorted(p for p in DATA.rglob("*") if p.is_file()):
+        try:
+            pixels = decode_array(path.read_bytes())
+        except DdcodecError:
+            assert_one_line_error(run("info", path))
+            continue
+        result = run("info", path, "--json")
+        assert result.exit_code == 0, (path, result.output)
+        info = json.loads(result.output)
+        header = read_header(path)
+        assert (info["height"], info["width"], info["channels"]) == pixels.shape
+        assert info["step_codes"] == list(header.step_codes) and (info["arm"] is None) == (header.arch.arm is None)
+        decoded.append(info)
+    assert {i["version"] for i in decoded} == {1, 2, 3, 4} and any(i["arm"] for i in decoded)
+    assert all(i["decode_work"] > 0 for i in decoded)
+
+
+def test_info_takes_a_folder_s_ddc_files_and_goes_on_past_a_bad_one(tmp_path):
+    import shutil
+
+    for path in DATA.glob("v*.ddc"):
+        shutil.copy(path, tmp_path)
+    result = run("info", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    assert sorted(json.loads(line)["file"] for line in result.output.splitlines()) == sorted(
+        str(tmp_path / p.name) for p in DATA.glob("v*.ddc"))
+    (tmp_path / "bad.ddc").write_bytes(b"\x89DDC")
+    result = run("info", tmp_path, "--json")
+    assert result.exit_code == 2 and len(result.output.splitlines()) == 1 + len(list(DATA.glob("v*.ddc")))
+    assert f"error: {tmp_path / 'bad.ddc'}: " in result.output
+    assert_one_line_error(run("info", tmp_path / "bad.ddc"))
+    assert_one_line_error(run("info", DATA.parent.parent / "docs"))  # a folder without .ddc files
+
+
+def test_json_reports_an_exact_image_s_psnr_as_null(tmp_path, monkeypatch):
+    import ddcodec.encoder.encode
+
+    monkeypatch.setattr(ddcodec.encoder.encode, "psnr", lambda a, b: float("inf"))  # as for a flat image coded exactly
+    result = run("encode", SRC, tmp_path / "exact.ddc", "--iters", "5", "--tries", "1", "--json", "--quiet")
+    assert result.exit_code == 0, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert "Infinity" not in line and json.loads(line)["psnr"] is None
+
+
 def test_damaged_files_give_one_line_and_no_output(ddc, tmp_path):
     data = ddc.read_bytes()
     flipped = bytearray(data)

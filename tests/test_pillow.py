@@ -47,3 +47,14 @@ def test_damaged_files_raise_pillows_errors(encoded, tmp_path):
     image = Image.open(io.BytesIO(bytes(bad)))
     with pytest.raises(OSError, match="broken .ddc data"):
         image.load()
+
+
+def test_a_future_format_version_is_unidentified_with_the_reason_in_a_warning(encoded):
+    """Pillow's way for a file a plugin recognizes but cannot read (WebP without libwebp): `_accept` gives the reason,
+    Pillow warns it, then raises UnidentifiedImageError (issue 30)."""
+    future = bytearray(encoded.data[:-4])
+    future[4] = 5
+    future += struct.pack("<I", zlib.crc32(future))
+    with pytest.warns(UserWarning, match="format version 5.*reads versions 1 to 4"):
+        with pytest.raises(UnidentifiedImageError):
+            Image.open(io.BytesIO(bytes(future)))

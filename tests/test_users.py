@@ -134,7 +134,9 @@ def test_an_output_that_appears_while_writing_is_not_replaced(tmp_path):
     assert target.read_bytes() == b"someone else's" and os.listdir(tmp_path) == ["x.ddc"]
 
 
-def test_the_decode_command_does_not_replace_an_output_created_while_it_runs(tmp_path, monkeypatch):
+@pytest.mark.parametrize("skip", [False, True])
+def test_the_decode_command_does_not_replace_an_output_created_while_it_runs(tmp_path, monkeypatch, skip):
+    """Refused, or with --skip-existing skipped (another decode of the same files wrote it; issue 30)."""
     from ddcodec import cli
     from ddcodec.decoders import decode as decoder
 
@@ -146,8 +148,9 @@ def test_the_decode_command_does_not_replace_an_output_created_while_it_runs(tmp
         return real(*args, **kwargs)
 
     monkeypatch.setattr(decoder, "decode", decode_then_race)
-    result = CliRunner().invoke(cli.main, ["decode", str(FIXTURE), str(out)])
-    assert result.exit_code == 2 and "exists" in result.output and out.read_bytes() == b"precious"
+    result = CliRunner().invoke(cli.main, ["decode", str(FIXTURE), str(out)] + ["--skip-existing"] * skip)
+    assert result.exit_code == (0 if skip else 2) and out.read_bytes() == b"precious"
+    assert ("exists" in result.output) != skip
 
 
 def run_cli(*args, cwd, stdin: bytes = b""):
@@ -248,3 +251,70 @@ def test_write_bytes_replaces_only_when_asked(tmp_path):
     with pytest.raises(InputError):
         write_bytes(tmp_path / "x", b"3", overwrite=False)
     assert (tmp_path / "x").read_bytes() == b"2"
+
+
+# ---- users' reports of v0.11 (issue 30) ---------------------------------------------------------------------------
+
+def test_skip_existing_skips_an_output_another_encode_wrote_meanwhile(tmp_path, monkeypatch):
+    """Two encodes of one folder with --skip-existing at once: whatever the other one writes first is skipped, both
+    when it appears while this one encodes that image and when it exists by the time that image's turn comes."""
+    import ddcodec.encoder.encode
+    from ddcodec import cli
+
+    for name in "abc":
+        Image.new("RGB", (16, 16), (40 * ord(name) % 256, 90, 30)).save(tmp_path / f"{name}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    real, encoded = ddcodec.encoder.encode.encode_many, []
+
+    def alongside_another(images, **options):  # the other command writes a.ddc while this one encodes a, and b.ddc
+        encoded.extend(Path(image).stem for image in images)
+        (out / "a.ddc").write_bytes(b"the other's")
+        (out / "b.ddc").write_bytes(b"the other's")
+        return real(images, **options)
+
+    monkeypatch.setattr(ddcodec.encoder.encode, "encode_many", alongside_another)
+    args = ["encode", str(tmp_path / "a.png"), str(tmp_path / "b.png"), str(tmp_path / "c.png"), str(out),
+            "--skip-existing", "--iters", "2", "--tries", "1", "--bpp", "8", "--quiet"]
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 0, result.output
+    assert encoded == ["a", "c"]  # b was there by its turn
+    assert (out / "a.ddc").read_bytes() == b"the other's" and (out / "b.ddc").read_bytes() == b"the other's"
+    assert ddcodec.decode(out / "c.ddc").size == (16, 16)
+    assert "error" not in result.output
+
+
+def text_chunk_png() -> bytes:
+    """A PNG whose zTXt chunk unpacks to 2 MB, more than Pillow's MAX_TEXT_CHUNK."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * 2_000_000, zip=True)
+    return png_bytes(Image.new("RGB", (16, 16)), pnginfo=info)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_unreadable_image_in_a_folder_is_one_error_line_with_pillow_s_reason_and_the_others_go_on(tmp_path, jobs):
+    folder, out = tmp_path / "photos", tmp_path / "out"
+    folder.mkdir()
+    out.mkdir()
+    (folder / "a.png").write_bytes(text_chunk_png())
+    Image.new("RGB", (16, 16), (10, 20, 30)).save(folder / "b.png")
+    with pytest.raises(InputError, match="MAX_TEXT_CHUNK"):
+        to_array(folder / "a.png")
+    result = run_cli("encode", folder, out, "--iters", "2", "--tries", "1", "--bpp", "8", "--quiet", "--jobs", jobs,
+                     cwd=tmp_path)
+    err = result.stderr.decode().strip().splitlines()
+    assert result.returncode == 2 and len(err) == 1, err
+    assert err[0].startswith("error: ") and "a.png" in err[0] and "MAX_TEXT_CHUNK" in err[0]
+    assert os.listdir(out) == ["b.ddc"]
+
+
+@pytest.mark.parametrize("orientation", [0, 9])
+def test_an_invalid_exif_orientation_is_not_said_to_be_applied(orientation):
+    image = Image.fromarray(np.arange(6, dtype=np.uint8).reshape(2, 3) * 40)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    arr, said = loaded(png_bytes(image, exif=exif))
+    np.testing.assert_array_equal(arr[:, :, 0], np.asarray(image))
+    assert not any("applied" in s for s in said) and all("invalid" in s for s in said)

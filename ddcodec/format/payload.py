@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ddcodec.format.container import Header
-from ddcodec.format.entropy import decode_ints, encode_ints
+from ddcodec.format.entropy import Payload, encode_ints, read_payload
 from ddcodec.errors import BitstreamError
 
 _LENGTH = struct.Struct("<I")
@@ -41,25 +41,38 @@ def encode_payload(header: Header, ints: Sequence[np.ndarray]) -> bytes:
     return _LENGTH.pack(len(rest)) + rest + stream
 
 
-def decode_payload(header: Header, payload: bytes) -> list[np.ndarray]:
-    """The integer tensors (stream order, shaped) of a payload; damage raises BitstreamError."""
+def read_tensors(header: Header, payload: bytes) -> tuple[Payload, bytes]:
+    """The payload's entropy-coded part with its descriptors parsed, nothing decoded (its cost in `.facts`), and the
+    ARM stream of the latent grids: without an ARM, every tensor (grids by their shapes, for the context model) and
+    no ARM stream; with one, every tensor but the grids, and the stream after them. Damage raises BitstreamError."""
     arch = header.arch
     shapes = arch.tensor_shapes()
     grids = arch.grid_indices
     if arch.arm is None:
         sizes = [tuple(s) if t in grids else math.prod(s) for t, s in enumerate(shapes)]  # grids: rows for context
-        return [q.reshape(s) for q, s in zip(decode_ints(payload, sizes, header.coder), shapes)]
+        return read_payload(payload, sizes, header.coder, header.version), b""
     if len(payload) < _LENGTH.size or _LENGTH.unpack_from(payload)[0] > len(payload) - _LENGTH.size:
         raise BitstreamError("payload too short for the length of its tensors' part")
+    split = _LENGTH.size + _LENGTH.unpack_from(payload)[0]
+    sizes = [math.prod(s) for t, s in enumerate(shapes) if t not in grids]
+    return read_payload(payload[_LENGTH.size : split], sizes, header.coder, header.version), payload[split:]
+
+
+def decode_payload(header: Header, payload: bytes) -> list[np.ndarray]:
+    """The integer tensors (stream order, shaped) of a payload; damage raises BitstreamError."""
+    arch = header.arch
+    shapes = arch.tensor_shapes()
+    grids = arch.grid_indices
+    tensors, stream = read_tensors(header, payload)
+    if arch.arm is None:
+        return [q.reshape(s) for q, s in zip(tensors.decode(), shapes)]
     from ddcodec.format import armint
 
-    split = _LENGTH.size + _LENGTH.unpack_from(payload)[0]
     others = [t for t in range(len(shapes)) if t not in grids]
     out: list[np.ndarray | None] = [None] * len(shapes)
-    for t, q in zip(others, decode_ints(payload[_LENGTH.size : split], [math.prod(shapes[t]) for t in others],
-                                        header.coder)):
+    for t, q in zip(others, tensors.decode()):
         out[t] = q.reshape(shapes[t])
     fixed = armint.fixed_point([out[t] for t in arch.arm_indices], [header.step_codes[t] for t in arch.arm_indices])
-    for t, q in zip(sorted(grids), armint.decode_grids(payload[split:], arch.grid_shapes(), fixed, arch.arm)):
+    for t, q in zip(sorted(grids), armint.decode_grids(stream, arch.grid_shapes(), fixed, arch.arm)):
         out[t] = q
     return out

@@ -13,7 +13,7 @@ from typing import BinaryIO, Callable, Union
 import numpy as np
 from PIL import Image, ImageOps
 
-from ddcodec.errors import InputError
+from ddcodec.errors import InputError, OutputExistsError
 from ddcodec.io.outputs import check_writable
 
 MAX_SIDE = 16384
@@ -28,10 +28,10 @@ def to_array(source: ImageLike) -> np.ndarray:
     """uint8 array (H, W, C) with C = 1 for grayscale and 3 otherwise, from a path, an image file's bytes, a binary
     file object, a PIL image or a uint8 array.
 
-    As a viewer shows it: EXIF orientation applied; 16-bit samples (modes I;16 and I) divided by 257; float samples
-    (mode F) in 0..1 times 255, other floats taken as levels 0..255 and clipped; other modes converted to 8-bit gray
-    or RGB. One warning names what changed or was dropped (orientation, alpha, tRNS transparency, frames after the
-    first, an ICC profile, clipped values). InputError for what is not an image."""
+    As a viewer shows it: EXIF orientation applied (an invalid one ignored); 16-bit samples (modes I;16 and I)
+    divided by 257; float samples (mode F) in 0..1 times 255, other floats taken as levels 0..255 and clipped; other
+    modes converted to 8-bit gray or RGB. One warning names what changed or was dropped (orientation, alpha, tRNS
+    transparency, frames after the first, an ICC profile, clipped values). InputError for what is not an image."""
     if isinstance(source, np.ndarray):
         return _check_array(source)
     if isinstance(source, Image.Image):
@@ -75,6 +75,9 @@ def _oriented(img: Image.Image, notes: list[str]) -> Image.Image:
     orientation = img.getexif().get(_ORIENTATION, 1)
     if orientation in (1, None) or not isinstance(orientation, int):
         return img
+    if not 2 <= orientation <= 8:  # EXIF defines 1 to 8; viewers show others as they are
+        notes.append(f"EXIF orientation {orientation} ignored (invalid: 1 to 8 are defined)")
+        return img
     notes.append(f"EXIF orientation {orientation} applied")
     return ImageOps.exif_transpose(img)
 
@@ -111,8 +114,9 @@ def _open(source, label: str) -> Image.Image:
         return img
     except Image.DecompressionBombError:
         raise InputError(f"image {label} is too large") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's reason, such as a text chunk too large to unpack
+        reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).split("\n")[0][:200]
+                  or type(exc).__name__)
         if isinstance(exc, Image.UnidentifiedImageError):
             reason = "not an image Pillow can read"
         raise InputError(f"cannot read image {label}: {reason}") from None
@@ -142,7 +146,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], overwri
     command line turns SIGTERM into an exit, so this cleans up then too).
 
     Without `overwrite`, a file at `path` is never replaced, even one created while `write` ran: the temporary file
-    is hard-linked to `path`, which fails if it exists (InputError). With it, the file is renamed over `path`,
+    is hard-linked to `path`, which fails if it exists (OutputExistsError). With it, the file is renamed over `path`,
     keeping the mode of the file it replaces (a new file gets the umask's usual mode)."""
     path = check_writable(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ddcodec-", suffix=".tmp")  # short: any legal name fits
@@ -167,19 +171,18 @@ def _mode_of(path: Path) -> int:
 
 
 def _link_new(tmp: Path, path: Path) -> None:
-    """Give the finished file `tmp` the name `path`, which must not exist at this moment."""
+    """Give the finished file `tmp` the name `path`, which must not exist at this moment (OutputExistsError)."""
     try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise InputError(f"output {str(path)!r} exists (it appeared while this command ran; use --overwrite to "
-                         "replace it)") from None
-    except OSError:  # a file system without hard links: an exclusive create, then the bytes
         try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: an exclusive create, then the bytes
             with open(path, "xb") as out, open(tmp, "rb") as src:
                 shutil.copyfileobj(src, out)
-        except FileExistsError:
-            raise InputError(f"output {str(path)!r} exists (it appeared while this command ran; use --overwrite "
-                             "to replace it)") from None
+    except FileExistsError:
+        raise OutputExistsError(f"output {str(path)!r} exists (it appeared while this command ran; use --overwrite "
+                                "to replace it)") from None
 
 
 def _umask() -> int:
