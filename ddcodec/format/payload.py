@@ -2,8 +2,8 @@
 
 Without an ARM the payload is entropy.py's: every tensor in stream order. With one, it has two parts: a u32 length
 and entropy.py's coding of every tensor but the latent grids (the ARM's own tensors included), then the ARM stream
-of the grids (armint.py), which the ARM's decoded tensors predict. armint (and numba, about a second to start) is
-imported only for files with an ARM.
+of the grids (armint.py and its compiled loops, _armint.c), which the ARM's decoded tensors predict; armint is imported
+only for files with an ARM.
 """
 
 from __future__ import annotations
