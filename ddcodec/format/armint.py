@@ -119,7 +119,7 @@ def stream_bits(grids: Sequence[np.ndarray], arm: Arm, shape: ArmShape) -> int:
     return 8 * len(encode_grids(grids, arm, shape))
 
 
-def decode_grids(data: bytes, shapes: Sequence[tuple[int, int]], arm: Arm, shape: ArmShape) -> list[np.ndarray]:
+def decode_grids(data: bytes | memoryview, shapes: Sequence[tuple[int, int]], arm: Arm, shape: ArmShape) -> list[np.ndarray]:
     """The latent grids (int64, shaped) of an ARM stream; a stream that is damaged, ends early, holds words left
     over or decodes to a value beyond +-MAX_LATENT raises BitstreamError."""
     if len(data) % 4:

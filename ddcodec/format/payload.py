@@ -8,6 +8,7 @@ only for files with an ARM.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from typing import Sequence
@@ -15,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from ddcodec.format.container import Header
-from ddcodec.format.entropy import decode_ints, encode_ints
+from ddcodec.format.entropy import Payload, encode_ints, read_payload
 from ddcodec.errors import BitstreamError
 
 _LENGTH = struct.Struct("<I")
@@ -41,25 +42,34 @@ def encode_payload(header: Header, ints: Sequence[np.ndarray]) -> bytes:
     return _LENGTH.pack(len(rest)) + rest + stream
 
 
-def decode_payload(header: Header, payload: bytes) -> list[np.ndarray]:
-    """The integer tensors (stream order, shaped) of a payload; damage raises BitstreamError."""
-    arch = header.arch
-    shapes = arch.tensor_shapes()
-    grids = arch.grid_indices
-    if arch.arm is None:
-        sizes = [tuple(s) if t in grids else math.prod(s) for t, s in enumerate(shapes)]  # grids: rows for context
-        return [q.reshape(s) for q, s in zip(decode_ints(payload, sizes, header.coder), shapes)]
+def read_arm_parts(header: Header, payload: bytes) -> tuple[Payload, memoryview]:
+    """A payload with an ARM split into its two parts: the tensors' part with its descriptors parsed (every tensor
+    but the latent grids, nothing decoded yet: its `facts` are its cost, limits.PayloadFacts) and the ARM stream
+    (a view of the payload, not a copy).
+    A part that does not fit the payload, or descriptors that break docs/FORMAT.md's rules, raise BitstreamError."""
     if len(payload) < _LENGTH.size or _LENGTH.unpack_from(payload)[0] > len(payload) - _LENGTH.size:
         raise BitstreamError("payload too short for the length of its tensors' part")
+    split = _LENGTH.size + _LENGTH.unpack_from(payload)[0]
+    shapes = header.arch.tensor_shapes()
+    sizes = [math.prod(s) for t, s in enumerate(shapes) if t not in header.arch.grid_indices]
+    tensors = read_payload(payload[_LENGTH.size : split], sizes, header.coder, header.version)
+    tensors.facts = dataclasses.replace(tensors.facts, payload_bytes=len(payload))  # the ARM stream is in the file too
+    return tensors, memoryview(payload)[split:]
+
+
+def decode_arm_payload(header: Header, tensors: Payload, stream: bytes | memoryview) -> list[np.ndarray]:
+    """The integer tensors (stream order, shaped) of a payload with an ARM, from its parts (read_arm_parts): the
+    tensors' part decoded, then the grids from the ARM stream with the ARM's decoded tensors; damage raises
+    BitstreamError."""
     from ddcodec.format import armint
 
-    split = _LENGTH.size + _LENGTH.unpack_from(payload)[0]
-    others = [t for t in range(len(shapes)) if t not in grids]
+    arch = header.arch
+    shapes = arch.tensor_shapes()
     out: list[np.ndarray | None] = [None] * len(shapes)
-    for t, q in zip(others, decode_ints(payload[_LENGTH.size : split], [math.prod(shapes[t]) for t in others],
-                                        header.coder)):
+    others = [t for t in range(len(shapes)) if t not in arch.grid_indices]
+    for t, q in zip(others, tensors.decode()):
         out[t] = q.reshape(shapes[t])
     fixed = armint.fixed_point([out[t] for t in arch.arm_indices], [header.step_codes[t] for t in arch.arm_indices])
-    for t, q in zip(sorted(grids), armint.decode_grids(payload[split:], arch.grid_shapes(), fixed, arch.arm)):
+    for t, q in zip(sorted(arch.grid_indices), armint.decode_grids(stream, arch.grid_shapes(), fixed, arch.arm)):
         out[t] = q
     return out

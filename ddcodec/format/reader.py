@@ -17,7 +17,7 @@ from ddcodec.format.container import Header, parse, step_from_code
 from ddcodec.format.entropy import Payload, read_payload
 from ddcodec.errors import BitstreamError
 from ddcodec.format.limits import Limits, PayloadFacts, check_budget
-from ddcodec.format.payload import decode_payload
+from ddcodec.format.payload import decode_arm_payload, read_arm_parts
 
 MAX_STREAM_BYTES = 1 << 28  # no legal .ddc within the default decode limits is larger; more is not read
 
@@ -75,11 +75,14 @@ def read_plan(data: bytes, limits: Limits | None = None) -> ParsedFile:
 def read_ints(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
     """The header and the integer tensors (stream order, shaped) of a .ddc stream, before their steps are applied,
     after checking the whole decode's cost against `limits` (ddcodec.format.limits): from the header, then from the payload's
-    descriptors, before any symbol is decoded. A file with an ARM (version 4) is checked from its header, whose cost
-    counts the ARM's decode of every latent value (limits.arm_cost), and decoded by payload.py."""
+    descriptors, before any symbol is decoded. With an ARM (version 4), the descriptors are those of the payload's
+    tensors' part (payload.read_arm_parts), and the header's cost counts the ARM's decode of every latent value
+    (limits.arm_cost)."""
     header, payload = parse(data, limits)
     if header.arch.arm is not None:
-        return header, decode_payload(header, payload)
+        tensors, stream = read_arm_parts(header, payload)
+        check_budget(header.arch, limits, tensors.facts)
+        return header, decode_arm_payload(header, tensors, stream)
     parsed = read_plan(data, limits)
     check_budget(parsed.header.arch, limits, parsed.facts)
     shapes = parsed.header.arch.tensor_shapes()
