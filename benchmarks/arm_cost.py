@@ -19,7 +19,7 @@ from ddcodec.format import armint
 from ddcodec.format.architecture import Architecture, ArmShape
 from ddcodec.format.container import Header, pack, parse
 from ddcodec.format.limits import SMALL_OBJECTS, arm_cost, entropy_cost
-from ddcodec.format.payload import encode_payload, read_arm_parts
+from ddcodec.format.payload import encode_payload, read_tensors
 from ddcodec.format.reader import read_ints
 
 MACS_PER_SECOND = 15e9  # the cost model's unit: a multiply-add of the synthesis on one core (limits.py)
@@ -46,7 +46,7 @@ def estimate(data: bytes) -> tuple[float, int]:
     """Seconds (at MACS_PER_SECOND) and peak bytes the cost model gives the entropy and ARM stages of an ARM file
     (limits.decode_cost's small objects included)."""
     header, payload = parse(data)
-    facts = read_arm_parts(header, payload)[0].facts
+    facts = read_tensors(header, payload)[0].facts
     entropy, arm = entropy_cost(header.arch, facts), arm_cost(header.arch, facts)
     return (entropy.work + arm.work) / MACS_PER_SECOND, max(entropy.peak, entropy.left + arm.peak) + SMALL_OBJECTS
 

@@ -22,7 +22,7 @@ from ddcodec.format.architecture import Architecture, ArmShape
 from ddcodec.format.container import Header, pack, parse
 from ddcodec.errors import BitstreamError, DecodeBudgetError
 from ddcodec.format.limits import TABLE_ENTRY_WORK, Limits, arm_cost, decode_cost
-from ddcodec.format.payload import read_arm_parts
+from ddcodec.format.payload import read_tensors
 from ddcodec.encoder.ratecontrol import plan
 from ddcodec.format.reader import read_ints
 
@@ -240,7 +240,7 @@ def test_the_arm_files_tensors_are_budgeted_from_their_descriptors():
     tables = b"".join(geometric(0, 32767, 32767 - t, 65535 - t) if t < 5 else constant(0) for t in range(len(others)))
     data = pack(Header(arch, 0, 0, (0,) * n), struct.pack("<I", len(tables)) + tables + bytes(8))
     header, payload = parse(data)
-    facts = read_arm_parts(header, payload)[0].facts
+    facts = read_tensors(header, payload)[0].facts
     assert facts.table_entries > 5 * 65000  # the most the table budget allows (entropy.table_budget)
     assert decode_cost(arch, facts).macs > decode_cost(arch).macs + TABLE_ENTRY_WORK * facts.table_entries
     with pytest.raises(DecodeBudgetError, match="MAX_MACS"):

@@ -42,29 +42,36 @@ def encode_payload(header: Header, ints: Sequence[np.ndarray]) -> bytes:
     return _LENGTH.pack(len(rest)) + rest + stream
 
 
-def read_arm_parts(header: Header, payload: bytes) -> tuple[Payload, memoryview]:
-    """A payload with an ARM split into its two parts: the tensors' part with its descriptors parsed (every tensor
-    but the latent grids, nothing decoded yet: its `facts` are its cost, limits.PayloadFacts) and the ARM stream
-    (a view of the payload, not a copy).
-    A part that does not fit the payload, or descriptors that break docs/FORMAT.md's rules, raise BitstreamError."""
+def read_tensors(header: Header, payload: bytes) -> tuple[Payload, bytes | memoryview]:
+    """The payload's entropy-coded part with its descriptors parsed, nothing decoded (its cost in `.facts`), and the
+    ARM stream of the latent grids: without an ARM, every tensor (grids by their shapes, for the context model) and
+    no ARM stream; with one, every tensor but the grids, and the stream after them (a view of the payload, which
+    the facts count whole: it is held while the stream decodes). Damage raises BitstreamError."""
+    arch = header.arch
+    shapes = arch.tensor_shapes()
+    grids = arch.grid_indices
+    if arch.arm is None:
+        sizes = [tuple(s) if t in grids else math.prod(s) for t, s in enumerate(shapes)]  # grids: rows for context
+        return read_payload(payload, sizes, header.coder, header.version), b""
     if len(payload) < _LENGTH.size or _LENGTH.unpack_from(payload)[0] > len(payload) - _LENGTH.size:
         raise BitstreamError("payload too short for the length of its tensors' part")
     split = _LENGTH.size + _LENGTH.unpack_from(payload)[0]
-    shapes = header.arch.tensor_shapes()
-    sizes = [math.prod(s) for t, s in enumerate(shapes) if t not in header.arch.grid_indices]
+    sizes = [math.prod(s) for t, s in enumerate(shapes) if t not in grids]
     tensors = read_payload(payload[_LENGTH.size : split], sizes, header.coder, header.version)
-    tensors.facts = dataclasses.replace(tensors.facts, payload_bytes=len(payload))  # the ARM stream is in the file too
+    tensors.facts = dataclasses.replace(tensors.facts, payload_bytes=len(payload))
     return tensors, memoryview(payload)[split:]
 
 
-def decode_arm_payload(header: Header, tensors: Payload, stream: bytes | memoryview) -> list[np.ndarray]:
-    """The integer tensors (stream order, shaped) of a payload with an ARM, from its parts (read_arm_parts): the
-    tensors' part decoded, then the grids from the ARM stream with the ARM's decoded tensors; damage raises
+def decode_tensors(header: Header, tensors: Payload, stream: bytes | memoryview) -> list[np.ndarray]:
+    """The integer tensors (stream order, shaped) of a payload from its parts (read_tensors): the entropy-coded
+    part decoded, then, with an ARM, the grids from the ARM stream with the ARM's decoded tensors; damage raises
     BitstreamError."""
-    from ddcodec.format import armint
-
     arch = header.arch
     shapes = arch.tensor_shapes()
+    if arch.arm is None:
+        return [q.reshape(s) for q, s in zip(tensors.decode(), shapes)]
+    from ddcodec.format import armint
+
     out: list[np.ndarray | None] = [None] * len(shapes)
     others = [t for t in range(len(shapes)) if t not in arch.grid_indices]
     for t, q in zip(others, tensors.decode()):

@@ -5,7 +5,6 @@ Both decoders (torchdecode.py, npdecode.py) start from `read_weights`, so they d
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import BinaryIO, Union
@@ -14,10 +13,10 @@ import numpy as np
 
 from ddcodec.format.bounds import check_finite_network
 from ddcodec.format.container import Header, parse, step_from_code
-from ddcodec.format.entropy import Payload, read_payload
+from ddcodec.format.entropy import Payload
 from ddcodec.errors import BitstreamError
 from ddcodec.format.limits import Limits, PayloadFacts, check_budget
-from ddcodec.format.payload import decode_arm_payload, read_arm_parts
+from ddcodec.format.payload import decode_tensors, read_tensors
 
 MAX_STREAM_BYTES = 1 << 28  # no legal .ddc within the default decode limits is larger; more is not read
 
@@ -64,29 +63,21 @@ class ParsedFile:
 
 def read_plan(data: bytes, limits: Limits | None = None) -> ParsedFile:
     """The header and the parsed payload descriptors of a .ddc stream, after checking the decode's cost from the
-    header against `limits` (ddcodec.format.limits); the payload's cost is in `.facts`."""
+    header against `limits` (ddcodec.format.limits); the payload's cost is in `.facts` (with an ARM, that of the
+    tensors before the ARM stream: payload.read_tensors)."""
     header, payload = parse(data, limits)
-    shapes = header.arch.tensor_shapes()
-    grids = header.arch.grid_indices
-    sizes = [tuple(s) if t in grids else math.prod(s) for t, s in enumerate(shapes)]  # grids: rows for context
-    return ParsedFile(header, read_payload(payload, sizes, header.coder, header.version))
+    return ParsedFile(header, read_tensors(header, payload)[0])
 
 
 def read_ints(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
     """The header and the integer tensors (stream order, shaped) of a .ddc stream, before their steps are applied,
-    after checking the whole decode's cost against `limits` (ddcodec.format.limits): from the header, then from the payload's
-    descriptors, before any symbol is decoded. With an ARM (version 4), the descriptors are those of the payload's
-    tensors' part (payload.read_arm_parts), and the header's cost counts the ARM's decode of every latent value
-    (limits.arm_cost)."""
+    after checking the whole decode's cost against `limits` (ddcodec.format.limits): from the header, then from the
+    payload's descriptors (with an ARM, those of the tensors before its stream; the header's cost counts the ARM's
+    decode of every latent value, limits.arm_cost), before any symbol is decoded."""
     header, payload = parse(data, limits)
-    if header.arch.arm is not None:
-        tensors, stream = read_arm_parts(header, payload)
-        check_budget(header.arch, limits, tensors.facts)
-        return header, decode_arm_payload(header, tensors, stream)
-    parsed = read_plan(data, limits)
-    check_budget(parsed.header.arch, limits, parsed.facts)
-    shapes = parsed.header.arch.tensor_shapes()
-    return parsed.header, [q.reshape(s) for q, s in zip(parsed.payload.decode(), shapes)]
+    tensors, stream = read_tensors(header, payload)
+    check_budget(header.arch, limits, tensors.facts)
+    return header, decode_tensors(header, tensors, stream)
 
 
 def read_weights(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
