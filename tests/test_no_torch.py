@@ -68,3 +68,21 @@ def test_the_command_line_starts_without_numpy_or_torch():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_an_arm_file_decodes_in_a_fresh_process_without_a_compiler_or_a_cache(tmp_path):
+    """No just-in-time compiler on the decoder's path and nothing written (issue 30: numba compiled the ARM's
+    loops at the first decode, about a second and 130 MB, and failed where its cache was not writable)."""
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import ddcodec\n"
+        f"ddcodec.decode({str(ROOT / 'tests' / 'data' / 'v4_kodim23_40x48.ddc')!r})\n"
+        "print(sorted({'numba', 'llvmlite'} & set(sys.modules)))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    before = {p: p.stat().st_mtime_ns for p in (ROOT / "ddcodec").rglob("*")}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    assert {p: p.stat().st_mtime_ns for p in (ROOT / "ddcodec").rglob("*")} == before and not list(tmp_path.iterdir())

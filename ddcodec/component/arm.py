@@ -71,7 +71,7 @@ def forward(arm: Sequence[torch.Tensor], x: torch.Tensor, as_coded: bool = False
 
 
 def _as_coded(mean: torch.Tensor, log2_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """μ floored to 1/FRAC and log2 b rounded to 1/LEVELS_PER_OCTAVE, as armint._mlp codes them, with straight-through
+    """μ floored to 1/FRAC and log2 b rounded to 1/LEVELS_PER_OCTAVE, as _armint.c codes them, with straight-through
     gradients: the ARM's last fit (refit_arm), to latents that no longer move. A fit with μ continuous learns means
     near 1/2 with small scales (a value 0 or 1 for one bit), which the coder's quarter-step means code at up to ~11
     bits (kodim14 at 0.15 bpp: coded 19 % above the estimate; kodim03, 768x512: 26-50 %); the whole fit through

@@ -5,8 +5,10 @@ predicts each latent value from its causal neighbours in int64 fixed point (weig
 16 after each layer, after Cool-chic's `armint.py`), its mean to a quarter and the log2 of its scale to one of LEVELS
 levels; each (level, quarter) pair has a probability table built in integer arithmetic from a geometric ratio listed
 below; the residual of the value from the mean's integer part is coded with rANS (Giesen's rans64: a 63-bit state,
-32-bit words, 24-bit probabilities) in raster order, grid after grid. The coding loops are compiled with numba: one
-sequential pass per payload, single-threaded, so results do not depend on the thread count.
+32-bit words, 24-bit probabilities) in raster order, grid after grid. The sequential loops (the tables, each value's
+context and MLP, the rANS steps) are C, compiled ahead of time with the package (`_armint.c`, built by setuptools from
+pyproject.toml): one pass per payload in one thread, so results do not depend on the thread count, and nothing is
+compiled or cached when a file is decoded. This module checks the ARM's values and lays the grids out for it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Sequence
 
-import numba
 import numpy as np
 
+from ddcodec.format import _armint
 from ddcodec.format.architecture import ArmShape
 from ddcodec.errors import BitstreamError
 
@@ -56,32 +58,9 @@ def cumulative_tables() -> np.ndarray:
     (index r + 2·MAX_LATENT) weighs g(|FRAC·r - f|) with g(0) = 2^32, g(j+1) = max(1, floor(g(j)·ratio / 2^16));
     frequency = 1 + floor(weight·(2^24 - RESIDUALS) / total weight), and what the floors leave goes to the first
     residual of largest weight, so that every table adds up to exactly 2^24."""
-    return _build_tables(RATIOS, FRAC, MAX_LATENT, PRECISION)
-
-
-@numba.njit(cache=True)
-def _build_tables(ratios: np.ndarray, frac: int, max_latent: int, precision: int) -> np.ndarray:
-    n = 4 * max_latent + 1
-    cum = np.zeros((len(ratios), frac, n + 1), np.int64)
-    g = np.empty(frac * (2 * max_latent + 1) + 1, np.int64)
-    w = np.empty(n, np.int64)
-    for lv in range(len(ratios)):
-        g[0] = 1 << 32
-        for j in range(1, len(g)):
-            g[j] = max(1, (g[j - 1] * ratios[lv]) >> 16)
-        for f in range(frac):
-            total, best = 0, 0
-            for i in range(n):
-                w[i] = g[abs(frac * (i - 2 * max_latent) - f)]
-                total += w[i]
-                if w[i] > w[best]:
-                    best = i
-            spare = (1 << precision) - n
-            for i in range(n):
-                cum[lv, f, i + 1] = cum[lv, f, i] + 1 + (w[i] * spare) // total
-            left = (1 << precision) - cum[lv, f, n]
-            for i in range(best + 1, n + 1):
-                cum[lv, f, i] += left
+    cum = np.zeros((LEVELS, FRAC, RESIDUALS + 1), np.int64)
+    _armint.tables(RATIOS, cum)
+    cum.flags.writeable = False  # shared by every call
     return cum
 
 
@@ -132,8 +111,7 @@ def encode_grids(grids: Sequence[np.ndarray], arm: Arm, shape: ArmShape) -> byte
     buffer = np.zeros(size, np.int64)
     for g, (h, w, o) in zip(grids, layout):
         buffer[o : o + (h + PAD) * (w + 2 * PAD)].reshape(h + PAD, w + 2 * PAD)[PAD:, PAD:-PAD] = g
-    words = _encode(buffer, layout, NEIGHBOURS[: shape.neighbours], shape.coarser, *arm, cumulative_tables())
-    return words.astype("<u4").tobytes()
+    return _armint.encode(buffer, layout, *_network(arm, shape), cumulative_tables())
 
 
 def stream_bits(grids: Sequence[np.ndarray], arm: Arm, shape: ArmShape) -> int:
@@ -141,148 +119,23 @@ def stream_bits(grids: Sequence[np.ndarray], arm: Arm, shape: ArmShape) -> int:
     return 8 * len(encode_grids(grids, arm, shape))
 
 
-def decode_grids(data: bytes, shapes: Sequence[tuple[int, int]], arm: Arm, shape: ArmShape) -> list[np.ndarray]:
+def decode_grids(data: bytes | memoryview, shapes: Sequence[tuple[int, int]], arm: Arm, shape: ArmShape) -> list[np.ndarray]:
     """The latent grids (int64, shaped) of an ARM stream; a stream that is damaged, ends early, holds words left
     over or decodes to a value beyond +-MAX_LATENT raises BitstreamError."""
     if len(data) % 4:
         raise BitstreamError("the ARM stream is not a whole number of 32-bit words")
-    words = np.frombuffer(data, "<u4").astype(np.int64)
     layout, size = _layout(shapes)
     buffer = np.zeros(size, np.int64)
-    status = _decode(words, buffer, layout, NEIGHBOURS[: shape.neighbours], shape.coarser, *arm,
-                     cumulative_tables())
+    status = _armint.decode(data, buffer, layout, *_network(arm, shape), cumulative_tables())
     if status != OK:
         raise BitstreamError(_ERRORS[status])
     return _grids(buffer, layout)
 
 
-@numba.njit(cache=True, inline="always")
-def _inputs(buffer, layout, g, y, x, offsets, coarser, a):
-    """Fill `a` with the ARM's inputs for value (y, x) of grid g, x 2^16: the neighbours (0 outside the grid: the
-    buffer's padding) and, with `coarser`, the co-located value of grid g-1 (0 for the first grid). Returns whether
-    any is not 0."""
-    w, o = layout[g, 1], layout[g, 2]
-    row = w + 2 * PAD
-    any_set = False
-    for k in range(len(offsets)):
-        a[k] = buffer[o + (y + PAD + offsets[k, 0]) * row + x + PAD + offsets[k, 1]] << 16
-        any_set |= a[k] != 0
-    if coarser:
-        v = 0
-        if g > 0:
-            hp, wp, op = layout[g - 1, 0], layout[g - 1, 1], layout[g - 1, 2]
-            v = buffer[op + (y * hp // layout[g, 0] + PAD) * (wp + 2 * PAD) + x * wp // w + PAD]
-        a[len(offsets)] = v << 16
-        any_set |= v != 0
-    return any_set
-
-
-@numba.njit(cache=True, inline="always")
-def _mlp(weights, biases, a, b):
-    """The ARM on inputs `a` (overwritten; `b` is scratch): (mean in 1/FRAC, clamped to +-MAX_LATENT; level)."""
-    last = len(weights) - 1
-    for layer in range(len(weights)):
-        wl, bl = weights[layer], biases[layer]
-        for j in range(wl.shape[0]):
-            acc = bl[j]
-            for i in range(wl.shape[1]):
-                acc += wl[j, i] * a[i]
-            acc >>= 16
-            b[j] = acc if layer == last else min(max(acc, 0), MAX_ACTIVATION)
-        for j in range(wl.shape[0]):
-            a[j] = b[j]
-    mean = min(max(a[0] >> 14, -MAX_LATENT * FRAC), MAX_LATENT * FRAC)  # x FRAC / 2^16, floored
-    level = min(max(((a[1] - MIN_LOG2_SCALE * 65536) * LEVELS_PER_OCTAVE + 32768) >> 16, 0), LEVELS - 1)
-    return mean, level
-
-
-@numba.njit(cache=True)
-def _encode(buffer, layout, offsets, coarser, weights, biases, cum):
-    n = 0
-    for g in range(len(layout)):
-        n += layout[g, 0] * layout[g, 1]
-    a, b = np.zeros(MAX_WIDTH, np.int64), np.zeros(MAX_WIDTH, np.int64)
-    zero = _mlp(weights, biases, a, b)
-    start, freq = np.empty(n, np.int64), np.empty(n, np.int64)
-    i = 0
-    for g in range(len(layout)):
-        w, o = layout[g, 1], layout[g, 2]
-        for y in range(layout[g, 0]):
-            for x in range(w):
-                mean, level = zero
-                if _inputs(buffer, layout, g, y, x, offsets, coarser, a):  # else the MLP of all zeros, once
-                    mean, level = _mlp(weights, biases, a, b)
-                s = buffer[o + (y + PAD) * (w + 2 * PAD) + x + PAD] - (mean >> 2) + 2 * MAX_LATENT
-                start[i] = cum[level, mean & 3, s]
-                freq[i] = cum[level, mean & 3, s + 1] - start[i]
-                i += 1
-    out = np.empty(n + 2, np.int64)
-    m = 0
-    state = RANS_LOW
-    for i in range(n - 1, -1, -1):
-        if state >= (((RANS_LOW >> PRECISION) << 32) * freq[i]):
-            out[m] = state & 0xFFFFFFFF
-            state >>= 32
-            m += 1
-        state = ((state // freq[i]) << PRECISION) + state % freq[i] + start[i]
-    out[m], out[m + 1] = state & 0xFFFFFFFF, state >> 32
-    return out[: m + 2][::-1].copy()
-
-
-@numba.njit(cache=True, inline="always")
-def _find(row, slot):
-    """The index i with row[i] <= slot < row[i + 1], searched outwards from residual 0 (where most values are, so
-    that the search touches few cache lines), then by bisection."""
-    lo, step = 2 * MAX_LATENT, 1
-    if row[lo] <= slot:
-        hi = lo + 1
-        while row[hi] <= slot:
-            lo, step = hi, 2 * step
-            hi = min(lo + step, RESIDUALS)
-    else:
-        hi = lo
-        lo = hi - 1
-        while row[lo] > slot:
-            hi, step = lo, 2 * step
-            lo = max(hi - step, 0)
-    while hi - lo > 1:
-        mid = (lo + hi) >> 1
-        if row[mid] <= slot:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-@numba.njit(cache=True)
-def _decode(words, buffer, layout, offsets, coarser, weights, biases, cum):
-    if len(words) < 2 or words[0] >= (1 << 31):
-        return BAD_STATE
-    state = (words[0] << 32) | words[1]
-    if state < RANS_LOW:
-        return BAD_STATE
-    pos = 2
-    mask = (1 << PRECISION) - 1
-    a, b = np.zeros(MAX_WIDTH, np.int64), np.zeros(MAX_WIDTH, np.int64)
-    zero = _mlp(weights, biases, a, b)
-    for g in range(len(layout)):
-        w, o = layout[g, 1], layout[g, 2]
-        for y in range(layout[g, 0]):
-            for x in range(w):
-                mean, level = zero
-                if _inputs(buffer, layout, g, y, x, offsets, coarser, a):  # else the MLP of all zeros, once
-                    mean, level = _mlp(weights, biases, a, b)
-                row = cum[level, mean & 3]
-                slot = state & mask
-                s = _find(row, slot)
-                state = (row[s + 1] - row[s]) * (state >> PRECISION) + slot - row[s]
-                if state < RANS_LOW:
-                    if pos >= len(words):
-                        return OUT_OF_WORDS
-                    state = (state << 32) | words[pos]
-                    pos += 1
-                q = s - 2 * MAX_LATENT + (mean >> 2)
-                if q < -MAX_LATENT or q > MAX_LATENT:
-                    return OUT_OF_RANGE
-                buffer[o + (y + PAD) * (w + 2 * PAD) + x + PAD] = q
-    return OK if state == RANS_LOW and pos == len(words) else BAD_STATE
+def _network(arm: Arm, shape: ArmShape) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray, np.ndarray]:
+    """The ARM as _armint takes it: the neighbours' offsets (n, 2), `coarser`, the layers' widths (inputs, then each
+    layer's outputs), and every layer's weights, then every layer's biases, each flattened into one int64 array."""
+    weights, biases = arm
+    dims = np.array([shape.inputs, *(b.shape[0] for b in biases)], np.int64)
+    flat = [np.concatenate([np.ravel(t) for t in ts]).astype(np.int64) for ts in (weights, biases)]
+    return np.ascontiguousarray(NEIGHBOURS[: shape.neighbours]), shape.coarser, dims, *flat

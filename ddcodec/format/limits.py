@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 from ddcodec.format.architecture import Architecture
+from ddcodec.format.armint import FRAC, LEVELS, PAD, RESIDUALS
 from ddcodec.errors import DecodeBudgetError
 
 MAX_PIXELS = 89_478_485  # generated pixels, Pillow's MAX_IMAGE_PIXELS
@@ -113,7 +114,7 @@ def decode_cost(arch: Architecture, payload: PayloadFacts | None = None) -> Cost
 
 def _stages(arch: Architecture, payload: PayloadFacts) -> list[Stage]:
     """Every stage of a decode, in order."""
-    return [entropy_cost(arch, payload), arm_cost(arch), dequantize_cost(arch), seed_cost(arch),
+    return [entropy_cost(arch, payload), arm_cost(arch, payload), dequantize_cost(arch), seed_cost(arch),
             synthesis_cost(arch), output_cost(arch)]
 
 
@@ -128,6 +129,9 @@ def entropy_cost(arch: Architecture, p: PayloadFacts) -> Stage:
     re-encode check, the words (read, and written again), the largest context-coded grid while it decodes, a flat
     tensor's int32 symbols widened to int64; zstd: the payload's copy, the decompressed bytes and their int64 copy."""
     n, largest = _values(arch)
+    if arch.arm is not None:  # the grids come from the ARM stream (arm_cost), not from the entropy coder
+        largest = max((math.prod(s) for t, s in enumerate(arch.tensor_shapes()) if t not in arch.grid_indices),
+                      default=0)
     if p.zstd_width:
         return Stage(ZSTD_BYTE_WORK * p.zstd_width * n, 8 * n + p.zstd_width * n + 2 * p.payload_bytes, 8 * n)
     work = (SYMBOL_WORK * p.symbols + TABLE_ENTRY_WORK * p.table_entries + TABLE_STEP_WORK * p.table_steps
@@ -138,16 +142,26 @@ def entropy_cost(arch: Architecture, p: PayloadFacts) -> Stage:
 
 
 ARM_BYTES_PER_VALUE = 8  # the ARM decoder's coding buffer holds each latent value (and its padding) as an int64
-ARM_VALUE_WORK = 64  # per latent value besides the MLP's multiply-adds: its context, rANS step and table lookup
+ARM_TABLE_BYTES = 8 * LEVELS * FRAC * (RESIDUALS + 1)  # its probability tables, int64 (3.2 MB; built once a process)
+# The ARM's work per latent value (measured with benchmarks/arm_cost.py on this CPU: _armint.c, one core; the time of
+# a value's coding over the time of a multiply-add of the synthesis, 1/15 ns):
+ARM_VALUE_WORK = 1000  # its context, rANS step and table search at their slowest (wide residuals, tables out of cache)
+ARM_MAC_WORK = 5  # one of the MLP's int64 multiply-adds (scalar: 0.31 ns, against 1/15 ns for the synthesis's)
+ARM_OUTPUT_WORK = 32  # one output of one of its layers: bias, shift, clamp and copy (2 ns)
 
 
-def arm_cost(arch: Architecture) -> Stage:
-    """The ARM's decode of the latent grids (nothing without an ARM): one prediction per latent value, in a coding
-    buffer of the grids with 3 rows above and 3 columns either side (armint.PAD)."""
+def arm_cost(arch: Architecture, payload: PayloadFacts | None = None) -> Stage:
+    """The ARM's decode of the latent grids (nothing without an ARM): one prediction and one rANS step per latent
+    value, each at its slowest (the MLP runs for every value, the residuals are wide), in a coding buffer of the
+    grids with 3 rows above and 3 columns either side (armint.PAD), with the probability tables, while the payload
+    (its `payload_bytes`, when its descriptors are known) is still held."""
     if arch.arm is None:
         return Stage(0, 0, 0)
-    padded = sum((h + 3) * (w + 6) for h, w in arch.grid_shapes())
-    return Stage(arch.n_latents * (arch.arm.macs_per_value() + ARM_VALUE_WORK), ARM_BYTES_PER_VALUE * padded, 0)
+    held = payload.payload_bytes if payload else 0
+    padded = sum((h + PAD) * (w + 2 * PAD) for h, w in arch.grid_shapes())
+    outputs = sum(o for o, _ in arch.arm.layer_shapes())
+    per_value = ARM_VALUE_WORK + ARM_MAC_WORK * arch.arm.macs_per_value() + ARM_OUTPUT_WORK * outputs
+    return Stage(arch.n_latents * per_value, ARM_BYTES_PER_VALUE * padded + ARM_TABLE_BYTES + held, 0)
 
 
 def dequantize_cost(arch: Architecture) -> Stage:

@@ -2,12 +2,13 @@
 
 Without an ARM the payload is entropy.py's: every tensor in stream order. With one, it has two parts: a u32 length
 and entropy.py's coding of every tensor but the latent grids (the ARM's own tensors included), then the ARM stream
-of the grids (armint.py), which the ARM's decoded tensors predict. armint (and numba, about a second to start) is
-imported only for files with an ARM.
+of the grids (armint.py and its compiled loops, _armint.c), which the ARM's decoded tensors predict; armint is imported
+only for files with an ARM.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from typing import Sequence
@@ -41,10 +42,11 @@ def encode_payload(header: Header, ints: Sequence[np.ndarray]) -> bytes:
     return _LENGTH.pack(len(rest)) + rest + stream
 
 
-def read_tensors(header: Header, payload: bytes) -> tuple[Payload, bytes]:
+def read_tensors(header: Header, payload: bytes) -> tuple[Payload, bytes | memoryview]:
     """The payload's entropy-coded part with its descriptors parsed, nothing decoded (its cost in `.facts`), and the
     ARM stream of the latent grids: without an ARM, every tensor (grids by their shapes, for the context model) and
-    no ARM stream; with one, every tensor but the grids, and the stream after them. Damage raises BitstreamError."""
+    no ARM stream; with one, every tensor but the grids, and the stream after them (a view of the payload, which
+    the facts count whole: it is held while the stream decodes). Damage raises BitstreamError."""
     arch = header.arch
     shapes = arch.tensor_shapes()
     grids = arch.grid_indices
@@ -55,24 +57,26 @@ def read_tensors(header: Header, payload: bytes) -> tuple[Payload, bytes]:
         raise BitstreamError("payload too short for the length of its tensors' part")
     split = _LENGTH.size + _LENGTH.unpack_from(payload)[0]
     sizes = [math.prod(s) for t, s in enumerate(shapes) if t not in grids]
-    return read_payload(payload[_LENGTH.size : split], sizes, header.coder, header.version), payload[split:]
+    tensors = read_payload(payload[_LENGTH.size : split], sizes, header.coder, header.version)
+    tensors.facts = dataclasses.replace(tensors.facts, payload_bytes=len(payload))
+    return tensors, memoryview(payload)[split:]
 
 
-def decode_payload(header: Header, payload: bytes) -> list[np.ndarray]:
-    """The integer tensors (stream order, shaped) of a payload; damage raises BitstreamError."""
+def decode_tensors(header: Header, tensors: Payload, stream: bytes | memoryview) -> list[np.ndarray]:
+    """The integer tensors (stream order, shaped) of a payload from its parts (read_tensors): the entropy-coded
+    part decoded, then, with an ARM, the grids from the ARM stream with the ARM's decoded tensors; damage raises
+    BitstreamError."""
     arch = header.arch
     shapes = arch.tensor_shapes()
-    grids = arch.grid_indices
-    tensors, stream = read_tensors(header, payload)
     if arch.arm is None:
         return [q.reshape(s) for q, s in zip(tensors.decode(), shapes)]
     from ddcodec.format import armint
 
-    others = [t for t in range(len(shapes)) if t not in grids]
     out: list[np.ndarray | None] = [None] * len(shapes)
+    others = [t for t in range(len(shapes)) if t not in arch.grid_indices]
     for t, q in zip(others, tensors.decode()):
         out[t] = q.reshape(shapes[t])
     fixed = armint.fixed_point([out[t] for t in arch.arm_indices], [header.step_codes[t] for t in arch.arm_indices])
-    for t, q in zip(sorted(grids), armint.decode_grids(stream, arch.grid_shapes(), fixed, arch.arm)):
+    for t, q in zip(sorted(arch.grid_indices), armint.decode_grids(stream, arch.grid_shapes(), fixed, arch.arm)):
         out[t] = q
     return out

@@ -16,7 +16,7 @@ from ddcodec.format.container import Header, parse, step_from_code
 from ddcodec.format.entropy import Payload
 from ddcodec.errors import BitstreamError
 from ddcodec.format.limits import Limits, PayloadFacts, check_budget
-from ddcodec.format.payload import decode_payload, read_tensors
+from ddcodec.format.payload import decode_tensors, read_tensors
 
 MAX_STREAM_BYTES = 1 << 28  # no legal .ddc within the default decode limits is larger; more is not read
 
@@ -71,16 +71,13 @@ def read_plan(data: bytes, limits: Limits | None = None) -> ParsedFile:
 
 def read_ints(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:
     """The header and the integer tensors (stream order, shaped) of a .ddc stream, before their steps are applied,
-    after checking the whole decode's cost against `limits` (ddcodec.format.limits): from the header, then from the payload's
-    descriptors, before any symbol is decoded. A file with an ARM (version 4) is checked from its header, whose cost
-    counts the ARM's decode of every latent value (limits.arm_cost), and decoded by payload.py."""
+    after checking the whole decode's cost against `limits` (ddcodec.format.limits): from the header, then from the
+    payload's descriptors (with an ARM, those of the tensors before its stream; the header's cost counts the ARM's
+    decode of every latent value, limits.arm_cost), before any symbol is decoded."""
     header, payload = parse(data, limits)
-    if header.arch.arm is not None:
-        return header, decode_payload(header, payload)
-    parsed = read_plan(data, limits)
-    check_budget(parsed.header.arch, limits, parsed.facts)
-    shapes = parsed.header.arch.tensor_shapes()
-    return parsed.header, [q.reshape(s) for q, s in zip(parsed.payload.decode(), shapes)]
+    tensors, stream = read_tensors(header, payload)
+    check_budget(header.arch, limits, tensors.facts)
+    return header, decode_tensors(header, tensors, stream)
 
 
 def read_weights(data: bytes, limits: Limits | None = None) -> tuple[Header, list[np.ndarray]]:

@@ -212,8 +212,13 @@ def save_image(img: Image.Image, path: str | os.PathLike, overwrite: bool = True
     atomic_write(path, lambda tmp: img.save(tmp, format=fmt), overwrite)
 
 
+PNG_COMPRESS_LEVEL = 3  # zlib's level for the PNGs decode writes: 4x faster than Pillow's 6 (0.04 s against 0.15 s
+#                        for 768x512, a third of the command's time), 12 % larger (benchmarks/results/ablations.md)
+
+
 def image_bytes(img: Image.Image, fmt: str) -> bytes:
-    """The image as a file of Pillow's format `fmt` (png, ...), in memory (for standard output)."""
+    """The image as a file of Pillow's format `fmt` (png, ...), in memory (for standard output); a PNG is
+    compressed at PNG_COMPRESS_LEVEL."""
     out = io.BytesIO()
-    img.save(out, format=fmt)
+    img.save(out, format=fmt, **({"compress_level": PNG_COMPRESS_LEVEL} if fmt == "PNG" else {}))
     return out.getvalue()
