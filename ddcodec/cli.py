@@ -208,18 +208,44 @@ def _report_all(results, report) -> None:
         sys.exit(EXIT_ERROR)
 
 
+class _Amount(click.ParamType):
+    """A positive number such as 2e9, or with a binary suffix K, M, G or T (4G = 4 GiB; for --max-memory)."""
+
+    name = "N"
+    _SUFFIXES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+    def convert(self, value, param, ctx):
+        text = str(value).strip().upper().removesuffix("IB").removesuffix("B")
+        scale = self._SUFFIXES.get(text[-1:], 1)
+        try:
+            amount = float(text[:-1] if scale > 1 else text) * scale
+        except ValueError:
+            amount = math.nan
+        if not (math.isfinite(amount) and amount >= 1):
+            self.fail(f"{value!r} is not a positive number (such as 2e9, or 4G)", param, ctx)
+        return amount
+
+
 @main.command("decode")
 @click.argument("paths", nargs=-1, required=True, metavar="SRC... DST")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--format", "fmt", default="png", show_default=True, help="Image type written into a DST folder.")
+@click.option("--max-memory", type=_Amount(), metavar="BYTES",
+              help="Raise the decode's limit on peak memory for a trusted file (4G = 4 GiB, 6e9, ...).")
+@click.option("--max-pixels", type=_Amount(), metavar="N", help="Raise the decode's limit on pixels.")
+@click.option("--max-macs", type=_Amount(), metavar="N",
+              help="Raise the decode's limit on work, in multiply-adds (3e10 is about 2 s on one core).")
 @overwrite_option
 @skip_option
 @_one_line_errors
-def decode_cmd(paths, device, fmt, overwrite, skip_existing) -> None:
+def decode_cmd(paths, device, fmt, max_memory, max_pixels, max_macs, overwrite, skip_existing) -> None:
     """Decode the .ddc file SRC into image DST (format from its extension: png, ppm, bmp, ...), or several .ddc
-    files (files or folders) into the folder DST (as NAME.png, or the --format given)."""
+    files (files or folders) into the folder DST (as NAME.png, or the --format given). A file that would cost more
+    to decode than the limits allow is refused; raise them with --max-memory, --max-pixels, --max-macs for a
+    trusted file."""
     from ddcodec.decoders import decode as decoder
     from ddcodec.errors import naming
+    from ddcodec.format.limits import Limits
     from ddcodec.io.images import image_bytes, image_format
     from ddcodec.io.outputs import STDIO, plan_outputs
     from ddcodec.parallel import Decoded, exists, finish
@@ -230,13 +256,14 @@ def decode_cmd(paths, device, fmt, overwrite, skip_existing) -> None:
     suffix = f".{fmt.lstrip('.')}"
     jobs = plan_outputs(sources, dst, suffix, DDC_SUFFIXES, overwrite, skip_existing)
     formats = [image_format(f"{STDIO}{suffix}" if str(out) == STDIO else out) for _, out in jobs]
+    limits = Limits(pixels=max_pixels and int(max_pixels), memory=max_memory and int(max_memory), macs=max_macs)
 
     def decoded():  # (output, the image file written, or the error of a file that cannot be decoded)
         for (src, out), image_type in zip(jobs, formats):
             if skip_existing and exists(out):  # written meanwhile by another command
                 continue
             try:
-                image = Decoded(image_bytes(decoder.decode(_source(src), device), image_type))
+                image = Decoded(image_bytes(decoder.decode(_source(src), device, limits=limits), image_type))
             except BitstreamError as exc:
                 image = naming(str(src), exc)
             done = finish(out, image, overwrite, skip_existing, keep_going=True)

@@ -24,4 +24,5 @@ def naming(name: str, exc: BaseException) -> str:
 
 class DecodeBudgetError(BitstreamError):
     """A .ddc stream is well formed but would cost more to decode than the limits allow (a decompression bomb, or a
-    trusted large file: raise ddcodec.format.limits' settings, or pass larger limits to decode)."""
+    trusted large file: raise ddcodec.format.limits' settings, pass larger limits to decode, or give `ddcodec
+    decode` --max-memory, --max-pixels or --max-macs)."""

@@ -129,6 +129,35 @@ def test_bad_options_give_one_line(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_an_image_above_the_decode_limits_is_refused_with_a_size_that_fits(tmp_path, monkeypatch):
+    """Issue 31: the refusal says what decoding the file would need, the limit, and a size to resize to, which
+    encodes (a low memory limit stands in for the default's 1 GiB, which refuses 12-megapixel photos)."""
+    monkeypatch.setattr("ddcodec.format.limits.MAX_MEMORY", 4_500_000)
+    result = run("encode", SRC, tmp_path / "big.ddc", "--bpp", "4", "--iters", "2", "--tries", "1", "--quiet")
+    assert_one_line_error(result)
+    message = result.output
+    assert "64x64" in message and "MB of memory (the limit is 4.5 MB)" in message and "MAX_MEMORY" not in message
+    width, height = map(int, message.split("resize it to ")[1].split(" ")[0].split("x"))
+    assert 32 <= width == height < 64 and not (tmp_path / "big.ddc").exists()
+    Image.open(SRC).resize((width, height)).save(tmp_path / "small.png")
+    result = run("encode", tmp_path / "small.png", tmp_path / "small.ddc", "--bpp", "4", "--iters", "2", "--tries",
+                 "1", "--quiet")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("limit, option, value", [("MAX_MEMORY", "--max-memory", "64M"),
+                                                  ("MAX_PIXELS", "--max-pixels", "1e4"),
+                                                  ("MAX_MACS", "--max-macs", "1e9")])
+def test_decode_refusal_names_the_option_that_raises_the_limit(ddc, tmp_path, monkeypatch, limit, option, value):
+    monkeypatch.setattr(f"ddcodec.format.limits.{limit}", 100)
+    result = run("decode", ddc, tmp_path / "out.png")
+    assert_one_line_error(result)
+    assert f"`ddcodec decode {option}`" in result.output and not (tmp_path / "out.png").exists()
+    assert run("decode", ddc, tmp_path / "out.png", option, value).exit_code == 0
+    assert Image.open(tmp_path / "out.png").size == (64, 64)
+    assert run("decode", ddc, tmp_path / "o.png", option, "lots").exit_code == 2  # click's usage error
+
+
 def test_effort_picks_the_schedule_and_iters_overrides_it(tmp_path):
     out = run("encode", SRC, tmp_path / "e.ddc", "--effort", "1", "--iters", "12", "--json", "--quiet").output
     assert json.loads(out)["iters"] == 12

@@ -12,7 +12,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +24,8 @@ from ddcodec.decoders.decode import decode_array
 from ddcodec.errors import DecodeBudgetError, InputError
 from ddcodec.training.fit import fit, per_image_mse, pick_device
 from ddcodec.io.images import ImageLike, to_array, write_bytes
-from ddcodec.format.limits import check_budget
+from ddcodec.format import limits
+from ddcodec.format.limits import check_budget, decode_cost
 from ddcodec.metrics import psnr
 from ddcodec.format.payload import encode_payload
 from ddcodec.format.options import CODERS, DEFAULT_INPUT, DEFAULT_LR, INPUTS
@@ -136,15 +137,18 @@ def encode_many(
     arrays = [to_array(image) for image in images]
     coded = input == "coded"
     if psnr is None:
-        plans = [plan(*a.shape, bpp=bpp, ratio=ratio, quality=quality, coded_input=coded) for a in arrays]
+        def size(shape: tuple[int, ...]) -> Plan:
+            return plan(*shape, bpp=bpp, ratio=ratio, quality=quality, coded_input=coded)
+
+        plans = [size(a.shape) for a in arrays]
     else:
+        def size(shape: tuple[int, ...]) -> Plan:
+            return psnr_plan(shape, bpp_for_psnr(psnr), coded)[0]
+
         sized = [psnr_plan(a.shape, bpp_for_psnr(psnr), coded) for a in arrays]
         plans = [p for p, _ in sized]
-    for p in plans:  # the encoder refuses what the decoder would refuse, before any work
-        try:
-            check_budget(p.arch)
-        except DecodeBudgetError as exc:
-            raise InputError(f"image too large for ddcodec's decode limits: {exc}") from None
+    for a, p in zip(arrays, plans):  # the encoder refuses what the decoder would refuse, before any work
+        check_decodable(a.shape, p, size)
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, a in enumerate(arrays):
         groups.setdefault(a.shape, []).append(i)
@@ -173,6 +177,61 @@ def encode_many(
                 raise InputError(f"a PSNR of {psnr} dB was not reached (best {results[i].psnr:.2f} dB); try a higher "
                                  "effort or more iterations")
     return results
+
+
+def check_decodable(shape: tuple[int, ...], p: Plan, size: Callable[[tuple[int, ...]], Plan]) -> None:
+    """An InputError if the decoder would refuse p's file at the default decode limits (ddcodec writes only files
+    that decode within them): one line with what decoding it would need, each limit it exceeds, and a size of the
+    image (its aspect ratio kept, planned by `size` at these settings) that fits, for the user to resize to."""
+    try:
+        check_budget(p.arch)
+        return
+    except DecodeBudgetError:
+        pass
+    cost = decode_cost(p.arch)
+    over = [f"{need} (the limit is {limit})" for need, value, limit_value, limit in (
+        (f"{cost.pixels / 1e6:.3g} megapixels", cost.pixels, limits.MAX_PIXELS, f"{limits.MAX_PIXELS / 1e6:.3g}"),
+        (f"{_megabytes(cost.memory)} of memory", cost.memory, limits.MAX_MEMORY, _megabytes(limits.MAX_MEMORY)),
+        (f"{cost.macs:.2g} multiply-adds", cost.macs, limits.MAX_MACS, f"{limits.MAX_MACS:.2g}"),
+    ) if value > limit_value]
+    h, w = shape[:2]
+    fits = _decodable_size(h, w, shape[2:], size)
+    advice = (f"resize it to {fits[1]}x{fits[0]} ({fits[0] * fits[1] / 1e6:.2g} megapixels) or smaller" if fits
+              else "no smaller version of it fits either")
+    raise InputError(f"a {w}x{h} image is too large for ddcodec at these settings: decoding its file would need "
+                     f"{' and '.join(over)}, and ddcodec writes only files within the default decode limits; "
+                     f"{advice}")
+
+
+def _megabytes(n: float) -> str:
+    """A number of bytes in MB or GB, for a message."""
+    return f"{n / 1e9:.2g} GB" if n >= 1e9 else f"{n / 1e6:.2g} MB"
+
+
+def _decodable_size(h: int, w: int, rest: tuple[int, ...], size: Callable[[tuple[int, ...]], Plan]
+                    ) -> tuple[int, int] | None:
+    """About the largest (height, width) of the shape h x w scaled down whose plan passes the decode limits (searched
+    by halving, then bisecting the scale), or None if none of 8 pixels or more on its short side does."""
+
+    def scaled(k: float) -> tuple[int, int]:
+        return max(1, round(h * k)), max(1, round(w * k))
+
+    def fits(k: float) -> bool:
+        try:
+            check_budget(size((*scaled(k), *rest)).arch)
+            return True
+        except (DecodeBudgetError, InputError):  # InputError: too small for these settings
+            return False
+
+    low, high = 0.5, 1.0
+    while not fits(low):
+        if min(scaled(low)) < 8:
+            return None
+        low, high = low / 2, low
+    for _ in range(24):
+        middle = (low + high) / 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return scaled(low)
 
 
 def check_options(

@@ -238,5 +238,6 @@ def check_budget(arch: Architecture, limits: Limits | None = None, payload: Payl
         if value > limit:
             raise DecodeBudgetError(
                 f"decoding this file needs {value:.3g} {what}, above the limit of {limit:.3g} "
-                f"(raise ddcodec.format.limits.{setting} for a trusted file)")
+                f"(for a trusted file, raise it: `ddcodec decode --{setting.lower().replace('_', '-')}`, "
+                f"limits=ddcodec.Limits({setting[4:].lower()}=...) or ddcodec.format.limits.{setting})")
     return cost

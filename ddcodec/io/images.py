@@ -22,16 +22,19 @@ ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, bytes, BinaryIO]
 _ORIENTATION = 0x0112  # the EXIF tag
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}  # Pillow's modes for 16-bit samples (I: 16-bit PNG, TIFF)
 _ALPHA = {"LA", "La", "PA", "RGBA", "RGBa"}
+_GRAY = {"1", "L", "LA", "La"}  # modes Pillow converts to "L"
+_USABLE = {"RGB": {"RGB", "RGBA", "RGBa", "P", "PA"}, "L": _GRAY, "CMYK": {"CMYK"}}  # by an ICC profile's mode
 
 
 def to_array(source: ImageLike) -> np.ndarray:
     """uint8 array (H, W, C) with C = 1 for grayscale and 3 otherwise, from a path, an image file's bytes, a binary
     file object, a PIL image or a uint8 array.
 
-    As a viewer shows it: EXIF orientation applied (an invalid one ignored); 16-bit samples (modes I;16 and I)
-    divided by 257; float samples (mode F) in 0..1 times 255, other floats taken as levels 0..255 and clipped; other
-    modes converted to 8-bit gray or RGB. One warning names what changed or was dropped (orientation, alpha, tRNS
-    transparency, frames after the first, an ICC profile, clipped values). InputError for what is not an image."""
+    As a viewer shows it: EXIF orientation applied (an invalid one ignored); an embedded ICC profile's colours
+    converted to sRGB (_in_srgb); 16-bit samples (modes I;16 and I) divided by 257; float samples (mode F) in 0..1
+    times 255, other floats taken as levels 0..255 and clipped; other modes converted to 8-bit gray or RGB. One
+    warning names what changed or was dropped (orientation, a colour conversion or an ICC profile ignored, alpha,
+    tRNS transparency, frames after the first, clipped values). InputError for what is not an image."""
     if isinstance(source, np.ndarray):
         return _check_array(source)
     if isinstance(source, Image.Image):
@@ -48,7 +51,10 @@ def to_array(source: ImageLike) -> np.ndarray:
     if img.width > MAX_SIDE or img.height > MAX_SIDE:
         raise InputError(f"image is {img.width}x{img.height}, larger than {MAX_SIDE} pixels on a side")
     notes = _dropped(img)
+    icc = img.info.get("icc_profile")
     img = _oriented(img, notes)
+    if icc:
+        img = _in_srgb(img, icc, notes)
     arr = _eight_bits(img, notes)
     if notes:
         warnings.warn(f"{name}: " + "; ".join(notes), stacklevel=2)
@@ -56,13 +62,11 @@ def to_array(source: ImageLike) -> np.ndarray:
 
 
 def _dropped(img: Image.Image) -> list[str]:
-    """What coding the image's pixels leaves out: frames after the first, an ICC profile, transparency."""
+    """What coding the image's pixels leaves out: frames after the first, transparency."""
     notes = []
     frames = getattr(img, "n_frames", 1)
     if frames > 1:
         notes.append(f"only the first of its {frames} frames coded")
-    if img.info.get("icc_profile"):
-        notes.append("its ICC colour profile ignored (pixels taken as sRGB)")
     if img.mode in _ALPHA:
         notes.append("alpha dropped")
     elif "transparency" in img.info:
@@ -100,10 +104,99 @@ def _eight_bits(img: Image.Image, notes: list[str]) -> np.ndarray:
         notes.append("mode F converted to 8-bit grayscale (samples outside 0..1 taken as levels 0..255"
                      + (", clipped)" if arr.min(initial=0) < 0 or arr.max(initial=0) > 255 else ")"))
         return np.round(arr.clip(0, 255)).astype(np.uint8)
-    gray = img.mode in ("1", "LA", "La")
+    return np.asarray(_converted(img, "L" if img.mode in _GRAY else "RGB", notes))
+
+
+def _converted(img: Image.Image, mode: str, notes: list[str]) -> Image.Image:
+    """The image in mode "L" or "RGB" (Pillow's conversion), the change of mode noted unless it only drops alpha
+    (noted already)."""
+    if img.mode == mode:
+        return img
     if img.mode not in _ALPHA:
-        notes.append(f"mode {img.mode} converted to {'8-bit grayscale' if gray else 'RGB'}")
-    return np.asarray(img.convert("L" if gray else "RGB"))
+        notes.append(f"mode {img.mode} converted to {'8-bit grayscale' if mode == 'L' else 'RGB'}")
+    return img.convert(mode)
+
+
+def _in_srgb(img: Image.Image, icc: bytes, notes: list[str]) -> Image.Image:
+    """The image's colours converted from its ICC profile to sRGB (8-bit "RGB", or "L" for a gray profile), as a
+    colour-managed viewer shows them; the image itself when the profile is sRGB's (any sRGB profile: the conversion
+    moves no probe colour by more than one level) or cannot be used (then said in `notes`).
+
+    Perceptual intent (ImageCms.profileToProfile's default): for the matrix/TRC profiles that cameras, phones and
+    editors embed (Adobe RGB, Display P3, ProPhoto RGB) it is the same as relative colorimetric (such profiles have
+    no perceptual tables: the white maps to sRGB's white, colours outside sRGB are clipped; tests/test_colour.py),
+    and for a profile with perceptual tables (a printer's CMYK profile) it is the rendering its maker built for
+    showing images, compressing a gamut wider than sRGB's instead of clipping it.
+
+    A gray profile (Photoshop's "Gray Gamma 2.2", "Dot Gain 20%") is converted too, to sRGB's gray (sRGB's tone
+    curve on the neutral axis), and stays one channel: its tone curve is not sRGB's, and a viewer shows it converted.
+    A CMYK image with a CMYK profile becomes RGB through the profile rather than Pillow's naive formula. A profile
+    that Pillow cannot read or use, or of a colour space other than the image's (or than RGB, gray and CMYK), leaves
+    the pixels as they are (taken as sRGB), and is said to be ignored."""
+    try:
+        from PIL import ImageCms
+    except ImportError:  # a Pillow built without LittleCMS
+        notes.append("its ICC colour profile ignored (this Pillow has no ImageCms; pixels taken as sRGB)")
+        return img
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        space = profile.profile.xcolor_space.strip()
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        notes.append("its ICC colour profile ignored (Pillow cannot read it; pixels taken as sRGB)")
+        return img
+    mode = {"RGB": "RGB", "GRAY": "L", "CMYK": "CMYK"}.get(space)
+    if mode is None:
+        notes.append(f"its ICC colour profile ignored (a {space or 'unknown'} profile; pixels taken as sRGB)")
+        return img
+    try:
+        transform = ImageCms.buildTransform(profile, _srgb(), mode, "RGB", ImageCms.Intent.PERCEPTUAL)
+        if mode != "CMYK" and _is_identity(transform, mode):
+            return img  # sRGB's profile (on any image: Pillow's convert("L") keeps the RGB image's), or sRGB's gray
+        if mode == "L" and img.mode in _SIXTEEN_BIT | {"F"}:
+            img = Image.fromarray(_eight_bits(img, notes))
+        if img.mode not in _USABLE[mode]:
+            notes.append(f"its ICC colour profile ignored (a {space} profile on a mode {img.mode} image; pixels "
+                         "taken as sRGB)")
+            return img
+        img = img if mode == "CMYK" else _converted(img, mode, notes)
+        rgb = ImageCms.applyTransform(img, transform)
+    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+        notes.append(f"its ICC colour profile ignored (Pillow cannot convert with it: {str(exc)[:100]}; pixels "
+                     "taken as sRGB)")
+        return img
+    name = " ".join(ImageCms.getProfileDescription(profile).split())[:60] or "unnamed"
+    notes.append(f"colours converted from its ICC profile ({name}) to sRGB")
+    if mode == "L":  # sRGB's gray: neutral, up to rounding
+        arr = np.asarray(rgb).astype(np.int16)
+        if (arr.max(axis=2) - arr.min(axis=2)).max(initial=0) <= 1:
+            return Image.fromarray(np.round(arr.mean(axis=2)).astype(np.uint8))
+    return rgb
+
+
+_SRGB = []  # sRGB's profile, made once
+
+
+def _srgb():
+    from PIL import ImageCms
+
+    if not _SRGB:
+        _SRGB.append(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")))
+    return _SRGB[0]
+
+
+def _is_identity(transform, mode: str) -> bool:
+    """Whether `transform` (to sRGB) moves none of a grid of colours (every gray level, for "L") by more than one
+    level: the profile is sRGB's."""
+    from PIL import ImageCms
+
+    levels = np.arange(256, dtype=np.uint8) if mode == "L" else np.linspace(0, 255, 16).round().astype(np.uint8)
+    if mode == "L":
+        probe, expected = levels[None, :], np.repeat(levels[None, :, None], 3, axis=2)
+    else:
+        probe = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(16, 256, 3)
+        expected = probe
+    out = np.asarray(ImageCms.applyTransform(Image.fromarray(probe), transform)).astype(np.int16)
+    return bool(np.abs(out - expected).max() <= 1)
 
 
 def _open(source, label: str) -> Image.Image:
