@@ -32,8 +32,8 @@ from ddcodec.format.options import CODERS, DEFAULT_INPUT, DEFAULT_LR, INPUTS
 from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS, GPU_EFFORT, Preset, WarmUp
 from ddcodec.training.progress import Progress
 from ddcodec.encoder.nnquant import allocate_steps, quantize, sensitivities, step_tensors
-from ddcodec.encoder.ratecontrol import (PSNR_RETRIES, Plan, RateTerm, bpp_for_psnr, fill_target, final_stream,
-                                         latent_rate_term, plan, prune_to_fit, psnr_plan, search_mu, unbudgeted_mu)
+from ddcodec.encoder.ratecontrol import (PSNR_RETRIES, Plan, RateTerm, bpp_for_psnr, final_stream, latent_rate_term, plan,
+                          prune_to_fit, psnr_plan, search_mu, unbudgeted_mu)
 from ddcodec.training.warmup import warm_up
 
 MAX_ITERS = 10**7
@@ -287,7 +287,9 @@ def _encode_batch(
     weights, mse_float = _run(preset, preset.fit, arch, target, z, weights, lr, rate, None, arch.bn_scales,
                               progress, label)
     grids, arm = arch.grid_indices, arch.arm_indices
-    weights = round_latents(arch, refit_arm(arch, round_latents(arch, weights)))
+    weights = round_latents(arch, weights)
+    if rate:
+        rate.fix()
     fixed = arch.bn_scales | grids  # step code 0: BN scales (held at 1) and latent grids (integers)
     with torch.no_grad():
         sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights, skip=grids | set(arm))
@@ -325,11 +327,6 @@ def _encode_batch(
         for b in range(n)
     ]
     before = [stream(b, weights, mus[b]) for b in range(n)] if p.budget else []
-    if rate and p.budget:  # fine-tuning fills what the fit left under the budget
-        rate.retarget(fill_target(rate, [weights[t] for t in sorted(grids)], [weights[t] for t in arm], before,
-                                  p.budget))
-    elif rate:
-        rate.fix()
     steps = step_tensors([allocate(b, mus[b]) for b in range(n)], weights)
     tuned, _ = _run(preset, preset.finetune, arch, target, z, weights, lr, rate, steps, arch.bn_scales | set(arm),
                     progress, label)  # the ARM held, then refitted to the final latents

@@ -36,7 +36,6 @@ PSNR_RETRIES = 3  # psnr targets: times a network twice the size is tried when t
 
 LAMBDA_START = 2e-3  # coded input: the first rate weight (MSE per bit per pixel); rate control steers it
 LATENT_MARGIN = 0.9  # the latents aim at this share of what the weights leave, so that an overshoot still fits
-FILL_SHARE = 0.98  # fine-tuning steers the latents to fill this share of what the file leaves under the budget
 LATENT_SHARE_NO_BUDGET = 0.5  # coded input with a ratio: latents get about as many bits as the weights
 CALIBRATE_EVERY = 100  # iterations between two measurements of the coder's real latent bits against the estimate
 MIN_CALIBRATION_BITS = 1000.0  # below this the coder's fixed costs (model descriptors) dominate the ratio
@@ -212,11 +211,6 @@ class RateTerm:
         """A new phase of the fit: λ's floor for it (None: λ's start, so that it may not fall)."""
         self.floor = LAMBDA_START if floor is None else floor
 
-    def retarget(self, target_bits: torch.Tensor) -> None:
-        """Steer λ to new bit targets (B,) from here on, the calibration measured again at the next step."""
-        self.target_bits = target_bits
-        self._steps = 0
-
     def fix(self) -> None:
         """Stop steering: λ keeps its last value (fine-tuning after the bits were allocated)."""
         self.target_bits = None
@@ -241,17 +235,6 @@ def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:
     total = 8 * p.budget if p.budget else weight_bits * (1 + LATENT_SHARE_NO_BUDGET)
     overhead = 8 * (header_size(p.arch.layers, len(p.arch.tensor_shapes()), arm=p.arch.arm) + 4)
     return torch.full((n,), max(LATENT_MARGIN * (total - overhead - weight_bits), 64.0), device=device)
-
-
-def fill_target(rate: RateTerm, rounded: list[torch.Tensor], arm: list[torch.Tensor], files: list[bytes],
-                budget: int) -> torch.Tensor:
-    """The latents' bit targets (B,) for fine-tuning that fill the budget: what the coder spends on each network's
-    rounded grids now (with its ARM tensors), plus FILL_SHARE of what its file (`files[b]`) leaves under the budget
-    (less, where the file is over). Fine-tuning that steers to it spends a budget that the fit left unspent (the
-    ARM, refitted to the rounded latents, codes them in fewer bits than it estimated while they trained)."""
-    now = rate.coded_bits(rounded, arm)
-    left = torch.tensor([8.0 * (budget - len(f)) for f in files], dtype=now.dtype, device=now.device)
-    return (now + torch.where(left > 0, FILL_SHARE * left, left)).clamp_min(64.0)
 
 
 def coded_grid_bits(rounded: list[torch.Tensor], arm: list[torch.Tensor] = ()) -> torch.Tensor:
