@@ -301,14 +301,35 @@ def info_cmd(paths, as_json) -> None:
 
 def _info_fields(src: Path) -> dict:
     """A .ddc file's header fields, sizes and decode cost, from its header and payload descriptors (the whole file
-    checked, nothing decoded, the decode limits not applied)."""
+    checked, nothing decoded, the decode limits not applied); for a tiled file, the tiles' count and size, their
+    parameters and decode cost in all (limits.tiled_cost), and the first tile's fields under "first_tile"."""
     from ddcodec.format.container import parse
-    from ddcodec.format.limits import decode_cost
-    from ddcodec.format.payload import read_tensors
-    from ddcodec.format.reader import read_stream
+    from ddcodec.format.limits import tiled_cost
+    from ddcodec.format.reader import read_stream, read_tiled
+    from ddcodec.format.tiles import is_tiled, tile_header
 
     data = read_stream(_source(src))
-    header, payload = parse(data, budget=False)
+    if not is_tiled(data):
+        fields, cost = _network_fields(*parse(data, budget=False))
+        return {"file": str(src), "bytes": len(data), "bpp": 8 * len(data) / (fields["height"] * fields["width"]),
+                **fields, "decode_memory_bytes": cost.memory, "decode_work": cost.macs}
+    tiled, _ = read_tiled(data, budget=False)
+    tiles = [_network_fields(*tile_header(t, tiled.channels)) for t in tiled.tiles]
+    cost = tiled_cost([c for _, c in tiles], tiled.height * tiled.width * tiled.channels)
+    return {
+        "file": str(src), "bytes": len(data), "bpp": 8 * len(data) / (tiled.height * tiled.width),
+        "height": tiled.height, "width": tiled.width, "channels": tiled.channels, "version": data[4],
+        "tiles": len(tiles), "tile_size": [tiled.tile_width, tiled.tile_height],
+        "parameters": sum(f["parameters"] for f, _ in tiles), "decode_memory_bytes": cost.memory,
+        "decode_work": cost.macs, "first_tile": tiles[0][0],
+    }
+
+
+def _network_fields(header, payload: bytes) -> tuple[dict, object]:
+    """One network's fields (a version 1 to 4 file's, or a tile's) and its decode cost (limits.decode_cost)."""
+    from ddcodec.format.limits import decode_cost
+    from ddcodec.format.payload import read_tensors
+
     a = header.arch
     tensors, arm_stream = read_tensors(header, payload)
     cost = decode_cost(a, tensors.facts)
@@ -316,16 +337,14 @@ def _info_fields(src: Path) -> dict:
                                       "hidden": list(a.arm.hidden), "parameters": a.arm.n_params,
                                       "stream_bytes": len(arm_stream)}
     return {
-        "file": str(src), "bytes": len(data), "bpp": 8 * len(data) / (a.height * a.width),
         "height": a.height, "width": a.width, "channels": a.channels, "layers": a.layers,
         "widths": list(a.widths), "input_size": list(a.input_size), "parameters": a.n_params,
         "input": "coded" if a.coded_input else "seed", "latents": list(a.latents), "latent_values": a.n_latents,
-        "version": data[4], "upsampling_taps": a.taps, "refinement": [a.refine_kernel] * a.refine, "arm": arm,
-        "macs_per_pixel": round(a.macs_per_pixel()), "decode_memory_bytes": cost.memory,
-        "decode_work": cost.macs,
+        "version": header.version, "upsampling_taps": a.taps, "refinement": [a.refine_kernel] * a.refine,
+        "arm": arm, "macs_per_pixel": round(a.macs_per_pixel()),
         "seed": header.seed, "coder": {v: k for k, v in CODERS.items()}[header.coder],
         "step_codes": list(header.step_codes), "payload_bytes": len(payload),
-    }
+    }, cost
 
 
 @main.command("demo")

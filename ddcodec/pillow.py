@@ -31,11 +31,11 @@ def _accept(prefix: bytes) -> bool | str:
     cannot read, such as WebP without libwebp)."""
     if prefix[:4] != _MAGIC:
         return False
-    from ddcodec.format.container import VERSION, VERSIONS
+    from ddcodec.format.container import TILED_VERSION, VERSIONS
 
-    if len(prefix) > 4 and prefix[4] not in VERSIONS:
+    if len(prefix) > 4 and prefix[4] not in (*VERSIONS, TILED_VERSION):
         return (f"a .ddc file of format version {prefix[4]}, which this ddcodec cannot read (it reads versions "
-                f"{min(VERSIONS)} to {VERSION}): a newer ddcodec may")
+                f"{min(VERSIONS)} to {TILED_VERSION}): a newer ddcodec may")
     return True
 
 
@@ -46,17 +46,17 @@ class DdcImageFile(ImageFile.ImageFile):
     format_description = "ddcodec Deep Decoder image"
 
     def _open(self) -> None:
-        from ddcodec.format.container import parse
         from ddcodec.errors import BitstreamError
-        from ddcodec.format.reader import read_stream
+        from ddcodec.format.reader import read_header
 
         try:
-            arch = parse(read_stream(self.fp), budget=False)[0].arch
+            header = read_header(self.fp)  # a tiled file's (version 5) has the image's size, not an arch
         except BitstreamError as exc:
             raise SyntaxError(f"damaged .ddc file: {exc}") from None
-        self._mode = "RGB" if arch.channels == 3 else "L"
-        self._size = (arch.width, arch.height)
-        self.tile = [ImageFile._Tile(FORMAT, (0, 0, arch.width, arch.height), 0, None)]
+        size = header if header.version == 5 else header.arch
+        self._mode = "RGB" if size.channels == 3 else "L"
+        self._size = (size.width, size.height)
+        self.tile = [ImageFile._Tile(FORMAT, (0, 0, size.width, size.height), 0, None)]
 
 
 class _DdcDecoder(ImageFile.PyDecoder):

@@ -66,9 +66,13 @@ def test_info_reads_every_file_the_decoder_reads():
         info = json.loads(result.output)
         header = read_header(path)
         assert (info["height"], info["width"], info["channels"]) == pixels.shape
+        if info["version"] == 5:  # a tiled file: its tiles' count, and the first tile's fields
+            info, header = info["first_tile"] | {k: info[k] for k in ("tiles", "decode_work")}, header.tiles[0]
+            assert info["tiles"] == len(read_header(path).tiles)
         assert info["step_codes"] == list(header.step_codes) and (info["arm"] is None) == (header.arch.arm is None)
         decoded.append(info)
     assert {i["version"] for i in decoded} == {1, 2, 3, 4} and any(i["arm"] for i in decoded)
+    assert any("tiles" in i for i in decoded)
     assert all(i["decode_work"] > 0 for i in decoded)
 
 

@@ -53,8 +53,8 @@ def test_a_future_format_version_is_unidentified_with_the_reason_in_a_warning(en
     """Pillow's way for a file a plugin recognizes but cannot read (WebP without libwebp): `_accept` gives the reason,
     Pillow warns it, then raises UnidentifiedImageError (issue 30)."""
     future = bytearray(encoded.data[:-4])
-    future[4] = 5
+    future[4] = 6
     future += struct.pack("<I", zlib.crc32(future))
-    with pytest.warns(UserWarning, match="format version 5.*reads versions 1 to 4"):
+    with pytest.warns(UserWarning, match="format version 6.*reads versions 1 to 5"):
         with pytest.raises(UnidentifiedImageError):
             Image.open(io.BytesIO(bytes(future)))

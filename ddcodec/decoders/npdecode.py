@@ -24,6 +24,7 @@ from ddcodec.errors import BitstreamError
 from ddcodec.format.limits import BLOCK, DECODE_THREADS, Limits  # BLOCK: pixels per block, whose product stays in the cache
 from ddcodec.decoders.npsynthesis import refine, upsample as learned_upsample
 from ddcodec.format.reader import read_weights
+from ddcodec.format.tiles import is_tiled
 from ddcodec.format.seed import seeded_input
 
 T = TypeVar("T")
@@ -187,7 +188,11 @@ def _sigmoid(a: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def decode_array(data: bytes, limits: Limits | None = None) -> np.ndarray:
-    """The decoded image of a .ddc stream as a uint8 array (H, W, C)."""
+    """The decoded image of a .ddc stream as a uint8 array (H, W, C); a tiled one tile by tile."""
+    if is_tiled(data):
+        from ddcodec.decoders.tiled import decode_tiled
+
+        return decode_tiled(data, limits, decode_array)
     header, weights = read_weights(data, limits)
     arch = header.arch
     z = seeded_input(header.seed, arch.widths[0], *arch.input_size)

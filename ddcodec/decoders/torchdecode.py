@@ -10,10 +10,15 @@ from ddcodec.component.model import network_input, render
 from ddcodec.format.limits import Limits
 from ddcodec.decoders.npdecode import NOT_FINITE
 from ddcodec.format.reader import read_weights
+from ddcodec.format.tiles import is_tiled
 
 
 def decode_array(data: bytes, device: str | torch.device = "cpu", limits: Limits | None = None) -> np.ndarray:
-    """The decoded image of a .ddc stream as a uint8 array (H, W, C)."""
+    """The decoded image of a .ddc stream as a uint8 array (H, W, C); a tiled one tile by tile."""
+    if is_tiled(data):
+        from ddcodec.decoders.tiled import decode_tiled
+
+        return decode_tiled(data, limits, lambda tile, lim: decode_array(tile, device, lim))
     header, weights = read_weights(data, limits)
     tensors = [torch.from_numpy(w).to(device) for w in weights]
     with torch.no_grad():

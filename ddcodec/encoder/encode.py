@@ -25,15 +25,17 @@ from ddcodec.errors import DecodeBudgetError, InputError
 from ddcodec.training.fit import fit, per_image_mse, pick_device
 from ddcodec.io.images import ImageLike, to_array, write_bytes
 from ddcodec.format import limits
-from ddcodec.format.limits import check_budget, decode_cost
+from ddcodec.format.limits import check_budget, check_tiled_budget, decode_cost
+from ddcodec.format import tiles as tiling
 from ddcodec.metrics import psnr
 from ddcodec.format.payload import encode_payload
 from ddcodec.format.options import CODERS, DEFAULT_INPUT, DEFAULT_LR, INPUTS
 from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS, GPU_EFFORT, Preset, WarmUp
 from ddcodec.training.progress import Progress
 from ddcodec.encoder.nnquant import allocate_steps, quantize, sensitivities, step_tensors
-from ddcodec.encoder.ratecontrol import (PSNR_RETRIES, Plan, RateTerm, bpp_for_psnr, final_stream, latent_rate_term, plan,
-                          prune_to_fit, psnr_plan, search_mu, unbudgeted_mu)
+from ddcodec.encoder.ratecontrol import (DEFAULT_QUALITY, PSNR_RETRIES, QUALITY_BPP, Plan, RateTerm, bpp_for_psnr,
+                                         final_stream, latent_rate_term, plan, prune_to_fit, psnr_plan, search_mu,
+                                         unbudgeted_mu)
 from ddcodec.training.warmup import warm_up
 
 MAX_ITERS = 10**7
@@ -50,18 +52,25 @@ class EncodeResult:
     iters: int
     seconds: float  # wall time; images fitted in one batch share it equally
     device: str
+    tiles: tuple[EncodeResult, ...] = ()  # a tiled file's (format version 5) tiles, each a version-4 file; `arch`
+    #                                       is then the first tile's
 
     @property
     def n_bytes(self) -> int:
         return len(self.data)
 
     @property
+    def pixels(self) -> int:
+        """The image's pixels (a tiled file's tiles' together)."""
+        return sum(t.pixels for t in self.tiles) if self.tiles else self.arch.height * self.arch.width
+
+    @property
     def bpp(self) -> float:
-        return 8 * len(self.data) / (self.arch.height * self.arch.width)
+        return 8 * len(self.data) / self.pixels
 
     @property
     def n_params(self) -> int:
-        return self.arch.n_params
+        return sum(t.n_params for t in self.tiles) if self.tiles else self.arch.n_params
 
     def save(self, path: str | os.PathLike, overwrite: bool = True) -> None:
         """Write the .ddc file atomically (without `overwrite`, never over a file, even one made meanwhile)."""
@@ -134,13 +143,21 @@ def encode_many(
                                     iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device,
                                     batch=batch, preset=preset)
     dev = pick_device(device)
-    arrays = [to_array(image) for image in images]
+    images = [to_array(image) for image in images]
+    arrays, owners = [], []  # the images to fit: each image, or each tile of an image larger than a tile
+    for i, a in enumerate(images):
+        regions = tiling.tile_regions(*a.shape[:2], tiling.TILE_SIDE, tiling.TILE_SIDE)
+        arrays += [a[y : y + h, x : x + w] for y, x, h, w in regions] if len(regions) > 1 else [a]
+        owners += [i] * len(regions)
     coded = input == "coded"
     if psnr is None:
-        def size(shape: tuple[int, ...]) -> Plan:
+        def size(shape: tuple[int, ...], tile_bpp: float | None = None) -> Plan:
+            if tile_bpp is not None:
+                return plan(*shape, bpp=tile_bpp, coded_input=coded)
             return plan(*shape, bpp=bpp, ratio=ratio, quality=quality, coded_input=coded)
 
-        plans = [size(a.shape) for a in arrays]
+        plans = [size(a.shape, _tile_bpp(images[i].shape, bpp, ratio, quality) if owners.count(i) > 1 else None)
+                 for a, i in zip(arrays, owners)]
     else:
         def size(shape: tuple[int, ...]) -> Plan:
             return psnr_plan(shape, bpp_for_psnr(psnr), coded)[0]
@@ -149,9 +166,17 @@ def encode_many(
         plans = [p for p, _ in sized]
     for a, p in zip(arrays, plans):  # the encoder refuses what the decoder would refuse, before any work
         check_decodable(a.shape, p, size)
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, a in enumerate(arrays):
-        groups.setdefault(a.shape, []).append(i)
+    for i, a in enumerate(images):
+        if owners.count(i) > 1:
+            try:
+                check_tiled_budget([(p.arch, None) for p, o in zip(plans, owners) if o == i], *a.shape)
+            except DecodeBudgetError as exc:
+                raise InputError(f"a {a.shape[1]}x{a.shape[0]} image is too large for ddcodec at these settings, in "
+                                 f"{tiling.TILE_SIDE}x{tiling.TILE_SIDE} tiles, and ddcodec writes only files within the default "
+                                 f"decode limits: {exc}") from None
+    groups: dict[tuple[tuple[int, ...], Plan], list[int]] = {}
+    for i, a in enumerate(arrays):  # (one image's tiles of one size have one plan; another image's may differ)
+        groups.setdefault((a.shape, plans[i]), []).append(i)
     results: list[EncodeResult | None] = [None] * len(arrays)
     n_batches = sum(math.ceil(len(m) / batch) for m in groups.values())
     reporter = Progress(schedule.iters * n_batches) if progress else None
@@ -176,7 +201,33 @@ def encode_many(
             if results[i].psnr < psnr:
                 raise InputError(f"a PSNR of {psnr} dB was not reached (best {results[i].psnr:.2f} dB); try a higher "
                                  "effort or more iterations")
-    return results
+    return [_join_tiles(a, [r for r, o in zip(results, owners) if o == i], dev) for i, a in enumerate(images)]
+
+
+def _tile_bpp(shape: tuple[int, ...], bpp: float | None, ratio: float | None, quality: int | None) -> float | None:
+    """The bits per pixel each tile of an image of this shape gets from a budget (`bpp`, or `quality`'s): the
+    image's byte budget less the tiled file's header and index, shared in proportion to the tiles' pixels, so that
+    the file as a whole stays within it; None for a `ratio` (no budget: each tile gets the ratio)."""
+    if ratio is not None:
+        return None
+    rate = bpp if bpp is not None else QUALITY_BPP.get(DEFAULT_QUALITY if quality is None else quality)
+    if rate is None:
+        return None  # plan names the bad quality
+    h, w = shape[:2]
+    n = len(tiling.tile_regions(h, w, tiling.TILE_SIDE, tiling.TILE_SIDE))
+    return max(8 * (int(rate * h * w / 8) - tiling.overhead(n)) / (h * w), 1e-9)
+
+
+def _join_tiles(image: np.ndarray, parts: list[EncodeResult], dev: torch.device) -> EncodeResult:
+    """An image's result: its one file's, or the tiled file (format version 5) of its tiles' files."""
+    if len(parts) == 1:
+        return parts[0]
+    h, w = image.shape[:2]
+    data = tiling.pack_tiled(h, w, image.shape[2], tiling.TILE_SIDE, tiling.TILE_SIDE, [r.data for r in parts])
+    mse = sum(10 ** (-r.psnr_float / 10) * r.arch.height * r.arch.width for r in parts) / (h * w)
+    return EncodeResult(data=data, arch=parts[0].arch, psnr=psnr(decode_array(data, dev), image),
+                        psnr_float=10 * math.log10(1 / max(mse, 1e-12)), iters=parts[0].iters,
+                        seconds=sum(r.seconds for r in parts), device=parts[0].device, tiles=tuple(parts))
 
 
 def check_decodable(shape: tuple[int, ...], p: Plan, size: Callable[[tuple[int, ...]], Plan]) -> None:

@@ -19,6 +19,7 @@ MAGIC = b"\x89DDC"
 VERSION = 4  # written (4 adds the synthesis fields and the ARM); versions 1 (no latent counts), 2 and 3
 # (linear context model of grids in the payload) are read
 VERSIONS = (1, 2, 3, 4)
+TILED_VERSION = 5  # the newest version: a tiled file, whose tiles are version-4 files (ddcodec.format.tiles)
 BILINEAR = 0  # upsampling mode: x2 bilinear, half-pixel centres (align_corners=False)
 
 MAX_SIDE = 16384
@@ -127,8 +128,11 @@ def parse(data: bytes, limits: Limits | None = None, budget: bool = True) -> tup
     magic, version, height, width, channels, layers = _FIXED.unpack_from(data)
     if magic != MAGIC:
         raise BitstreamError("not a .ddc file (bad magic bytes)")
+    if version == TILED_VERSION:
+        raise BitstreamError("a tiled file (version 5) where one network's file (versions 1 to 4) was expected")
     if version not in VERSIONS:
-        raise BitstreamError(f"unsupported format version {version} (this decoder reads versions 1 to {VERSION})")
+        raise BitstreamError(f"unsupported format version {version} (this decoder reads versions 1 to "
+                             f"{TILED_VERSION})")
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
         raise BitstreamError(f"image size {width}x{height} outside 1..{MAX_SIDE}")
     if channels not in (1, 3):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 from ddcodec.format.architecture import Architecture
 from ddcodec.format.armint import FRAC, LEVELS, PAD, RESIDUALS
@@ -28,6 +29,10 @@ MAX_PIXELS = 89_478_485  # generated pixels, Pillow's MAX_IMAGE_PIXELS
 MAX_MEMORY = 1 << 30  # bytes at the decode's peak
 MAX_MACS = 3 * 10**10  # multiply-adds and their equivalents (about 2 s on one core; a 768x512 k = 128 seed
 #                        decode needs 1.8e10, the default coded profile's 768x512 files 2e9 to 3e9)
+MACS_PER_PIXEL = 50_000  # a tiled file's work may also reach this many per pixel of its image (so that a photo's
+#                          decode is refused for its work per pixel, not its size: the default coded profile's tiles
+#                          need about 15,000, the seed profile's k = 128 network 46,000; a 4032x3024 photo's tiles
+#                          1.8e11 in all, about 12 s on one core)
 
 # Work of what is not a multiply-add, in multiply-add equivalents (measured: benchmarks/results/fuzz-structured.json)
 SEED_VALUE_WORK = 400  # one SplitMix64 value of the seeded input (26 ns)
@@ -225,15 +230,37 @@ def output_cost(arch: Architecture) -> Stage:
     return Stage(0, 4 * (last + image + DECODE_THREADS * BLOCK * arch.channels) + 3 * image, 0)
 
 
+def tiled_cost(tiles: Sequence[Cost], values: int) -> Cost:
+    """A tiled file's cost (format version 5) from its tiles', decoded one at a time into the output of `values`
+    8-bit values: pixels and work add up; memory is the largest tile's plus the output (the array, its copy and
+    the bytes Pillow's plugin hands on: 3 bytes per value)."""
+    return Cost(pixels=sum(c.pixels for c in tiles), memory=max(c.memory for c in tiles) + 3 * values,
+                macs=sum(c.macs for c in tiles))
+
+
 def check_budget(arch: Architecture, limits: Limits | None = None, payload: PayloadFacts | None = None) -> Cost:
     """The decode's cost (from the header, and the payload's descriptors when given), or a DecodeBudgetError
     naming the first limit it exceeds."""
+    return check_cost(decode_cost(arch, payload), limits)
+
+
+def check_tiled_budget(tiles: Sequence[tuple[Architecture, PayloadFacts | None]], height: int, width: int,
+                       channels: int, limits: Limits | None = None) -> Cost:
+    """A tiled file's cost (tiled_cost) from its tiles' architectures (and payload descriptors when given), or a
+    DecodeBudgetError naming the first limit it exceeds; without a work limit given, the work may reach MAX_MACS or
+    MACS_PER_PIXEL per pixel of the image, whichever is more."""
+    cost = tiled_cost([decode_cost(a, p) for a, p in tiles], height * width * channels)
+    return check_cost(cost, limits, max(MAX_MACS, MACS_PER_PIXEL * height * width))
+
+
+def check_cost(cost: Cost, limits: Limits | None = None, default_macs: float | None = None) -> Cost:
+    """`cost`, or a DecodeBudgetError naming the first limit it exceeds (the work limit, when `limits` gives none,
+    is default_macs or MAX_MACS)."""
     limits = limits or Limits()
-    cost = decode_cost(arch, payload)
     for what, value, limit, setting in (
         ("pixels", cost.pixels, limits.pixels or MAX_PIXELS, "MAX_PIXELS"),
         ("bytes of memory", cost.memory, limits.memory or MAX_MEMORY, "MAX_MEMORY"),
-        ("multiply-adds (or their equivalent)", cost.macs, limits.macs or MAX_MACS, "MAX_MACS"),
+        ("multiply-adds (or their equivalent)", cost.macs, limits.macs or default_macs or MAX_MACS, "MAX_MACS"),
     ):
         if value > limit:
             raise DecodeBudgetError(

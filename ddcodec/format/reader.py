@@ -15,8 +15,9 @@ from ddcodec.format.bounds import check_finite_network
 from ddcodec.format.container import Header, parse, step_from_code
 from ddcodec.format.entropy import Payload
 from ddcodec.errors import BitstreamError
-from ddcodec.format.limits import Limits, PayloadFacts, check_budget
+from ddcodec.format.limits import Limits, PayloadFacts, check_budget, check_tiled_budget
 from ddcodec.format.payload import decode_tensors, read_tensors
+from ddcodec.format.tiles import TiledFile, is_tiled, parse_tiled, tile_header
 
 MAX_STREAM_BYTES = 1 << 28  # no legal .ddc within the default decode limits is larger; more is not read
 
@@ -43,10 +44,42 @@ def read_stream(source: Source) -> bytes:
     return bytes(data)
 
 
-def read_header(source: Source) -> Header:
-    """The header of a .ddc (image size, network widths, seed, coder, step codes), after checking the whole file
-    (not its decode cost: see ddcodec.format.limits.decode_cost)."""
-    return parse(read_stream(source), budget=False)[0]
+@dataclass(frozen=True)
+class TiledHeader:
+    """The header of a tiled .ddc (format version 5): the image's size and channels, the tile size, and each tile's
+    header (a version-4 file's), in raster order."""
+
+    height: int
+    width: int
+    channels: int
+    tile_height: int
+    tile_width: int
+    tiles: tuple[Header, ...]
+    version: int = 5
+
+
+def read_header(source: Source) -> Header | TiledHeader:
+    """The header of a .ddc (image size, network widths, seed, coder, step codes; for a tiled file, each tile's),
+    after checking the whole file (not its decode cost: see ddcodec.format.limits.decode_cost)."""
+    data = read_stream(source)
+    if is_tiled(data):
+        tiled, headers = read_tiled(data, budget=False)
+        return TiledHeader(tiled.height, tiled.width, tiled.channels, tiled.tile_height, tiled.tile_width,
+                           tuple(headers))
+    return parse(data, budget=False)[0]
+
+
+def read_tiled(data: bytes, limits: Limits | None = None, budget: bool = True) -> tuple[TiledFile, list[Header]]:
+    """A tiled .ddc's tiles (tiles.parse_tiled) and their headers, after checking every tile's header and CRC and,
+    with `budget`, the whole decode's cost against `limits` (limits.check_tiled_budget): from the tiles' headers,
+    then from their payloads' descriptors, before any symbol of any tile is decoded."""
+    tiled = parse_tiled(data)
+    parsed = [tile_header(t, tiled.channels) for t in tiled.tiles]
+    if budget:
+        size = (tiled.height, tiled.width, tiled.channels)
+        check_tiled_budget([(h.arch, None) for h, _ in parsed], *size, limits)
+        check_tiled_budget([(h.arch, read_tensors(h, p)[0].facts) for h, p in parsed], *size, limits)
+    return tiled, [h for h, _ in parsed]
 
 
 @dataclass(frozen=True)
