@@ -45,17 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--full-size-grids", type=int, default=1)
     p.add_argument("--weight-share", type=float, default=ratecontrol.CODED.weight_share)
     p.add_argument("--widths-by-scale", type=scale_table, default=None)
-    p.add_argument("--latent-margin", type=float, default=ratecontrol.LATENT_MARGIN)
-    p.add_argument("--calibrate-every", type=int, default=ratecontrol.CALIBRATE_EVERY)
+    p.add_argument("--latent-margin", type=float, default=ratecontrol.CODED.latent_margin)
+    p.add_argument("--calibrate-every", type=int, default=ratecontrol.CODED.calibrate_every)
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--label", default="")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    ratecontrol.LATENT_MARGIN, ratecontrol.CALIBRATE_EVERY = args.latent_margin, args.calibrate_every
     by_scale = {**ratecontrol.CODED.latents_by_scale, 0: args.full_size_grids}
     ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, latents_by_scale=by_scale,
-                                            weight_share=args.weight_share, widths_by_scale=args.widths_by_scale)
+                                            weight_share=args.weight_share, widths_by_scale=args.widths_by_scale,
+                                            latent_margin=args.latent_margin, calibrate_every=args.calibrate_every)
     image = np.asarray(Image.open(args.image).convert("RGB"))
     result = ddcodec.encode(image, bpp=args.bpp, iters=args.iters)
     arch = result.arch

@@ -30,7 +30,9 @@ def coded(parrot) -> ddcodec.EncodeResult:
 def test_coded_round_trip_respects_the_budget(coded, parrot):
     header, _ = parse(coded.data)
     assert header.arch.coded_input and header.arch.latents == coded.arch.latents
-    assert 0.8 * 2.0 * 64 * 64 / 8 <= coded.n_bytes <= 2.0 * 64 * 64 / 8  # at 200 iterations the latents fill it
+    # A hard cap. At 200 iterations the v0.12 plan's latents (a full-size grid, the network at 15 %) spend 71 % of
+    # this 64x64 budget, and give 27.76 dB where v0.11's plan spent 98 % for 27.10 (ablations.md, v0.12).
+    assert 0.65 * 2.0 * 64 * 64 / 8 <= coded.n_bytes <= 2.0 * 64 * 64 / 8
     assert psnr(np.asarray(ddcodec.decode(coded.data)), parrot) == pytest.approx(coded.psnr, abs=0.01)
     flat = np.broadcast_to(parrot.mean((0, 1)).round().astype(np.uint8), parrot.shape)
     assert coded.psnr > psnr(flat, parrot) + 6

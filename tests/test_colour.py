@@ -98,7 +98,7 @@ def test_a_profile_that_cannot_be_used_leaves_the_pixels_and_is_said_to_be_ignor
 def test_the_encoder_codes_the_converted_colours_and_the_cli_says_so_once(tmp_path):
     adobe = icc.adobe_rgb()
     src = tmp_path / "adobe.png"
-    src.write_bytes(tagged(Image.new("RGB", (8, 8), (60, 160, 60)), adobe))
+    src.write_bytes(tagged(Image.new("RGB", (16, 16), (60, 160, 60)), adobe))
     with pytest.warns(UserWarning, match="sRGB"):
         result = ddcodec.encode(str(src), iters=300, tries=1, ratio=1)
     decoded = np.asarray(ddcodec.decode(result.data), dtype=float).mean(axis=(0, 1))

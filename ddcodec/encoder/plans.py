@@ -7,7 +7,7 @@ ratecontrol.plan reads `ratecontrol.CODED`; a probe of another plan replaces it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
@@ -26,6 +26,8 @@ class CodedPlan:
     `arm`: the ARM's shape (None: the linear context model of format 3); the synthesis is left out below
     `min_synthesis_bpp` and where its weights exceed `max_synthesis_share` of the network's; the ARM is planned
     where `arm_saving` of the latents' bits repays its weights (`arm_bits_per_param` each) `arm_payback` times.
+    `latent_margin`: the share of what the planned weights leave that the latents' bits are steered to;
+    `calibrate_every`: iterations between two measurements of the coder's real latent bits against the estimate.
     `widths_by_scale` (a decoder-complexity preset, COMPLEXITIES): each layer's width by its scale 2^-s below full
     size (s past the last key: the last key's width), fixed whatever the budget, with the synthesis and the ARM always
     in; None sizes an equal width from weight_share of the budget (v0.11).
@@ -34,6 +36,7 @@ class CodedPlan:
     bits_per_param: float
     model_bytes_per_tensor: int
     weight_share: float
+    max_weight_share: float
     max_width: int
     latents_by_scale: Mapping[int, int]
     upsampling_taps: int
@@ -45,12 +48,14 @@ class CodedPlan:
     arm_saving: float
     arm_bits_per_param: float
     arm_payback: float
+    latent_margin: float = 0.9
+    calibrate_every: int = 100
     widths_by_scale: Mapping[int, int] | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 V0_11 = CodedPlan(
-    bits_per_param=6.5, model_bytes_per_tensor=4, weight_share=0.35, max_width=37,
+    bits_per_param=6.5, model_bytes_per_tensor=4, weight_share=0.35, max_weight_share=0.35, max_width=37,
     latents_by_scale=MappingProxyType({0: 0, 1: 1, 2: 1, 3: 1, 4: 2}),
     upsampling_taps=4, refine_layers=1, refine_kernel=3, arm=ArmShape(neighbours=12, coarser=True, hidden=(8, 8)),
     min_synthesis_bpp=0.3, max_synthesis_share=0.12, arm_saving=0.15, arm_bits_per_param=6, arm_payback=1.5,
@@ -58,6 +63,7 @@ V0_11 = CodedPlan(
         "bits_per_param": "first codec: 'more weights, fewer bits' (6.5 / 4.5 / 3.5 bit per weight; 6.5 kept)",
         "model_bytes_per_tensor": "the typical descriptor of a tensor's entropy model (docs/FORMAT.md, 'Payload')",
         "weight_share": "v0.9: 'the network's share of the budget 0.5 instead of 0.35' (-0.36 dB)",
+        "max_weight_share": "v0.9: the network's share of the budget, with which small images had a network",
         "max_width": "v0.11 full Kodak: width 37, the decoder's 2,500 multiply-adds per pixel at 768x512",
         "latents_by_scale": "v0.6: the coded-input profile's grids; v0.11 full Kodak: no full-size grid yet",
         "upsampling_taps": "v0.10 synthesis: learned upsampling (Cool-chic 3.4's 2 x 4 taps)",
@@ -69,5 +75,22 @@ V0_11 = CodedPlan(
         "arm_saving": "v0.10 ARM: ~15 % fewer bits than the linear context model",
         "arm_bits_per_param": "v0.10 ARM: ~1,200 bits for the 202 weights of its shape",
         "arm_payback": "v0.11 merged default: the ARM where its saving repays its weights 1.5 times",
+        "latent_margin": "v0.9: the latents aim at 90 % of what the weights leave, so that an overshoot still fits",
+        "calibrate_every": "v0.9: the coder's bits measured every 100 iterations",
+    }),
+)
+
+# v0.12: the bits go to the latents, a full-size grid among them, and rate control aims at the whole budget
+# (ablations.md, "v0.12 — the coded profile's plan"): +0.19 to +0.70 dB at 0.15-0.6 bpp on both full-preset images.
+V0_12 = replace(
+    V0_11, weight_share=0.15, max_width=36, latents_by_scale=MappingProxyType({0: 1, 1: 1, 2: 1, 3: 1, 4: 2}),
+    latent_margin=1.0, calibrate_every=20,
+    sources=MappingProxyType({
+        **V0_11.sources,
+        "weight_share": "v0.12 step 0: 'a full-size latent grid and the network at 15 % of the budget'",
+        "latents_by_scale": "v0.12 step 0: one full-size latent grid",
+        "max_width": "v0.12: the decoder's 2,500 multiply-adds per pixel at 768x512 with the full-size grid's ARM",
+        "latent_margin": "v0.12: 'rate control aims at the whole budget and measures the coder often'",
+        "calibrate_every": "v0.12: 'rate control aims at the whole budget and measures the coder often'",
     }),
 )

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ddcodec.format.architecture import Architecture, ArmShape, layers_for, width_for
-from ddcodec.encoder.plans import V0_11, CodedPlan
+from ddcodec.encoder.plans import V0_12, CodedPlan
 from ddcodec.encoder.arm import arm_bits
 from ddcodec.encoder.arm import coded_grid_bits as arm_coded_bits
 from ddcodec.format.container import header_size
@@ -29,15 +29,13 @@ from ddcodec.format.entropy import CODERS, encode_ints
 from ddcodec.errors import InputError
 from ddcodec.encoder.rate import context_bits, grid_bits
 
-CODED: CodedPlan = V0_11  # the coded-input profile's measured plan (plans.py)
+CODED: CodedPlan = V0_12  # the coded-input profile's measured plan (plans.py)
 QUALITY_BPP = {1: 0.15, 2: 0.25, 3: 0.4, 4: 0.6, 5: 1.0}  # --quality preset -> bits per pixel cap
 DEFAULT_QUALITY = 3
 PSNR_RETRIES = 3  # psnr targets: times a network twice the size is tried when the fit falls short
 
 LAMBDA_START = 2e-3  # coded input: the first rate weight (MSE per bit per pixel); rate control steers it
-LATENT_MARGIN = 0.9  # the latents aim at this share of what the weights leave, so that an overshoot still fits
 LATENT_SHARE_NO_BUDGET = 0.5  # coded input with a ratio: latents get about as many bits as the weights
-CALIBRATE_EVERY = 100  # iterations between two measurements of the coder's real latent bits against the estimate
 MIN_CALIBRATION_BITS = 1000.0  # below this the coder's fixed costs (model descriptors) dominate the ratio
 CALIBRATION_RANGE = (0.5, 1.5)
 
@@ -119,12 +117,21 @@ def plan(
             n_params = 3 * height * width / ratio
         arm_params = arm.n_params if arm else 0
         k = width_for(d, channels, n_params - shape.n_synthesis_params - arm_params, sum(latents))
-        k = min(k, CODED.max_width) if coded_input else k
+        if coded_input:
+            k = min(max(k, _smallest_width(d, channels, n_params, shape, arm_params, latents)), CODED.max_width)
         synthesis_fits = shape.n_synthesis_params <= CODED.max_synthesis_share * n_params
         if k >= 2 and synthesis_fits and _arm_pays(arm, n_params, budget):
             return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis, arm=arm), budget)
     what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
     raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
+
+
+def _smallest_width(d: int, channels: int, n_params: float, shape: Architecture, arm_params: int,
+                    latents: tuple[int, ...]) -> int:
+    """2 where a network of width 2 fits in CODED.max_weight_share of the weights' bits (n_params at weight_share),
+    else 0: a small budget keeps a network rather than only latents."""
+    most = n_params * CODED.max_weight_share / CODED.weight_share
+    return 2 if width_for(d, channels, most - shape.n_synthesis_params - arm_params, sum(latents)) >= 2 else 0
 
 
 def _preset_plan(height: int, width: int, channels: int, d: int, latents: tuple[int, ...], bpp: float | None,
@@ -226,7 +233,7 @@ def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device) 
     model = (dict(estimate=partial(arm_bits, shape), coded_bits=partial(arm_coded_bits, shape)) if shape
              else dict(coded_bits=coded_grid_bits))
     return RateTerm(torch.full((n,), LAMBDA_START, device=device), _latent_target(p, n, device),
-                    min(0.1, 10 / max(steered_iters, 1)), LAMBDA_START, every=CALIBRATE_EVERY, **model)
+                    min(0.1, 10 / max(steered_iters, 1)), LAMBDA_START, every=CODED.calibrate_every, **model)
 
 
 def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:
@@ -234,7 +241,7 @@ def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:
     weight_bits = p.arch.n_params * CODED.bits_per_param
     total = 8 * p.budget if p.budget else weight_bits * (1 + LATENT_SHARE_NO_BUDGET)
     overhead = 8 * (header_size(p.arch.layers, len(p.arch.tensor_shapes()), arm=p.arch.arm) + 4)
-    return torch.full((n,), max(LATENT_MARGIN * (total - overhead - weight_bits), 64.0), device=device)
+    return torch.full((n,), max(CODED.latent_margin * (total - overhead - weight_bits), 64.0), device=device)
 
 
 def coded_grid_bits(rounded: list[torch.Tensor], arm: list[torch.Tensor] = ()) -> torch.Tensor:
