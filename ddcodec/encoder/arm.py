@@ -54,14 +54,22 @@ def arm_bits(shape: ArmShape, grids: Sequence[torch.Tensor], clean: Sequence[tor
     gradient reaches the latents through the values coded (the ARM and its inputs held), and the ARM through the
     bits of the rounded grids, the values it will code (trained on the noisy ones it learnt scales as wide as the
     noise, and the rate term pulled the latents 4-5x less than the coder's model would: λ ran up 100-fold). With
-    `as_coded`, μ and b as the coder's tables hold them (_as_coded)."""
-    held = [a.detach() for a in arm]
-    mean, log2_scale = forward(held, contexts(shape, [g.detach() for g in grids]), as_coded)
-    noisy = discrete_laplace_bits(torch.cat([g.flatten(1) for g in grids], 1), mean, log2_scale).sum(1)
+    `as_coded`, μ and b as the coder's tables hold them (_as_coded). Where the grids the loss sees hold the rounded
+    values (hard or straight-through proxies: fine-tuning), one pass of the ARM serves both: the same values as two."""
     rounded = [torch.round(c.detach()) for c in clean]
     mean, log2_scale = forward(arm, contexts(shape, rounded), as_coded)
-    rounded_bits = discrete_laplace_bits(torch.cat([g.flatten(1) for g in rounded], 1), mean, log2_scale).sum(1)
+    rounded_bits = discrete_laplace_bits(_values(rounded), mean, log2_scale).sum(1)
+    if all(torch.equal(g.detach(), r) for g, r in zip(grids, rounded)):
+        held = mean.detach(), log2_scale.detach()
+    else:
+        held = forward([a.detach() for a in arm], contexts(shape, [g.detach() for g in grids]), as_coded)
+    noisy = discrete_laplace_bits(_values(grids), *held).sum(1)
     return noisy + rounded_bits - rounded_bits.detach(), rounded_bits.detach()
+
+
+def _values(grids: Sequence[torch.Tensor]) -> torch.Tensor:
+    """B networks' grids (each (B, h, w)) as one row of values per network, (B, values), in stream order."""
+    return torch.cat([g.flatten(1) for g in grids], 1)
 
 
 def coded_grid_bits(shape: ArmShape, rounded: Sequence[torch.Tensor], arm: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -143,12 +151,13 @@ def refit_arm(arch: Architecture, weights: Sequence[torch.Tensor], iters: int = 
     than those of the rounded values it will code."""
     if arch.arm is None:
         return list(weights)
-    grids = [weights[t] for t in sorted(arch.grid_indices)]
+    grids = [torch.round(weights[t].detach()) for t in sorted(arch.grid_indices)]
+    inputs, values = contexts(arch.arm, grids), _values(grids)  # the grids are fixed: their contexts once
     params = [weights[t].detach().clone().requires_grad_() for t in arch.arm_indices]
     opt = Adam(params, lr)
     for it in range(iters):
         opt.lr = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
-        bits, _ = arm_bits(arch.arm, grids, grids, params, as_coded=True)
+        bits = discrete_laplace_bits(values, *forward(params, inputs, as_coded=True)).sum(1)
         opt.zero_grad()
         bits.sum().backward()
         opt.step()
