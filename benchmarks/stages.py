@@ -4,8 +4,9 @@
 monkeypatching (the library itself carries no instrumentation). Each timer records its exclusive time (its own,
 less that of the timers it encloses) in CPU seconds of the process (time.process_time: on a busy machine a niced
 encode's wall time measures the other processes more than this one; on one thread, CPU seconds are what the wall
-time would be on an idle core; on two, both threads' seconds, spinning included), under the stage it ran in: a phase of fitting (warm-up, fit at half size,
-fit, qat: per iteration) or a step after the fit (totals). Per iteration, the stages are:
+time would be on an idle core; on two, both threads' seconds, spinning included), under the stage it ran in: a
+phase of fitting (warm-up, fit at half size, fit, qat: per iteration) or a step after the fit (totals). Per
+iteration, the stages are:
 
   forward       the synthesis (component.model.render_batch)
   distortion    the MSE against the target (fit.per_image_mse less its forward)
@@ -21,7 +22,11 @@ fit, qat: per iteration) or a step after the fit (totals). Per iteration, the st
 After the fit: sensitivities, the ARM's step search (arm_step_codes), pruning and the μ search (each a stream coded
 by the C coder), the ARM's last fit (refit_arm), the final stream, and the decodes that measure PSNR.
 
-    python -m benchmarks.stages [--iters 60] [--threads 1 2] [--sizes 256 768] [--out benchmarks/results]
+    python -m benchmarks.stages [--iters 60] [--threads 1 2] [--sizes 256 768] [--bpp 0.3] [--out benchmarks/results]
+    python -m benchmarks.stages --model-from benchmarks/results/stages-cpu.json
+
+The second fits the progress ETA's cost model (ddcodec/encoder/cost.py: its REFERENCE constants) to the one-thread
+records and checks the ETA it gives at the default effort against the measured stages (eta_check).
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ import argparse
 import functools
 import hashlib
 import json
+import math
 import os
 import platform
 import time
 from collections import defaultdict
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -48,12 +55,19 @@ from ddcodec.encoder import encode as enc
 from ddcodec.encoder import ratecontrol
 from ddcodec.training import fit as fitmod
 from ddcodec.training import optimizers, warmup
+from ddcodec.encoder import cost
+from ddcodec.encoder.cost import CostModel
+from ddcodec.format.architecture import Architecture
 from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS
 
 HERE = Path(__file__).parent
 IMAGES = {256: HERE / "images" / "cpu" / "kodim23.png", 768: HERE / "images" / "full" / "kodim03.png"}
 BPP = 0.3
+MIN_LEFT = 5.0  # s: eta_check's points with less left are not judged
 
+ZERO = CostModel(*[0.0] * 10, "")
+ITERATION_FIELDS = ("iteration", "synthesis", "warm_up", "arm_pass", "rounded_pass", "linear")
+ITERATIONS = replace(ZERO, iteration=1.0, source="v0.12's ETA: every iteration alike, nothing after the fit")
 PER_ITERATION = ("forward", "distortion", "latent proxy", "rate", "steering", "calibration", "backward", "optimizer",
                  "loop")
 AFTER_FIT = ("sensitivities", "ARM step search", "pruning", "mu search", "ARM refit", "final stream", "PSNR decodes",
@@ -160,8 +174,8 @@ def profile(image: np.ndarray, iters: int, threads: int, bpp: float = BPP) -> di
                      EFFORTS[DEFAULT_EFFORT].warmup.candidates)
 
 
-def summarize(timers: Timers, result, wall: float, cpu: float, bpp: float, iters: int, threads: int, load_start: float, load_end: float,
-              candidates: int) -> dict:
+def summarize(timers: Timers, result, wall: float, cpu: float, bpp: float, iters: int, threads: int,
+              load_start: float, load_end: float, candidates: int) -> dict:
     """The record of one profiled encode: per phase, seconds per iteration by stage and shares; after the fit,
     totals by step."""
     phases = {}
@@ -194,6 +208,84 @@ def summarize(timers: Timers, result, wall: float, cpu: float, bpp: float, iters
     }
 
 
+def record_arch(r: dict) -> Architecture:
+    """The planned architecture of a record's encode."""
+    w, h = map(int, r["size"].split("x"))
+    return ratecontrol.plan(h, w, 3, bpp=r["target_bpp"], coded_input=True).arch
+
+
+def fit_model(records: list[dict], source: str) -> CostModel:
+    """cost.CostModel's constants from one-thread records (one planned with an ARM, one without, at least): the
+    iteration's by least squares on every phase's seconds per iteration, relative to each (a 256x256 iteration is
+    20x shorter than a 768x512 one), the steps after the fit as the median of their seconds per unit over the
+    records that have them."""
+    rows = []
+    for r in records:
+        arch, preset = record_arch(r), EFFORTS[DEFAULT_EFFORT].with_iters(r["iters"])
+        for name, p in r["phases"].items():
+            row = [cost.stage_costs(arch, preset, 1, replace(ZERO, **{k: 1.0}))[name] for k in ITERATION_FIELDS]
+            rows.append(np.array(row) / p["seconds_per_iteration"])  # relative: each row's seconds scaled to 1
+    solution, *_ = np.linalg.lstsq(np.array(rows), np.ones(len(rows)), rcond=None)
+
+    def per_unit(field: str, steps: tuple[str, ...]) -> float:
+        values = []
+        for r in records:
+            arch = record_arch(r)
+            unit = _after_fit_unit(arch, field)
+            if unit:
+                values.append(sum(r["after_fit_seconds"][k] for k in steps) / unit)
+        return float(np.median(values)) if values else 0.0
+
+    return CostModel(
+        **{k: float(v) for k, v in zip(ITERATION_FIELDS, solution)},
+        sensitivity=per_unit("sensitivity", ("sensitivities",)),
+        quantization=per_unit("quantization", ("ARM step search", "pruning", "mu search")),
+        refit=per_unit("refit", ("ARM refit",)),
+        finish=per_unit("finish", ("final stream", "PSNR decodes", "other")),
+        source=source)
+
+
+def _after_fit_unit(arch: Architecture, field: str) -> float:
+    """What one unit of `field`'s constant multiplies in arch's steps after the fit (0: it has none of them)."""
+    one = replace(ZERO, **{field: 1.0})
+    return cost.quantization_cost(arch, 1, one) + cost.finishing_cost(arch, 1, one)
+
+
+def eta_check(r: dict, model: CostModel) -> dict:
+    """How far the progress ETA at the default effort would be from the truth, from a record's measured seconds:
+    the encode's timeline rebuilt at the default iterations (each phase at its measured seconds per iteration, the
+    steps after the fit as measured), the ETA the cost model's work gives (elapsed / work done · work left) after
+    each stage's first iteration and at each stage's end, against the seconds really left (where MIN_LEFT or more
+    are: the bar shows whole seconds). Returns the worst ratio
+    either way and the predicted and measured seconds in all."""
+    arch, preset = record_arch(r), EFFORTS[DEFAULT_EFFORT]
+    costs = cost.stage_costs(arch, preset, 1, model)
+    after = r["after_fit_seconds"]
+    steps = [("warm-up", preset.warmup_iters(), None)]  # (stage, iterations, seconds of a step without any)
+    steps += [(p.name, preset.phase_iters(p), None) for p in preset.fit]
+    steps.append(("quantization", 0, sum(after[k] for k in ("sensitivities", "ARM step search", "pruning",
+                                                            "mu search"))))
+    steps += [(p.name, preset.phase_iters(p), None) for p in preset.finetune]
+    steps.append(("finishing", 0, sum(after[k] for k in ("ARM refit", "final stream", "PSNR decodes", "other"))))
+    timeline = []  # (seconds, work) at each check point
+    t = w = 0.0
+    for name, iters, seconds in steps:
+        if seconds is None:
+            per = r["phases"][name]["seconds_per_iteration"]
+            t, w = t + per, w + costs[name]
+            timeline.append((t, w))
+            t, w = t + per * (iters - 1), w + costs[name] * (iters - 1)
+        else:
+            work = (cost.quantization_cost if name == "quantization" else cost.finishing_cost)(arch, 1, model)
+            t, w = t + seconds, w + work
+        timeline.append((t, w))
+    total_t, total_w = t, cost.encode_cost(arch, preset, 1, model)
+    ratios = [(t / w * (total_w - w)) / (total_t - t) for t, w in timeline[:-1] if total_t - t >= MIN_LEFT]
+    worst = max(max(ratios), 1 / min(ratios)) if min(ratios) > 0 else math.inf
+    return {"worst_ratio": worst, "ratios": ratios, "seconds": total_t,
+            "model_seconds": total_w}
+
+
 def load(size: int) -> np.ndarray:
     return np.asarray(Image.open(IMAGES[size]).convert("RGB"))
 
@@ -203,8 +295,9 @@ def markdown(records: list[dict]) -> str:
     after the fit."""
     lines = []
     for r in records:
-        lines += [f"### {r['size']} at {r['target_bpp']} bpp, {r['threads']} thread(s), {r['iters']} iterations: {r['cpu_seconds']:.1f} CPU s, "
-                  f"{r['wall_seconds']:.1f} s wall, {r['bpp']:.3f} bpp, {r['psnr']:.2f} dB (load {r['load_start']:.2f} -> {r['load_end']:.2f})",
+        lines += [f"### {r['size']} at {r['target_bpp']} bpp, {r['threads']} thread(s), {r['iters']} iterations: "
+                  f"{r['cpu_seconds']:.1f} CPU s, {r['wall_seconds']:.1f} s wall, {r['bpp']:.3f} bpp, "
+                  f"{r['psnr']:.2f} dB (load {r['load_start']:.2f} -> {r['load_end']:.2f})",
                   "", f"planned: widths {r['widths']}, latent grids {r['latents']}, ARM {'yes' if r['arm'] else 'no'} "
                   f"({'in' if r['arm_in_file'] else 'not in'} the file); the warm-up's iterations fit "
                   f"{r['warmup_candidates']} candidates at once", "",
@@ -225,6 +318,18 @@ def markdown(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def eta_table(records: list[dict], model: CostModel) -> str:
+    """The .md's check of the progress ETA (eta_check) at the default effort, per one-thread record."""
+    lines = ["| image | seconds at the default effort (measured stages) | the model's | ETA / truth after the first "
+             "iteration | worst ETA ratio |", "|---|---:|---:|---:|---:|"]
+    for r in records:
+        if r["threads"] == 1:
+            c = eta_check(r, model)
+            lines.append(f"| {r['size']} at {r['target_bpp']} bpp | {c['seconds']:.0f} | {c['model_seconds']:.0f} | "
+                         f"{c['ratios'][0]:.2f} | {c['worst_ratio']:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--iters", type=int, default=60)
@@ -232,7 +337,18 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 768], choices=sorted(IMAGES))
     p.add_argument("--bpp", type=float, default=BPP)
     p.add_argument("--out", type=Path, help="folder for stages-cpu.json and .md (default: print only)")
+    p.add_argument("--model-from", type=Path, metavar="JSON",
+                   help="print cost.CostModel's constants fitted to this stages-cpu.json's one-thread records, and "
+                        "the ETA check with them and with cost.REFERENCE; no encode")
     args = p.parse_args()
+    if args.model_from:
+        records = json.loads(args.model_from.read_text())["records"]
+        model = fit_model([r for r in records if r["threads"] == 1], f"fitted to {args.model_from}")
+        print(model, "", "fitted:", eta_table(records, model), "", "cost.REFERENCE:",
+              eta_table(records, cost.REFERENCE),
+              "", "every iteration alike, nothing after the fit (v0.12's ETA):", eta_table(records, ITERATIONS),
+              sep="\n")
+        return
     records = []
     for size in args.sizes:
         for threads in args.threads:

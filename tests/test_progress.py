@@ -43,3 +43,59 @@ def test_terminal_gets_a_bar_with_stage_names_and_overall_eta():
     stage.close(1e-3)
     text = term.getvalue()
     assert "quantization-aware fine-tuning" in text and "overall ETA" in text and "PSNR=30.00 dB" in text
+
+
+class Clock:
+    """A fake clock: seconds move only when the test says."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_eta_weighs_each_stage_by_its_cost_per_iteration():
+    clock = Clock()
+    progress = Progress(10 * 1 + 10 * 3 + 5, io.StringIO(), clock)  # warm-up, fit, then 5 units after the fit
+    progress.costs = {"warm-up": 1.0, "fit": 3.0}
+    warm = progress.stage("warm-up", 10)
+    for it in range(1, 11):
+        clock.now += 0.5  # half a second per unit of work
+        warm.update(it)
+    assert progress.eta() == (30 + 5) * 0.5  # what is left, at the seconds per unit measured so far
+    fit = progress.stage("fit", 10)
+    clock.now += 1.5
+    fit.update(1)
+    assert progress.eta() == (27 + 5) * 0.5
+    fit.close(1e-3)
+    clock.now += 13.5
+    progress.advance(5)
+    assert progress.eta() == 0
+
+
+def test_a_log_line_says_what_is_left():
+    clock = Clock()
+    log = io.StringIO()
+    progress = Progress(20, log, clock)
+    stage = progress.stage("fit", 10)
+    clock.now += 50
+    stage.close(1e-3)
+    assert log.getvalue().endswith("50.0 s, about 0:50 left\n")
+
+
+def test_an_encode_reports_the_work_it_announced(monkeypatch):
+    made = []
+
+    class Recorded(Progress):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr("ddcodec.encoder.encode.Progress", Recorded)
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    pixels = np.asarray(Image.open(DATA / "kodim23_64.png").convert("RGB"))[:32, :32]
+    encode(pixels, bpp=2.0, iters=40, tries=2, progress=True)
+    (progress,) = made
+    assert set(progress.costs) == {"warm-up", "fit, half size", "fit", "qat"}
+    assert abs(progress.done - progress.total) <= 1e-9 * progress.total

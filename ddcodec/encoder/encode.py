@@ -19,6 +19,7 @@ import torch
 
 from ddcodec.format.architecture import Architecture
 from ddcodec.encoder.arm import arm_step_codes, refit_arm, round_latents
+from ddcodec.encoder.cost import encode_cost, finishing_cost, quantization_cost, stage_costs
 from ddcodec.format.container import Header, pack, parse
 from ddcodec.decoders.decode import decode_array
 from ddcodec.errors import DecodeBudgetError, InputError
@@ -178,17 +179,14 @@ def encode_many(
     for i, a in enumerate(arrays):  # (one image's tiles of one size have one plan; another image's may differ)
         groups.setdefault((a.shape, plans[i]), []).append(i)
     results: list[EncodeResult | None] = [None] * len(arrays)
-    n_batches = sum(math.ceil(len(m) / batch) for m in groups.values())
-    reporter = Progress(schedule.iters * n_batches) if progress else None
-    for members in groups.values():
-        for k in range(0, len(members), batch):
-            chunk = members[k : k + batch]
-            group = [arrays[i] for i in chunk]
-            label = f"image {'+'.join(str(i + 1) for i in chunk)}/{len(arrays)}"
-            fitted = _encode_batch(group, plans[chunk[0]], schedule, lr, seed, CODERS[coder], dev, reporter, psnr,
-                                   label)
-            for i, r in zip(chunk, fitted):
-                results[i] = r
+    chunks = [m[k : k + batch] for m in groups.values() for k in range(0, len(m), batch)]
+    reporter = Progress(sum(encode_cost(plans[c[0]].arch, schedule, len(c)) for c in chunks)) if progress else None
+    for chunk in chunks:
+        group = [arrays[i] for i in chunk]
+        label = f"image {'+'.join(str(i + 1) for i in chunk)}/{len(arrays)}"
+        fitted = _encode_batch(group, plans[chunk[0]], schedule, lr, seed, CODERS[coder], dev, reporter, psnr, label)
+        for i, r in zip(chunk, fitted):
+            results[i] = r
     if psnr is not None:  # a fit that fell short of the target is redone, alone, with a network twice the size
         for i, a in enumerate(arrays):
             guess = sized[i][1]
@@ -332,6 +330,8 @@ def _encode_batch(
     """Warm up, fit, round, allocate steps, fine-tune and code B images of one size as B networks in one batch."""
     start = time.perf_counter()
     arch, n = p.arch, len(pixels)
+    if progress:  # its ETA weighs each stage by what it costs (cost.py)
+        progress.costs = stage_costs(arch, preset, n)
     target = torch.stack([torch.from_numpy(a.copy()).permute(2, 0, 1) for a in pixels]).float().div(255).to(dev)
     seeds, z, weights = warm_up(arch, target, seed, preset, lr, progress, label)
     rate = latent_rate_term(p, n, sum(map(preset.phase_iters, preset.fit)), dev)
@@ -378,6 +378,8 @@ def _encode_batch(
         for b in range(n)
     ]
     before = [stream(b, weights, mus[b]) for b in range(n)] if p.budget else []
+    if progress:
+        progress.advance(quantization_cost(arch, n))
     steps = step_tensors([allocate(b, mus[b]) for b in range(n)], weights)
     tuned, _ = _run(preset, preset.finetune, arch, target, z, weights, lr, rate, steps, arch.bn_scales | set(arm),
                     progress, label)  # the ARM held, then refitted to the final latents
@@ -397,6 +399,8 @@ def _encode_batch(
         return max([after, *before[b:b + 1]], key=lambda d: psnr(decode_array(d, dev), pixels[b]))
 
     datas = [tuned_file(b) for b in range(n)]
+    if progress:
+        progress.advance(finishing_cost(arch, n))
     seconds = (time.perf_counter() - start) / n
     return [
         EncodeResult(data=data, arch=parse(data, budget=False)[0].arch, psnr=psnr(decode_array(data, dev), a),

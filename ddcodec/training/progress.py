@@ -2,7 +2,10 @@
 
 A redrawn bar written to a file is tens of kilobytes of carriage returns per image; a log wants one line per stage
 and image saying what was done, how well and how long it took. One `Progress` spans a whole encode, so the bar's
-ETA is for everything left, not only for the current stage.
+ETA (and each logged line's) is for everything left, not only for the current stage. Its units are work, not
+iterations: the caller weighs each stage's iterations, and the steps between them, by what they cost (the
+encoder's cost model: a warm-up iteration, a half-size one and a full-size one differ, and the steps after the
+fit are no iterations at all), and the ETA scales the work left by the seconds per unit measured so far.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import TextIO
+from typing import Callable, Mapping, TextIO
 
 from tqdm import tqdm
 
@@ -23,30 +26,41 @@ def psnr_of(mse: float) -> float:
 
 
 class Progress:
-    """Reports the stages of an encode of `total` iterations in all, to `stream` (stderr by default)."""
+    """Reports the stages of an encode of `total` units of work in all (iterations, unless the caller weighs them),
+    to `stream` (stderr by default); `clock` gives seconds. `costs`: work per iteration by stage name (1 where
+    absent), which the caller may set before each batch of stages."""
 
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        self.total, self.done = total, 0
+    def __init__(self, total: float, stream: TextIO | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.total, self.done = total, 0.0
+        self.costs: Mapping[str, float] = {}
         self.stream = stream or sys.stderr
         self.terminal = self.stream.isatty()
-        self.start = time.perf_counter()
+        self.clock = clock
+        self.start = clock()
 
     def stage(self, name: str, iters: int, label: str = "") -> Stage:
         """Begin a stage of `iters` iterations (name: 'warm-up', 'fit', 'qat' or any other) for the images `label`."""
-        return Stage(self, name, iters, label)
+        return Stage(self, name, iters, label, self.costs.get(name, 1.0))
+
+    def advance(self, work: float) -> None:
+        """`work` units done outside any stage (the steps between and after the fit's stages)."""
+        self.done += work
 
     def eta(self) -> float:
-        """Seconds left for the whole encode, from the mean time per iteration so far."""
-        elapsed = time.perf_counter() - self.start
-        return elapsed / self.done * (self.total - self.done) if self.done else math.nan
+        """Seconds left for the whole encode: the work left at the seconds per unit of work so far."""
+        elapsed = self.clock() - self.start
+        return elapsed / self.done * max(self.total - self.done, 0.0) if self.done else math.nan
 
 
 class Stage:
-    """One stage of fitting: `update` as iterations complete, `close` with the final error."""
+    """One stage of fitting, of `cost` units of work per iteration: `update` as iterations complete, `close` with the
+    final error."""
 
-    def __init__(self, progress: Progress, name: str, iters: int, label: str) -> None:
+    def __init__(self, progress: Progress, name: str, iters: int, label: str, cost: float = 1.0) -> None:
         self.progress, self.name, self.iters, self.label, self.it = progress, name, iters, label, 0
-        self.start = time.perf_counter()
+        self.cost = cost
+        self.start = progress.clock()
         self.bar = None
         if progress.terminal:
             desc = " ".join(filter(None, [label, STAGE_NAMES.get(name, name)]))
@@ -54,7 +68,7 @@ class Stage:
 
     def update(self, it: int, mse: float | None = None) -> None:
         """`it` iterations of this stage are done; `mse` (the worst image's), when known, is shown on the bar."""
-        self.progress.done += it - self.it
+        self.progress.done += (it - self.it) * self.cost
         if self.bar is not None:
             self.bar.update(it - self.it)
             postfix = {"overall ETA": _clock(self.progress.eta())}
@@ -69,10 +83,10 @@ class Stage:
         if self.bar is not None:
             self.bar.close()
             return
-        elapsed = time.perf_counter() - self.start
+        elapsed = self.progress.clock() - self.start
         head = f"{self.label}: " if self.label else ""
         self.progress.stream.write(f"{head}{self.name}: {self.iters} iterations, PSNR {psnr_of(mse):.2f} dB, "
-                                   f"{elapsed:.1f} s\n")
+                                   f"{elapsed:.1f} s, about {_clock(self.progress.eta())} left\n")
         self.progress.stream.flush()
 
 
