@@ -1,7 +1,7 @@
 """Decode start-up: cold (a fresh process each time) and warm decode time and peak memory of a 768x512 default file.
 
-`python -m benchmarks.decode_start [--file F.ddc] [--image kodim23.png] [--repeats N] [--root DIR] [--label L]
-[--out results.json]` times, each in a fresh interpreter (`--repeats` times, alternating so that they see the same
+`python -m benchmarks.decode_start [--file F.ddc | --image kodim23.png | --planned] [--repeats N] [--root DIR]
+[--label L] [--out results.json]` times, each in a fresh interpreter (`--repeats` times, alternating so that they see the same
 load):
 - `python` alone and `import ddcodec, PIL.Image` (the baselines);
 - `ddcodec decode F.ddc out.png` (the command line's `main`, as its console script runs it);
@@ -10,8 +10,10 @@ load):
 and, in one more fresh interpreter, the warm library decode (the first decode, then `--repeats` more, timed one by
 one). Each row keeps the wall times, the CPU times (user + system, every thread: what a loaded machine inflates
 less) and the peak resident memory (the child's max RSS), the best and the median. The file is the committed
-`benchmarks/data/kodim23_768x512_0.3bpp.ddc` (kodim23 encoded at 0.3 bpp with 60 iterations: the default profile,
-with the ARM), or with `--image` an image encoded the same way first. `--root` benchmarks another checkout (its
+`benchmarks/data/kodim23_768x512_0.3bpp.ddc` (kodim23 encoded at 0.3 bpp with 60 iterations: v0.11's default
+profile, with the ARM), or with `--image` an image encoded the same way first, or with `--planned` a file of the
+current default plan's architecture built without a fit (`planned`: its decode costs what a fitted file's does, the
+ARM's part with fitted-like sparsity). `--root` benchmarks another checkout (its
 ddcodec first on the path; e.g. a `git worktree` of an older commit) with this interpreter. The JSON records the
 machine, its load (`uptime`) before and after, and the commit of the code measured.
 """
@@ -87,6 +89,32 @@ def encoded(image: Path, dst: Path) -> Path:
     return dst
 
 
+def planned(dst: Path, spread: float = 0.15, seed: int = 0) -> Path:
+    """A file of the default plan's architecture for a 768x512 image at 0.3 bpp (ratecontrol.plan: what an encode
+    fits, hence its decode's cost, without the fit): weights random integers within +-8, ARM weights within +-1/2 at
+    step 2^-8, latents rounded Laplace values of this spread (0.15: 4 % non-zero, about a fitted 0.3 bpp file's
+    sparsity, which sets the ARM's speed: an all-zero context skips its MLP)."""
+    import numpy as np
+
+    from ddcodec.encoder.ratecontrol import plan
+    from ddcodec.format.container import Header, pack
+    from ddcodec.format.payload import encode_payload
+
+    arch = plan(512, 768, 3, bpp=0.3, coded_input=True).arch
+    rng = np.random.default_rng(seed)
+    ints = []
+    for t, shape in enumerate(arch.tensor_shapes()):
+        if t in arch.grid_indices:
+            ints.append(np.round(rng.laplace(0, spread, shape)).astype(np.int64))
+        elif t in arch.arm_indices:
+            ints.append(np.round(rng.uniform(-0.5, 0.5, shape) * 256).astype(np.int64))
+        else:
+            ints.append(rng.integers(-8, 9, shape))
+    header = Header(arch, 0, 0, tuple(-32 if t in arch.arm_indices else -24 for t in range(len(ints))))
+    dst.write_bytes(pack(header, encode_payload(header, ints)))
+    return dst
+
+
 def cpu_name() -> str:
     """The CPU's model name (Linux), else what platform knows."""
     try:
@@ -106,6 +134,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--file", type=Path, default=FILE)
     parser.add_argument("--image", type=Path, help="encode this image first (0.3 bpp, 60 iterations) and decode it")
+    parser.add_argument("--planned", action="store_true",
+                        help="decode a file of the default plan's architecture, built without a fit (planned)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose ddcodec is measured")
     parser.add_argument("--label", default="")
@@ -114,7 +144,8 @@ def main() -> None:
     root = args.root.resolve()
     load_before = uptime()
     with tempfile.TemporaryDirectory() as tmp:
-        path = encoded(args.image, Path(tmp) / "image.ddc") if args.image else args.file.resolve()
+        path = (encoded(args.image, Path(tmp) / "image.ddc") if args.image
+                else planned(Path(tmp) / "planned.ddc") if args.planned else args.file.resolve())
         fill = {"FILE": repr(str(path)), "DST": repr(str(Path(tmp) / "out.png")), "REPEATS": str(args.repeats)}
 
         def code(template: str) -> str:

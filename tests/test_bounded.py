@@ -13,7 +13,7 @@ import pytest
 import ddcodec
 from ddcodec import BitstreamError, DecodeBudgetError
 from ddcodec.format.architecture import Architecture
-from ddcodec.format.container import Header, header_size, pack
+from ddcodec.format.container import Header, header_size, pack, parse
 from ddcodec.decoders.decode import decode_array
 from ddcodec.format.entropy import CONSTANT, CONTEXT, GEOMETRIC, RANGE, ZSTD, encode_ints
 from ddcodec.format.limits import Limits, decode_cost
@@ -139,10 +139,13 @@ def measured_peak(run) -> int:
         tracemalloc.stop()
 
 
+TRUSTED = Limits(memory=1 << 30, macs=3 * 10**10)  # the files measured against their estimates declare small images
+
+
 def peak_and_estimate(data: bytes) -> tuple[int, int]:
-    plan = read_plan(data)
+    plan = read_plan(data, TRUSTED)
     estimate = decode_cost(plan.header.arch, plan.facts).memory
-    return measured_peak(lambda: decode_array(data)), estimate
+    return measured_peak(lambda: decode_array(data, limits=TRUSTED)), estimate
 
 
 def test_the_seeded_input_is_in_the_estimate_and_built_at_4_bytes_a_value():
@@ -239,3 +242,39 @@ def test_the_issue_s_bombs_are_refused_before_the_work(name):
     assert peak < 16 << 20  # refused from the header and the descriptors: nothing was built
     with pytest.raises(OSError, match="broken .ddc data"):
         Image.open(io.BytesIO(data)).load()
+
+
+
+def arm_header_file(grids: int) -> bytes:
+    """budget_edge's ARM file (768x512, the largest ARM over `grids` 384x256 grids) with an empty payload: its cost
+    from the header alone is the ARM's decode of every latent value."""
+    from benchmarks.arm_cost import LARGEST
+
+    arch = Architecture(768, 512, 1, (1, 1, 1), (grids, 0), arm=LARGEST)
+    return pack(Header(arch, 0, 0, (0,) * len(arch.tensor_shapes())), b"")
+
+
+OLD_DEFAULTS = Limits(memory=1 << 30, macs=3 * 10**10)  # v0.12.0.dev0's absolute limits, whatever the image
+
+
+@pytest.mark.parametrize("kind, above, audit", [("zstd", 57, 100), ("seeded", 61, 150), ("rows", 3, 6),
+                                                ("arm", 6, 15)])
+def test_small_files_declaring_768x512_are_refused_above_its_budget_before_the_work(kind, above, audit):
+    """Issue 30: at the default limits, a file declaring at most 768x512 pixels is refused where it would ask for
+    more than that image's budget (limits.default_limits: about 0.19 GB and 1e10 multiply-adds; the largest files
+    of these kinds within it decode within 1 s and 200 MB in a fresh process: benchmarks/budget_edge.py); `above`
+    is the smallest file of its kind above the budget, `audit` one that v0.12.0.dev0's absolute limits admitted
+    (the zstd network of width 100, as the earlier audit's: seconds and hundreds of MB)."""
+    from benchmarks import budget_edge
+
+    make = arm_header_file if kind == "arm" else budget_edge.KINDS[kind]
+    for parameter in (above, audit):
+        data = make(parameter)
+        assert len(data) < 1000
+        peak = measured_peak(lambda: pytest.raises(DecodeBudgetError, decode_array, data))
+        assert peak < 4 << 20  # refused from the header or the descriptors: nothing was built
+    if kind == "arm":
+        with pytest.raises(BitstreamError, match="too short"):  # past the old limits' check, the empty payload fails
+            parse(make(audit), OLD_DEFAULTS)
+    else:
+        assert budget_edge.within(make(above - 1)) and budget_edge.within(make(audit), OLD_DEFAULTS)

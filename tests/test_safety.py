@@ -2,6 +2,7 @@
 errors. Each test here failed on v0.5."""
 
 import io
+import itertools
 import os
 import struct
 import subprocess
@@ -52,6 +53,33 @@ def test_a_huge_network_is_a_budget_error_and_a_trusted_caller_may_raise_the_lim
 def test_the_encoder_refuses_what_the_decoder_would():
     with pytest.raises(ddcodec.InputError, match="decode limits"):
         ddcodec.encode(np.zeros((10000, 9000), np.uint8), iters=1)
+
+
+SIDES = (1, 4, 16, 45, 128, 362, 512, 768, 900, 1024)  # the scan behind limits.MEMORY_PER_PIXEL, in part
+
+
+@pytest.mark.parametrize("height", SIDES)
+def test_every_plan_of_the_coded_profile_is_within_the_default_limits(height):
+    """The default limits grow with the declared image (issue 30), and still admit every file the coded profile
+    plans, at any --bpp up to 8 and any size up to a tile, in colour or gray."""
+    from ddcodec.encoder.ratecontrol import plan
+    from ddcodec.format.limits import check_budget
+
+    for width, channels, bpp in itertools.product(SIDES, (1, 3), (0.05, 0.3, 0.8, 2, 8)):
+        try:
+            p = plan(height, width, channels, bpp=bpp, coded_input=True)
+        except ddcodec.InputError:  # too small a budget for any network
+            continue
+        check_budget(p.arch)
+
+
+def test_a_photo_at_8_bpp_in_tiles_is_within_the_default_limits():
+    from ddcodec.encoder.ratecontrol import plan
+    from ddcodec.format import tiles
+    from ddcodec.format.limits import check_tiled_budget
+
+    regions = tiles.tile_regions(3024, 4032, tiles.TILE_SIDE, tiles.TILE_SIDE)
+    check_tiled_budget([(plan(h, w, 3, bpp=8, coded_input=True).arch, None) for _, _, h, w in regions], 3024, 4032, 3)
 
 
 def test_declared_tables_longer_than_the_tensors_are_refused():

@@ -11,13 +11,14 @@ for each piece, made decoding several times slower on a busy machine.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ddcodec.format.architecture import BN_EPS, Architecture
 from ddcodec.errors import BitstreamError
@@ -79,6 +80,12 @@ def _batchnorm(total: np.ndarray, n: int, gamma: np.ndarray, beta: np.ndarray) -
     return scale, beta - mean.astype(np.float32) * scale
 
 
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The process's thread pools, found once (threadpool_limits looks for them at every call: 0.3 ms)."""
+    return ThreadpoolController()
+
+
 def render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray) -> np.ndarray:
     """The image (channels, height, width) in [0, 1], float32, of the network with these weights on input z.
 
@@ -88,7 +95,9 @@ def render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray) -> 
     works on the output convolution's cropped result before the sigmoid.
     """
     threads = min(os.cpu_count() or 1, MAX_THREADS)
-    with _ONE_AT_A_TIME, threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool, np.errstate(all="ignore"):
+    with (_ONE_AT_A_TIME,
+          _blas().limit(limits=1, user_api="blas"),  # set where it is made: under the lock, so that it restores ours
+          ThreadPoolExecutor(threads) as pool, np.errstate(all="ignore")):
         return _render(arch, weights, z, pool)  # bounds.py refuses weights that could overflow
 
 
@@ -99,14 +108,18 @@ def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, po
     x = z.reshape(z.shape[0], -1)
     scale, shift = np.ones(z.shape[0], np.float32), np.zeros(z.shape[0], np.float32)
     filters = weights[arch.upsampling_filters] if arch.learned_upsampling else None
+    mixers, grids = arch.mixers, arch.latent_grids
+    if 0 in grids:
+        x = np.concatenate([x, _stacked(weights, grids[0])])
     for i in range(d):
         conv, bias = weights[3 * i] * scale[None, :], weights[3 * i] @ shift
-        if i in arch.mixers:  # coded input: W·[x; L] = W_x·x + M·L
-            conv = np.concatenate([conv, weights[arch.mixers[i]]], 1)
-            x = np.concatenate([x, np.stack([weights[t] for t in arch.latent_grids[i]]).reshape(-1, h * w)])
+        if i in mixers:  # coded input: W·[x; L] = W_x·x + M·L, x's last rows the grids L
+            conv = np.concatenate([conv, weights[mixers[i]]], 1)
         if i < d - 1:
-            taps = None if filters is None else filters[i]
-            x, total = _upsample_relu_stats(_conv(conv, bias, x, pool), h, w, pool, taps)
+            taps, joined = None if filters is None else filters[i], grids.get(i + 1, [])
+            x, total = _upsample_relu_stats(_conv(conv, bias, x, pool), h, w, pool, taps, len(joined))
+            if joined:
+                x[x.shape[0] - len(joined) :] = _stacked(weights, joined)
             h, w = 2 * h, 2 * w
         else:
             x, total = _conv_relu_stats(conv, bias, x, pool)
@@ -121,6 +134,11 @@ def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, po
     if not np.isfinite(y).all():
         raise BitstreamError(NOT_FINITE)
     return y
+
+
+def _stacked(weights: Sequence[np.ndarray], grids: Sequence[int]) -> np.ndarray:
+    """The latent grids of these indices, one row each: (n, h·w)."""
+    return np.stack([weights[t] for t in grids]).reshape(len(grids), -1)
 
 
 def _blockwise(pool: ThreadPoolExecutor, conv: np.ndarray, bias: np.ndarray, x: np.ndarray,
@@ -148,12 +166,13 @@ def _conv(conv: np.ndarray, bias: np.ndarray, x: np.ndarray, pool: ThreadPoolExe
     return out
 
 
-def _upsample_relu_stats(a: np.ndarray, h: int, w: int, pool: ThreadPoolExecutor, taps: np.ndarray | None = None
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def _upsample_relu_stats(a: np.ndarray, h: int, w: int, pool: ThreadPoolExecutor, taps: np.ndarray | None = None,
+                         spare: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """relu(upsample(a)) (a: (c, h·w); bilinear, or the learned filter `taps`) and its per-channel sums (2, c), in
-    groups of channels of about BLOCK pixels (one channel each at full resolution)."""
+    groups of channels of about BLOCK pixels (one channel each at full resolution); the result has `spare` rows
+    more, left unset (for the next layer's latent grids: no copy to join them)."""
     c, group = a.shape[0], max(BLOCK // (h * w), 1)
-    x = np.empty((c, 4 * h * w), np.float32)
+    x = np.empty((c + spare, 4 * h * w), np.float32)
 
     def channels(rows: slice) -> np.ndarray:
         grids, out = a[rows].reshape(-1, h, w), x[rows].reshape(-1, 2 * h, 2 * w)
@@ -161,7 +180,8 @@ def _upsample_relu_stats(a: np.ndarray, h: int, w: int, pool: ThreadPoolExecutor
             up = upsample(grids, out) if taps is None else learned_upsample(grids, taps, out)
             return _relu_stats(up.reshape(up.shape[0], -1))
 
-    return x, np.concatenate(list(pool.map(channels, [slice(s, s + group) for s in range(0, c, group)])), axis=1)
+    groups = [slice(s, min(s + group, c)) for s in range(0, c, group)]
+    return x, np.concatenate(list(pool.map(channels, groups)), axis=1)
 
 
 def _conv_relu_stats(conv: np.ndarray, bias: np.ndarray, x: np.ndarray, pool: ThreadPoolExecutor

@@ -25,8 +25,7 @@ from ddcodec.decoders.decode import decode_array
 from ddcodec.errors import DecodeBudgetError, InputError
 from ddcodec.training.fit import fit, per_image_mse, pick_device
 from ddcodec.io.images import ImageLike, to_array, write_bytes
-from ddcodec.format import limits
-from ddcodec.format.limits import check_budget, check_tiled_budget, decode_cost
+from ddcodec.format.limits import check_budget, check_tiled_budget, decode_cost, default_limits
 from ddcodec.format import tiles as tiling
 from ddcodec.metrics import psnr
 from ddcodec.format.payload import encode_payload
@@ -237,11 +236,11 @@ def check_decodable(shape: tuple[int, ...], p: Plan, size: Callable[[tuple[int, 
         return
     except DecodeBudgetError:
         pass
-    cost = decode_cost(p.arch)
+    cost, most = decode_cost(p.arch), default_limits(p.arch.height, p.arch.width)
     over = [f"{need} (the limit is {limit})" for need, value, limit_value, limit in (
-        (f"{cost.pixels / 1e6:.3g} megapixels", cost.pixels, limits.MAX_PIXELS, f"{limits.MAX_PIXELS / 1e6:.3g}"),
-        (f"{_megabytes(cost.memory)} of memory", cost.memory, limits.MAX_MEMORY, _megabytes(limits.MAX_MEMORY)),
-        (f"{cost.macs:.2g} multiply-adds", cost.macs, limits.MAX_MACS, f"{limits.MAX_MACS:.2g}"),
+        (f"{cost.pixels / 1e6:.3g} megapixels", cost.pixels, most.pixels, f"{most.pixels / 1e6:.3g}"),
+        (f"{_megabytes(cost.memory)} of memory", cost.memory, most.memory, _megabytes(most.memory)),
+        (f"{cost.macs:.2g} multiply-adds", cost.macs, most.macs, f"{most.macs:.2g}"),
     ) if value > limit_value]
     h, w = shape[:2]
     fits = _decodable_size(h, w, shape[2:], size)
@@ -254,7 +253,7 @@ def check_decodable(shape: tuple[int, ...], p: Plan, size: Callable[[tuple[int, 
 
 def _megabytes(n: float) -> str:
     """A number of bytes in MB or GB, for a message."""
-    return f"{n / 1e9:.2g} GB" if n >= 1e9 else f"{n / 1e6:.2g} MB"
+    return f"{n / 1e9:.2g} GB" if n >= 1e9 else f"{n / 1e6:.{2 if n < 1e8 else 3}g} MB"
 
 
 def _decodable_size(h: int, w: int, rest: tuple[int, ...], size: Callable[[tuple[int, ...]], Plan]

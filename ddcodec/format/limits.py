@@ -10,9 +10,12 @@ Work is counted in multiply-adds, and what is not a multiply-add in multiply-add
 decoder takes for it, over the time it takes for a multiply-add (about 15 per ns on one core of the machine it was
 measured on). Memory is the peak of what the stages hold at once, in bytes, counted for the NumPy decoder.
 
-Like Pillow's `Image.MAX_IMAGE_PIXELS`, the limits are module settings a caller may raise for a trusted large file
-(`ddcodec.format.limits.MAX_MEMORY = 4 << 30`), or pass per call (`ddcodec.decode(src, limits=Limits(...))`). The encoder
-refuses what the decoder would refuse, so every file ddcodec writes decodes with the defaults.
+The default limits grow with the image the file declares (`default_limits`: an allowance plus so much per pixel, up
+to ceilings), so that a small file declaring a small image is refused what only a large photo needs. Like Pillow's
+`Image.MAX_IMAGE_PIXELS`, they are module settings a caller may change (`ddcodec.format.limits.MEMORY_PER_PIXEL`,
+`MAX_MEMORY = 4 << 30`), or a caller passes its own per call, applied as given (`ddcodec.decode(src,
+limits=Limits(...))`, `ddcodec decode --max-memory 4G`). The encoder refuses what the decoder would refuse, so every
+file ddcodec writes decodes with the defaults.
 """
 
 from __future__ import annotations
@@ -26,13 +29,23 @@ from ddcodec.format.armint import FRAC, LEVELS, PAD, RESIDUALS
 from ddcodec.errors import DecodeBudgetError
 
 MAX_PIXELS = 89_478_485  # generated pixels, Pillow's MAX_IMAGE_PIXELS
-MAX_MEMORY = 1 << 30  # bytes at the decode's peak
-MAX_MACS = 3 * 10**10  # multiply-adds and their equivalents (about 2 s on one core; a 768x512 k = 128 seed
-#                        decode needs 1.8e10, the default coded profile's 768x512 files 2e9 to 3e9)
-MACS_PER_PIXEL = 50_000  # a tiled file's work may also reach this many per pixel of its image (so that a photo's
-#                          decode is refused for its work per pixel, not its size: the default coded profile's tiles
-#                          need about 15,000, the seed profile's k = 128 network 46,000; a 4032x3024 photo's tiles
-#                          1.8e11 in all, about 12 s on one core)
+MAX_MEMORY = 1 << 30  # bytes at the decode's peak, whatever the image's size
+MAX_MACS = 3 * 10**10  # multiply-adds and their equivalents of one network (a file of format 1 to 4, or a tile of a
+#                        tiled file), whatever the image's size: about 2 s on one core
+
+# The default budget grows with the image's declared size (its height x width, the output's pixels): a fixed
+# allowance and so much per pixel, up to the ceilings above, so that a small file declaring a small image cannot ask
+# for what a large photo needs. A 768x512 image gets 0.19 GB and 9.9e9 (about 0.7 s on one core of this CPU); the
+# largest crafted files of each kind within that decoded in at most 0.8 s CPU and 140 MB above `import ddcodec`
+# (benchmarks/budget_edge.py, benchmarks/results/budget-edge.json). The per-pixel rates are the most any plan of the
+# default coded profile needs, at any --bpp up to 8 and any size up to a 1024x1024 tile (ratecontrol.plan of V0_12,
+# scanned over sides 1 to 1024, one and three channels: 437 bytes and 18,900 multiply-adds per pixel above the
+# allowances, at 900x900 and 0.8 bpp), plus 3 % and 27 %. The seed profile's wider networks fit at 768x512 from
+# --ratio 60, not at its default (--quality 3, 0.4 bpp: width 62, 0.21 GB; the encoder advises a smaller size).
+MEMORY_ALLOWANCE = 16 << 20  # bytes: the ARM's tables (3.2 MB) and the decoder's small objects, with room
+MEMORY_PER_PIXEL = 450  # bytes per declared pixel
+MACS_ALLOWANCE = 5 * 10**8  # multiply-add equivalents (about 30 ms)
+MACS_PER_PIXEL = 24_000  # multiply-add equivalents per declared pixel (a 4032x3024 photo's tiles: 2.9e11 at most)
 
 # Work of what is not a multiply-add, in multiply-add equivalents (measured: benchmarks/results/fuzz-structured.json)
 SEED_VALUE_WORK = 400  # one SplitMix64 value of the seeded input (26 ns)
@@ -238,33 +251,46 @@ def tiled_cost(tiles: Sequence[Cost], values: int) -> Cost:
                 macs=sum(c.macs for c in tiles))
 
 
+def default_limits(height: int, width: int, tiled: bool = False) -> Limits:
+    """The default limits of a decode whose declared image is height x width: MAX_PIXELS; the memory and the work
+    of the allowance plus so much per pixel (MEMORY_PER_PIXEL, MACS_PER_PIXEL), the memory up to MAX_MEMORY, the
+    work up to MAX_MACS but for a tiled file (its tiles are each held to MAX_MACS)."""
+    pixels = height * width
+    macs = MACS_ALLOWANCE + MACS_PER_PIXEL * pixels
+    return Limits(pixels=MAX_PIXELS, memory=min(MAX_MEMORY, MEMORY_ALLOWANCE + MEMORY_PER_PIXEL * pixels),
+                  macs=macs if tiled else min(MAX_MACS, macs))
+
+
 def check_budget(arch: Architecture, limits: Limits | None = None, payload: PayloadFacts | None = None) -> Cost:
     """The decode's cost (from the header, and the payload's descriptors when given), or a DecodeBudgetError
-    naming the first limit it exceeds."""
-    return check_cost(decode_cost(arch, payload), limits)
+    naming the first limit it exceeds (those of `limits` it gives, else default_limits for arch's image)."""
+    return check_cost(decode_cost(arch, payload), limits, default_limits(arch.height, arch.width))
 
 
 def check_tiled_budget(tiles: Sequence[tuple[Architecture, PayloadFacts | None]], height: int, width: int,
                        channels: int, limits: Limits | None = None) -> Cost:
     """A tiled file's cost (tiled_cost) from its tiles' architectures (and payload descriptors when given), or a
-    DecodeBudgetError naming the first limit it exceeds; without a work limit given, the work may reach MAX_MACS or
-    MACS_PER_PIXEL per pixel of the image, whichever is more."""
+    DecodeBudgetError naming the first limit it exceeds (those of `limits` it gives, else default_limits for the
+    height x width image)."""
     cost = tiled_cost([decode_cost(a, p) for a, p in tiles], height * width * channels)
-    return check_cost(cost, limits, max(MAX_MACS, MACS_PER_PIXEL * height * width))
+    return check_cost(cost, limits, default_limits(height, width, tiled=True))
 
 
-def check_cost(cost: Cost, limits: Limits | None = None, default_macs: float | None = None) -> Cost:
-    """`cost`, or a DecodeBudgetError naming the first limit it exceeds (the work limit, when `limits` gives none,
-    is default_macs or MAX_MACS)."""
+def check_cost(cost: Cost, limits: Limits | None, defaults: Limits) -> Cost:
+    """`cost`, or a DecodeBudgetError naming the first limit it exceeds: each of `limits` given, else its default
+    (`defaults`); the message says how to raise it."""
     limits = limits or Limits()
-    for what, value, limit, setting in (
-        ("pixels", cost.pixels, limits.pixels or MAX_PIXELS, "MAX_PIXELS"),
-        ("bytes of memory", cost.memory, limits.memory or MAX_MEMORY, "MAX_MEMORY"),
-        ("multiply-adds (or their equivalent)", cost.macs, limits.macs or default_macs or MAX_MACS, "MAX_MACS"),
+    for what, value, given, default, option, ceiling, rate in (
+        ("pixels", cost.pixels, limits.pixels, defaults.pixels, "MAX_PIXELS", MAX_PIXELS, "MAX_PIXELS"),
+        ("bytes of memory", cost.memory, limits.memory, defaults.memory, "MAX_MEMORY", MAX_MEMORY, "MEMORY_PER_PIXEL"),
+        ("multiply-adds (or their equivalent)", cost.macs, limits.macs, defaults.macs, "MAX_MACS", MAX_MACS,
+         "MACS_PER_PIXEL"),
     ):
+        limit = given or default
         if value > limit:
+            setting = rate if not given and limit != ceiling else option  # the module setting that sets it
             raise DecodeBudgetError(
                 f"decoding this file needs {value:.3g} {what}, above the limit of {limit:.3g} "
-                f"(for a trusted file, raise it: `ddcodec decode --{setting.lower().replace('_', '-')}`, "
-                f"limits=ddcodec.Limits({setting[4:].lower()}=...) or ddcodec.format.limits.{setting})")
+                f"(for a trusted file, raise it: `ddcodec decode --{option.lower().replace('_', '-')}`, "
+                f"limits=ddcodec.Limits({option[4:].lower()}=...) or ddcodec.format.limits.{setting})")
     return cost

@@ -73,10 +73,11 @@ def decode_tensors(header: Header, tensors: Payload, stream: bytes | memoryview)
     from ddcodec.format import armint
 
     out: list[np.ndarray | None] = [None] * len(shapes)
-    others = [t for t in range(len(shapes)) if t not in arch.grid_indices]
+    grids, arm = arch.grid_indices, arch.arm_indices  # (properties: computed once here, not per tensor)
+    others = [t for t in range(len(shapes)) if t not in grids]
     for t, q in zip(others, tensors.decode()):
         out[t] = q.reshape(shapes[t])
-    fixed = armint.fixed_point([out[t] for t in arch.arm_indices], [header.step_codes[t] for t in arch.arm_indices])
-    for t, q in zip(sorted(arch.grid_indices), armint.decode_grids(stream, arch.grid_shapes(), fixed, arch.arm)):
+    fixed = armint.fixed_point([out[t] for t in arm], [header.step_codes[t] for t in arm])
+    for t, q in zip(sorted(grids), armint.decode_grids(stream, arch.grid_shapes(), fixed, arch.arm)):
         out[t] = q
     return out
