@@ -35,17 +35,18 @@ MAX_MACS = 3 * 10**10  # multiply-adds and their equivalents of one network (a f
 
 # The default budget grows with the image's declared size (its height x width, the output's pixels): a fixed
 # allowance and so much per pixel, up to the ceilings above, so that a small file declaring a small image cannot ask
-# for what a large photo needs. A 768x512 image gets 0.19 GB and 9.9e9 (about 0.7 s on one core of this CPU); the
-# largest crafted files of each kind within that decoded in at most 0.8 s CPU and 140 MB above `import ddcodec`
-# (benchmarks/budget_edge.py, benchmarks/results/budget-edge.json). The per-pixel rates are the most any plan of the
-# default coded profile needs, at any --bpp up to 8 and any size up to a 1024x1024 tile (ratecontrol.plan of V0_12,
-# scanned over sides 1 to 1024, one and three channels: 437 bytes and 18,900 multiply-adds per pixel above the
-# allowances, at 900x900 and 0.8 bpp), plus 3 % and 27 %. The seed profile's wider networks fit at 768x512 from
-# --ratio 60, not at its default (--quality 3, 0.4 bpp: width 62, 0.21 GB; the encoder advises a smaller size).
+# for what a large photo needs. The per-pixel rates are what the seed profile's default (--quality 3, 0.4 bpp) needs
+# at 768x512 (width 62: 498 bytes and 25,213 multiply-adds per pixel above the allowances), plus 4 % and 3 %; every
+# plan of the default coded profile needs less (V0_12 scanned over sides 1 to 1024, one and three channels, any --bpp
+# up to 8: at most 437 bytes and 18,900 per pixel, at 900x900 and 0.8 bpp). A 768x512 image gets 0.22 GB and 1.07e10
+# (about 0.8 s on one core of this CPU); the largest crafted files of each kind within it decoded in at most 0.83 s
+# CPU and 152 MB above `import ddcodec` (benchmarks/budget_edge.py, benchmarks/results/budget-edge.json; measured
+# memory was about 70 % of the estimate). The seed profile's higher
+# qualities at 768x512 (quality 4: 619 bytes per pixel) need a smaller image or the decoder's --max-memory.
 MEMORY_ALLOWANCE = 16 << 20  # bytes: the ARM's tables (3.2 MB) and the decoder's small objects, with room
-MEMORY_PER_PIXEL = 450  # bytes per declared pixel
+MEMORY_PER_PIXEL = 520  # bytes per declared pixel
 MACS_ALLOWANCE = 5 * 10**8  # multiply-add equivalents (about 30 ms)
-MACS_PER_PIXEL = 24_000  # multiply-add equivalents per declared pixel (a 4032x3024 photo's tiles: 2.9e11 at most)
+MACS_PER_PIXEL = 26_000  # multiply-add equivalents per declared pixel (a 4032x3024 photo's tiles: 3.2e11 at most)
 
 # Work of what is not a multiply-add, in multiply-add equivalents (measured: benchmarks/results/fuzz-structured.json)
 SEED_VALUE_WORK = 400  # one SplitMix64 value of the seeded input (26 ns)
