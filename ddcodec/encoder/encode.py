@@ -146,7 +146,7 @@ def encode_many(
     images = [to_array(image) for image in images]
     arrays, owners = [], []  # the images to fit: each image, or each tile of an image larger than a tile
     for i, a in enumerate(images):
-        regions = tiling.tile_regions(*a.shape[:2], tiling.TILE_SIDE, tiling.TILE_SIDE)
+        regions = tiling.tile_regions(*a.shape[:2], *tiling.tile_grid(*a.shape[:2]))
         arrays += [a[y : y + h, x : x + w] for y, x, h, w in regions] if len(regions) > 1 else [a]
         owners += [i] * len(regions)
     coded = input == "coded"
@@ -171,8 +171,9 @@ def encode_many(
             try:
                 check_tiled_budget([(p.arch, None) for p, o in zip(plans, owners) if o == i], *a.shape)
             except DecodeBudgetError as exc:
+                th, tw = tiling.tile_grid(*a.shape[:2])
                 raise InputError(f"a {a.shape[1]}x{a.shape[0]} image is too large for ddcodec at these settings, in "
-                                 f"{tiling.TILE_SIDE}x{tiling.TILE_SIDE} tiles, and ddcodec writes only files within the default "
+                                 f"{tw}x{th} tiles, and ddcodec writes only files within the default "
                                  f"decode limits: {exc}") from None
     groups: dict[tuple[tuple[int, ...], Plan], list[int]] = {}
     for i, a in enumerate(arrays):  # (one image's tiles of one size have one plan; another image's may differ)
@@ -214,7 +215,7 @@ def _tile_bpp(shape: tuple[int, ...], bpp: float | None, ratio: float | None, qu
     if rate is None:
         return None  # plan names the bad quality
     h, w = shape[:2]
-    n = len(tiling.tile_regions(h, w, tiling.TILE_SIDE, tiling.TILE_SIDE))
+    n = len(tiling.tile_regions(h, w, *tiling.tile_grid(h, w)))
     return max(8 * (int(rate * h * w / 8) - tiling.overhead(n)) / (h * w), 1e-9)
 
 
@@ -223,7 +224,7 @@ def _join_tiles(image: np.ndarray, parts: list[EncodeResult], dev: torch.device)
     if len(parts) == 1:
         return parts[0]
     h, w = image.shape[:2]
-    data = tiling.pack_tiled(h, w, image.shape[2], tiling.TILE_SIDE, tiling.TILE_SIDE, [r.data for r in parts])
+    data = tiling.pack_tiled(h, w, image.shape[2], *tiling.tile_grid(h, w), [r.data for r in parts])
     mse = sum(10 ** (-r.psnr_float / 10) * r.arch.height * r.arch.width for r in parts) / (h * w)
     return EncodeResult(data=data, arch=parts[0].arch, psnr=psnr(decode_array(data, dev), image),
                         psnr_float=10 * math.log10(1 / max(mse, 1e-12)), iters=parts[0].iters,
