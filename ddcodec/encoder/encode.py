@@ -179,17 +179,17 @@ def encode_many(
     for i, a in enumerate(arrays):  # (one image's tiles of one size have one plan; another image's may differ)
         groups.setdefault((a.shape, plans[i]), []).append(i)
     results: list[EncodeResult | None] = [None] * len(arrays)
-    n_batches = sum(math.ceil(len(m) / batch) for m in groups.values())
-    reporter = Progress(schedule.iters * n_batches) if progress else None
-    for members in groups.values():
-        for k in range(0, len(members), batch):
-            chunk = members[k : k + batch]
-            group = [arrays[i] for i in chunk]
-            label = f"image {'+'.join(str(i + 1) for i in chunk)}/{len(arrays)}"
-            fitted = _encode_batch(group, plans[chunk[0]], schedule, lr, seed, CODERS[coder], dev, reporter, psnr,
-                                   label)
-            for i, r in zip(chunk, fitted):
-                results[i] = r
+    chunks = [m[k : k + batch] for m in groups.values() for k in range(0, len(m), batch)]
+    sizes = [(len(c), sum(arrays[i].shape[0] * arrays[i].shape[1] for i in c)) for c in chunks]
+    reporter = Progress(schedule.iters * len(chunks), batches=sizes,
+                        unit="tiles" if len(arrays) > len(images) else "images") if progress else None
+    for chunk in chunks:
+        fitted = _encode_batch([arrays[i] for i in chunk], plans[chunk[0]], schedule, lr, seed, CODERS[coder], dev,
+                               reporter, psnr, _label(chunk, owners, len(images)))
+        for i, r in zip(chunk, fitted):
+            results[i] = r
+        if reporter:
+            reporter.batch_done()
     if psnr is not None:  # a fit that fell short of the target is redone, alone, with a network twice the size
         for i, a in enumerate(arrays):
             guess = sized[i][1]
@@ -198,11 +198,25 @@ def encode_many(
                     break
                 p, guess = psnr_plan(a.shape, 2 * guess, coded)
                 results[i] = _encode_batch([a], p, schedule, lr, seed, CODERS[coder], dev, reporter, psnr,
-                                           f"image {i + 1}/{len(arrays)}, retry")[0]
+                                           f"{_label([i], owners, len(images))}, retry")[0]
             if results[i].psnr < psnr:
                 raise InputError(f"a PSNR of {psnr} dB was not reached (best {results[i].psnr:.2f} dB); try a higher "
                                  "effort or more iterations")
     return [_join_tiles(a, [r for r, o in zip(results, owners) if o == i], dev) for i, a in enumerate(images)]
+
+
+def _label(chunk: list[int], owners: list[int], n_images: int) -> str:
+    """A batch's name on the progress bar and log, from the indices of its images or tiles (`owners`: the image each
+    index belongs to): 'image 1+2/5', or a tile's 'image 1/1, tile 3/12' (several joined by '; ')."""
+    if all(owners.count(owners[i]) == 1 for i in chunk):
+        return f"image {'+'.join(str(owners[i] + 1) for i in chunk)}/{n_images}"
+
+    def name(i: int) -> str:
+        mine = [k for k, o in enumerate(owners) if o == owners[i]]
+        tile = f", tile {mine.index(i) + 1}/{len(mine)}" if len(mine) > 1 else ""
+        return f"image {owners[i] + 1}/{n_images}{tile}"
+
+    return "; ".join(map(name, chunk))
 
 
 def _tile_bpp(shape: tuple[int, ...], bpp: float | None, ratio: float | None, quality: int | None) -> float | None:

@@ -2,7 +2,13 @@
 
 A redrawn bar written to a file is tens of kilobytes of carriage returns per image; a log wants one line per stage
 and image saying what was done, how well and how long it took. One `Progress` spans a whole encode, so the bar's
-ETA is for everything left, not only for the current stage.
+ETA is for everything left, not only for the current stage, and the bar counts the images (or a photo's tiles)
+encoded so far.
+
+The ETA is the time per pixel of the batches encoded so far times the pixels left, less the time the current batch
+has run: a batch's stages differ in cost per iteration (the warm-up fits candidates, partly at a coarse size) and its
+coding after the last iteration takes time too, so whole batches are the unit; before the first batch is done it is
+extrapolated from the iterations done.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import TextIO
+from typing import Callable, Sequence, TextIO
 
 from tqdm import tqdm
 
@@ -23,22 +29,41 @@ def psnr_of(mse: float) -> float:
 
 
 class Progress:
-    """Reports the stages of an encode of `total` iterations in all, to `stream` (stderr by default)."""
+    """Reports the stages of an encode of `total` iterations in all, to `stream` (stderr by default). `batches` are
+    the (images or tiles, pixels) of each batch in the order they are encoded, `unit` what they are ('images' or
+    'tiles'); `clock` gives seconds (time.perf_counter; a test's fake clock)."""
 
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None, batches: Sequence[tuple[int, int]] = (),
+                 unit: str = "images", clock: Callable[[], float] = time.perf_counter) -> None:
         self.total, self.done = total, 0
+        self.batches, self.finished, self.unit = list(batches), 0, unit
         self.stream = stream or sys.stderr
         self.terminal = self.stream.isatty()
-        self.start = time.perf_counter()
+        self.clock = clock
+        self.start = self.batch_start = clock()
 
     def stage(self, name: str, iters: int, label: str = "") -> Stage:
         """Begin a stage of `iters` iterations (name: 'warm-up', 'fit', 'qat' or any other) for the images `label`."""
         return Stage(self, name, iters, label)
 
+    def batch_done(self) -> None:
+        """The current batch is encoded (fitted and coded); the next one begins."""
+        self.finished += 1
+        self.batch_start = self.clock()
+
+    def count(self) -> str:
+        """'done/all' of the images (or tiles) of `batches`."""
+        counts = [n for n, _ in self.batches]
+        return f"{sum(counts[: self.finished])}/{sum(counts)}"
+
     def eta(self) -> float:
-        """Seconds left for the whole encode, from the mean time per iteration so far."""
-        elapsed = time.perf_counter() - self.start
-        return elapsed / self.done * (self.total - self.done) if self.done else math.nan
+        """Seconds left for the whole encode (the module's docstring says how); NaN before anything is done."""
+        now = self.clock()
+        if 0 < self.finished <= len(self.batches):
+            pixels = [p for _, p in self.batches]
+            per_pixel = (self.batch_start - self.start) / sum(pixels[: self.finished])
+            return max(per_pixel * sum(pixels[self.finished :]) - (now - self.batch_start), 0.0)
+        return (now - self.start) / self.done * max(self.total - self.done, 0) if self.done else math.nan
 
 
 class Stage:
@@ -46,7 +71,7 @@ class Stage:
 
     def __init__(self, progress: Progress, name: str, iters: int, label: str) -> None:
         self.progress, self.name, self.iters, self.label, self.it = progress, name, iters, label, 0
-        self.start = time.perf_counter()
+        self.start = progress.clock()
         self.bar = None
         if progress.terminal:
             desc = " ".join(filter(None, [label, STAGE_NAMES.get(name, name)]))
@@ -57,7 +82,8 @@ class Stage:
         self.progress.done += it - self.it
         if self.bar is not None:
             self.bar.update(it - self.it)
-            postfix = {"overall ETA": _clock(self.progress.eta())}
+            postfix = {self.progress.unit: self.progress.count()} if self.progress.batches else {}
+            postfix["overall ETA"] = _clock(self.progress.eta())
             if mse is not None:
                 postfix["PSNR"] = f"{psnr_of(mse):.2f} dB"
             self.bar.set_postfix(postfix)
@@ -69,7 +95,7 @@ class Stage:
         if self.bar is not None:
             self.bar.close()
             return
-        elapsed = time.perf_counter() - self.start
+        elapsed = self.progress.clock() - self.start
         head = f"{self.label}: " if self.label else ""
         self.progress.stream.write(f"{head}{self.name}: {self.iters} iterations, PSNR {psnr_of(mse):.2f} dB, "
                                    f"{elapsed:.1f} s\n")
@@ -77,5 +103,8 @@ class Stage:
 
 
 def _clock(seconds: float) -> str:
-    """m:ss of a duration, '?' when unknown."""
-    return "?" if math.isnan(seconds) else f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+    """h:mm:ss (m:ss under an hour) of a duration, '?' when unknown."""
+    if math.isnan(seconds):
+        return "?"
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
