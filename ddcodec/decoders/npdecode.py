@@ -103,10 +103,15 @@ def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, po
         conv, bias = weights[3 * i] * scale[None, :], weights[3 * i] @ shift
         if i in arch.mixers:  # coded input: W·[x; L] = W_x·x + M·L
             conv = np.concatenate([conv, weights[arch.mixers[i]]], 1)
-            x = np.concatenate([x, np.stack([weights[t] for t in arch.latent_grids[i]]).reshape(-1, h * w)])
+            grids = [weights[t] for t in arch.latent_grids[i]]
+            if x.shape[0] < conv.shape[1]:  # the first layer's input, z (later ones have rows left for L)
+                x = np.concatenate([x, np.empty((len(grids), h * w), np.float32)])
+            for row, grid in zip(x[x.shape[0] - len(grids) :], grids):
+                row[:] = grid.reshape(-1)
         if i < d - 1:
             taps = None if filters is None else filters[i]
-            x, total = _upsample_relu_stats(_conv(conv, bias, x, pool), h, w, pool, taps)
+            x = _conv(conv, bias, x, pool)  # (the input freed before the upsampling allocates its output)
+            x, total = _upsample_relu_stats(x, h, w, pool, taps, len(arch.latent_grids.get(i + 1, ())))
             h, w = 2 * h, 2 * w
         else:
             x, total = _conv_relu_stats(conv, bias, x, pool)
@@ -148,12 +153,14 @@ def _conv(conv: np.ndarray, bias: np.ndarray, x: np.ndarray, pool: ThreadPoolExe
     return out
 
 
-def _upsample_relu_stats(a: np.ndarray, h: int, w: int, pool: ThreadPoolExecutor, taps: np.ndarray | None = None
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def _upsample_relu_stats(a: np.ndarray, h: int, w: int, pool: ThreadPoolExecutor, taps: np.ndarray | None = None,
+                         spare: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """relu(upsample(a)) (a: (c, h·w); bilinear, or the learned filter `taps`) and its per-channel sums (2, c), in
-    groups of channels of about BLOCK pixels (one channel each at full resolution)."""
+    groups of channels of about BLOCK pixels (one channel each at full resolution). The result, (c + spare, 4·h·w),
+    has `spare` rows left unset after the c upsampled ones (for the next layer's latent grids: no copy of the whole
+    activation to append them)."""
     c, group = a.shape[0], max(BLOCK // (h * w), 1)
-    x = np.empty((c, 4 * h * w), np.float32)
+    x = np.empty((c + spare, 4 * h * w), np.float32)
 
     def channels(rows: slice) -> np.ndarray:
         grids, out = a[rows].reshape(-1, h, w), x[rows].reshape(-1, 2 * h, 2 * w)
@@ -161,7 +168,7 @@ def _upsample_relu_stats(a: np.ndarray, h: int, w: int, pool: ThreadPoolExecutor
             up = upsample(grids, out) if taps is None else learned_upsample(grids, taps, out)
             return _relu_stats(up.reshape(up.shape[0], -1))
 
-    return x, np.concatenate(list(pool.map(channels, [slice(s, s + group) for s in range(0, c, group)])), axis=1)
+    return x, np.concatenate(list(pool.map(channels, [slice(s, min(s + group, c)) for s in range(0, c, group)])), axis=1)
 
 
 def _conv_relu_stats(conv: np.ndarray, bias: np.ndarray, x: np.ndarray, pool: ThreadPoolExecutor
