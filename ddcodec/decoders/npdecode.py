@@ -168,7 +168,8 @@ def _upsample_relu_stats(a: np.ndarray, h: int, w: int, pool: ThreadPoolExecutor
             up = upsample(grids, out) if taps is None else learned_upsample(grids, taps, out)
             return _relu_stats(up.reshape(up.shape[0], -1))
 
-    return x, np.concatenate(list(pool.map(channels, [slice(s, min(s + group, c)) for s in range(0, c, group)])), axis=1)
+    groups = [slice(s, min(s + group, c)) for s in range(0, c, group)]
+    return x, np.concatenate(list(pool.map(channels, groups)), axis=1)
 
 
 def _conv_relu_stats(conv: np.ndarray, bias: np.ndarray, x: np.ndarray, pool: ThreadPoolExecutor
