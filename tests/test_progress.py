@@ -1,9 +1,11 @@
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from ddcodec.encoder.encode import encode
+from ddcodec.format import tiles
 from ddcodec.training.progress import Progress
 
 from .conftest import DATA
@@ -99,3 +101,23 @@ def test_an_encode_reports_the_work_it_announced(monkeypatch):
     (progress,) = made
     assert set(progress.costs) == {"warm-up", "fit, half size", "fit", "qat"}
     assert abs(progress.done - progress.total) <= 1e-9 * progress.total
+
+
+def test_the_bar_counts_tiles_and_shows_hours():
+    term, clock = Terminal(), Clock()
+    progress = Progress(200, term, clock, batches=[1, 1], unit="tiles")
+    progress.stage("fit", 100).close(1e-3)
+    clock.now = 4000.0
+    progress.batch_done()
+    progress.stage("fit", 100).update(1)
+    assert "tiles=1/2" in term.getvalue() and "overall ETA=1:05:20" in term.getvalue()  # 4000 s / 101 x 99
+
+
+def test_a_tiled_encode_logs_each_tile(monkeypatch):
+    log = io.StringIO()
+    monkeypatch.setattr("sys.stderr", log)
+    monkeypatch.setattr(tiles, "TILE_SIDE", 16)
+    pixels = np.asarray(Image.open(DATA / "kodim23_64.png").convert("RGB"))[:16, :24]
+    encode(pixels, ratio=4, iters=10, tries=1, progress=True)
+    heads = [line.split(": ")[0] for line in log.getvalue().splitlines()]
+    assert heads == sorted(heads) and set(heads) == {"image 1/1, tile 1/2", "image 1/1, tile 2/2"}

@@ -1,5 +1,6 @@
-"""Tiled files (format version 5, docs/FORMAT.md "Tiles (version 5)"), on tiny tiles: the tile side is set to 32 so
-that a 64x48 crop is four tiles (two 32x32, two 32x16)."""
+"""Tiled files (format version 5, docs/FORMAT.md "Tiles (version 5)"), on tiny tiles: the largest tile side is set to
+32 so that a 64x48 crop is four balanced tiles of 32x24 (the golden file, written before tiles were balanced, has two
+32x32 and two 32x16)."""
 
 import hashlib
 import io
@@ -51,12 +52,32 @@ def test_a_large_image_is_a_tiled_file_within_its_budget(tiled, image):
     assert tiled.n_params == sum(t.n_params for t in tiled.tiles)
     header = ddcodec.read_header(data)
     assert isinstance(header, TiledHeader) and (header.height, header.width, header.tile_width) == (48, 64, 32)
-    assert [(h.arch.height, h.arch.width) for h in header.tiles] == [(32, 32), (32, 32), (16, 32), (16, 32)]
+    assert [(h.arch.height, h.arch.width) for h in header.tiles] == [(24, 32)] * 4
     pixels = ddcodec.decode(data, output="numpy")
     assert pixels.shape == image.shape
     for t, part in zip(read_tiled(data)[0].tiles, tiled.tiles):  # each tile is its region, decoded alone
         assert np.array_equal(pixels[t.top : t.top + t.height, t.left : t.left + t.width],
                               npdecode.decode_array(part.data))
+
+
+@pytest.mark.parametrize("length, most, sides", [
+    (1080, 1024, [540, 540]), (1920, 1024, [960, 960]), (4032, 1024, [1008] * 4), (6000, 1024, [1000] * 6),
+    (1024, 1024, [1024]), (1025, 1024, [513, 512]), (2050, 1024, [684, 684, 682]), (33, 32, [17, 16]),
+    (10, 32, [10]),
+])
+def test_tiles_are_the_fewest_with_balanced_sizes(length, most, sides):
+    side = tiles.tile_side(length, most)
+    assert [w for _, _, _, w in tiles.tile_regions(1, length, 1, side)] == sides
+
+
+def test_no_edge_tile_is_thin():
+    for most in (32, 1024):
+        for length in range(1, 6 * most):
+            side = tiles.tile_side(length, most)
+            n = -(-length // most)
+            widths = [w for _, _, _, w in tiles.tile_regions(1, length, 1, side)]
+            assert len(widths) == n and max(widths) <= most and max(widths) - min(widths) <= n - 1
+            assert side >= tiles.MIN_TILE_SIDE
 
 
 def test_an_image_of_one_tile_stays_a_version_4_file(image):
@@ -161,7 +182,8 @@ def test_a_phone_photo_in_tiles_is_within_the_default_limits(monkeypatch, height
     """The default coded profile at the default quality, in 1024x1024 tiles (issue 31: refused in one piece)."""
     monkeypatch.setattr(tiles, "TILE_SIDE", 1024)
     rate = _tile_bpp((height, width, 3), None, None, None)
-    plans = [plan(h, w, 3, bpp=rate, coded_input=True) for _, _, h, w in tiles.tile_regions(height, width, 1024, 1024)]
+    regions = tiles.tile_regions(height, width, *tiles.tile_grid(height, width))
+    plans = [plan(h, w, 3, bpp=rate, coded_input=True) for _, _, h, w in regions]
     assert sum(p.budget for p in plans) + tiles.overhead(len(plans)) <= int(0.4 * height * width / 8)
     cost = check_tiled_budget([(p.arch, None) for p in plans], height, width, 3)
     assert cost.memory < 0.7e9
@@ -184,7 +206,7 @@ def test_the_cli_encodes_decodes_and_shows_a_tiled_file(image, tmp_path):
     import json
 
     info = json.loads(run("info", ddc, "--json").output)
-    assert info["version"] == 5 and info["tiles"] == 4 and info["tile_size"] == [32, 32]
+    assert info["version"] == 5 and info["tiles"] == 4 and info["tile_size"] == [32, 24]
     assert info["first_tile"]["version"] == 4 and info["parameters"] > 0
     assert "tiles: 4" in run("info", ddc).output
     damaged = tmp_path / "damaged.ddc"

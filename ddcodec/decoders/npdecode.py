@@ -117,7 +117,8 @@ def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, po
             conv = np.concatenate([conv, weights[mixers[i]]], 1)
         if i < d - 1:
             taps, joined = None if filters is None else filters[i], grids.get(i + 1, [])
-            x, total = _upsample_relu_stats(_conv(conv, bias, x, pool), h, w, pool, taps, len(joined))
+            x = _conv(conv, bias, x, pool)  # (the input freed before the upsampling allocates its output)
+            x, total = _upsample_relu_stats(x, h, w, pool, taps, len(joined))
             if joined:
                 x[x.shape[0] - len(joined) :] = _stacked(weights, joined)
             h, w = 2 * h, 2 * w

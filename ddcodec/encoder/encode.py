@@ -146,7 +146,7 @@ def encode_many(
     images = [to_array(image) for image in images]
     arrays, owners = [], []  # the images to fit: each image, or each tile of an image larger than a tile
     for i, a in enumerate(images):
-        regions = tiling.tile_regions(*a.shape[:2], tiling.TILE_SIDE, tiling.TILE_SIDE)
+        regions = tiling.tile_regions(*a.shape[:2], *tiling.tile_grid(*a.shape[:2]))
         arrays += [a[y : y + h, x : x + w] for y, x, h, w in regions] if len(regions) > 1 else [a]
         owners += [i] * len(regions)
     coded = input == "coded"
@@ -171,21 +171,25 @@ def encode_many(
             try:
                 check_tiled_budget([(p.arch, None) for p, o in zip(plans, owners) if o == i], *a.shape)
             except DecodeBudgetError as exc:
+                th, tw = tiling.tile_grid(*a.shape[:2])
                 raise InputError(f"a {a.shape[1]}x{a.shape[0]} image is too large for ddcodec at these settings, in "
-                                 f"{tiling.TILE_SIDE}x{tiling.TILE_SIDE} tiles, and ddcodec writes only files within the default "
+                                 f"{tw}x{th} tiles, and ddcodec writes only files within the default "
                                  f"decode limits: {exc}") from None
     groups: dict[tuple[tuple[int, ...], Plan], list[int]] = {}
     for i, a in enumerate(arrays):  # (one image's tiles of one size have one plan; another image's may differ)
         groups.setdefault((a.shape, plans[i]), []).append(i)
     results: list[EncodeResult | None] = [None] * len(arrays)
     chunks = [m[k : k + batch] for m in groups.values() for k in range(0, len(m), batch)]
-    reporter = Progress(sum(encode_cost(plans[c[0]].arch, schedule, len(c)) for c in chunks)) if progress else None
+    cost = sum(encode_cost(plans[c[0]].arch, schedule, len(c)) for c in chunks)
+    reporter = Progress(cost, batches=[len(c) for c in chunks],
+                        unit="tiles" if len(arrays) > len(images) else "images") if progress else None
     for chunk in chunks:
-        group = [arrays[i] for i in chunk]
-        label = f"image {'+'.join(str(i + 1) for i in chunk)}/{len(arrays)}"
-        fitted = _encode_batch(group, plans[chunk[0]], schedule, lr, seed, CODERS[coder], dev, reporter, psnr, label)
+        fitted = _encode_batch([arrays[i] for i in chunk], plans[chunk[0]], schedule, lr, seed, CODERS[coder], dev,
+                               reporter, psnr, _label(chunk, owners, len(images)))
         for i, r in zip(chunk, fitted):
             results[i] = r
+        if reporter:
+            reporter.batch_done()
     if psnr is not None:  # a fit that fell short of the target is redone, alone, with a network twice the size
         for i, a in enumerate(arrays):
             guess = sized[i][1]
@@ -194,11 +198,25 @@ def encode_many(
                     break
                 p, guess = psnr_plan(a.shape, 2 * guess, coded)
                 results[i] = _encode_batch([a], p, schedule, lr, seed, CODERS[coder], dev, reporter, psnr,
-                                           f"image {i + 1}/{len(arrays)}, retry")[0]
+                                           f"{_label([i], owners, len(images))}, retry")[0]
             if results[i].psnr < psnr:
                 raise InputError(f"a PSNR of {psnr} dB was not reached (best {results[i].psnr:.2f} dB); try a higher "
                                  "effort or more iterations")
     return [_join_tiles(a, [r for r, o in zip(results, owners) if o == i], dev) for i, a in enumerate(images)]
+
+
+def _label(chunk: list[int], owners: list[int], n_images: int) -> str:
+    """A batch's name on the progress bar and log, from the indices of its images or tiles (`owners`: the image each
+    index belongs to): 'image 1+2/5', or a tile's 'image 1/1, tile 3/12' (several joined by '; ')."""
+    if all(owners.count(owners[i]) == 1 for i in chunk):
+        return f"image {'+'.join(str(owners[i] + 1) for i in chunk)}/{n_images}"
+
+    def name(i: int) -> str:
+        mine = [k for k, o in enumerate(owners) if o == owners[i]]
+        tile = f", tile {mine.index(i) + 1}/{len(mine)}" if len(mine) > 1 else ""
+        return f"image {owners[i] + 1}/{n_images}{tile}"
+
+    return "; ".join(map(name, chunk))
 
 
 def _tile_bpp(shape: tuple[int, ...], bpp: float | None, ratio: float | None, quality: int | None) -> float | None:
@@ -211,7 +229,7 @@ def _tile_bpp(shape: tuple[int, ...], bpp: float | None, ratio: float | None, qu
     if rate is None:
         return None  # plan names the bad quality
     h, w = shape[:2]
-    n = len(tiling.tile_regions(h, w, tiling.TILE_SIDE, tiling.TILE_SIDE))
+    n = len(tiling.tile_regions(h, w, *tiling.tile_grid(h, w)))
     return max(8 * (int(rate * h * w / 8) - tiling.overhead(n)) / (h * w), 1e-9)
 
 
@@ -220,7 +238,7 @@ def _join_tiles(image: np.ndarray, parts: list[EncodeResult], dev: torch.device)
     if len(parts) == 1:
         return parts[0]
     h, w = image.shape[:2]
-    data = tiling.pack_tiled(h, w, image.shape[2], tiling.TILE_SIDE, tiling.TILE_SIDE, [r.data for r in parts])
+    data = tiling.pack_tiled(h, w, image.shape[2], *tiling.tile_grid(h, w), [r.data for r in parts])
     mse = sum(10 ** (-r.psnr_float / 10) * r.arch.height * r.arch.width for r in parts) / (h * w)
     return EncodeResult(data=data, arch=parts[0].arch, psnr=psnr(decode_array(data, dev), image),
                         psnr_float=10 * math.log10(1 / max(mse, 1e-12)), iters=parts[0].iters,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ddcodec.errors import BitstreamError
 from ddcodec.format.container import MAGIC, MAX_SIDE, TILED_VERSION, Header, parse
 
-# The tile side the encoder uses (a square tile): not measured yet. 1024 keeps every Kodak image (768x512) and
+# The largest tile side the encoder uses (tile_grid): not measured yet. 1024 keeps every Kodak image (768x512) and
 # anything up to a megapixel one tile, coded exactly as before tiling (a version-4 file), and bounds a decode's
 # memory by one 1024x1024 network's activations (about 0.43 GB for the default coded profile) plus the output.
 TILE_SIDE = 1024
@@ -59,6 +59,21 @@ def tile_regions(height: int, width: int, tile_height: int, tile_width: int) -> 
     of tiles are cut to the image."""
     return [(y, x, min(tile_height, height - y), min(tile_width, width - x))
             for y in range(0, height, tile_height) for x in range(0, width, tile_width)]
+
+
+def tile_side(length: int, most: int) -> int:
+    """The tile side along an axis of `length` pixels: that of the fewest tiles of at most `most` pixels,
+    n = ceil(length / most), with balanced sizes, ceil(length / n), so that no edge tile is thin: every tile but the
+    last has this side and the last is at most n - 1 pixels shorter (1080 -> 540 + 540, 1920 -> 960 + 960,
+    2050 -> 684 + 684 + 682); at least MIN_TILE_SIDE, which an axis of one tile may be shorter than."""
+    n = -(-length // most)
+    return max(-(-length // n), MIN_TILE_SIDE)
+
+
+def tile_grid(height: int, width: int) -> tuple[int, int]:
+    """The tile (height, width) the encoder writes for a height x width image: tile_side of each axis at TILE_SIDE
+    (a version-5 header's uniform grid with its last row and column cut describes these balanced tiles)."""
+    return tile_side(height, TILE_SIDE), tile_side(width, TILE_SIDE)
 
 
 def overhead(n_tiles: int) -> int:

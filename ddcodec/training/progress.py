@@ -5,7 +5,8 @@ and image saying what was done, how well and how long it took. One `Progress` sp
 ETA (and each logged line's) is for everything left, not only for the current stage. Its units are work, not
 iterations: the caller weighs each stage's iterations, and the steps between them, by what they cost (the
 encoder's cost model: a warm-up iteration, a half-size one and a full-size one differ, and the steps after the
-fit are no iterations at all), and the ETA scales the work left by the seconds per unit measured so far.
+fit are no iterations at all), and the ETA scales the work left by the seconds per unit measured so far. The bar
+also counts the images (or a photo's tiles) encoded so far.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Callable, Mapping, TextIO
+from typing import Callable, Mapping, Sequence, TextIO
 
 from tqdm import tqdm
 
@@ -28,12 +29,14 @@ def psnr_of(mse: float) -> float:
 class Progress:
     """Reports the stages of an encode of `total` units of work in all (iterations, unless the caller weighs them),
     to `stream` (stderr by default); `clock` gives seconds. `costs`: work per iteration by stage name (1 where
-    absent), which the caller may set before each batch of stages."""
+    absent), which the caller may set before each batch of stages. `batches`: how many images or tiles each batch
+    encodes, in order, and `unit` what they are ('images' or 'tiles'), for the count on the bar."""
 
-    def __init__(self, total: float, stream: TextIO | None = None,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, total: float, stream: TextIO | None = None, clock: Callable[[], float] = time.perf_counter,
+                 batches: Sequence[int] = (), unit: str = "images") -> None:
         self.total, self.done = total, 0.0
         self.costs: Mapping[str, float] = {}
+        self.batches, self.finished, self.unit = list(batches), 0, unit
         self.stream = stream or sys.stderr
         self.terminal = self.stream.isatty()
         self.clock = clock
@@ -46,6 +49,14 @@ class Progress:
     def advance(self, work: float) -> None:
         """`work` units done outside any stage (the steps between and after the fit's stages)."""
         self.done += work
+
+    def batch_done(self) -> None:
+        """The current batch is encoded (fitted and coded); the next one begins."""
+        self.finished += 1
+
+    def count(self) -> str:
+        """'done/all' of the images (or tiles) of `batches`."""
+        return f"{sum(self.batches[: self.finished])}/{sum(self.batches)}"
 
     def eta(self) -> float:
         """Seconds left for the whole encode: the work left at the seconds per unit of work so far."""
@@ -71,7 +82,8 @@ class Stage:
         self.progress.done += (it - self.it) * self.cost
         if self.bar is not None:
             self.bar.update(it - self.it)
-            postfix = {"overall ETA": _clock(self.progress.eta())}
+            postfix = {self.progress.unit: self.progress.count()} if self.progress.batches else {}
+            postfix["overall ETA"] = _clock(self.progress.eta())
             if mse is not None:
                 postfix["PSNR"] = f"{psnr_of(mse):.2f} dB"
             self.bar.set_postfix(postfix)
@@ -91,5 +103,8 @@ class Stage:
 
 
 def _clock(seconds: float) -> str:
-    """m:ss of a duration, '?' when unknown."""
-    return "?" if math.isnan(seconds) else f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+    """h:mm:ss (m:ss under an hour) of a duration, '?' when unknown."""
+    if math.isnan(seconds):
+        return "?"
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

@@ -1,0 +1,178 @@
+"""A phone photo through the command line: a 4032x3024 image encoded with `ddcodec encode` and decoded with the NumPy
+decoder, each in a fresh process (wall and CPU time, peak resident memory), with its bpp and PSNR, and Pillow's JPEG
+2000 and WebP at the same size for reference (issue 31).
+
+`python -m benchmarks.photo --iters N [--effort 1] [--image kodim03.png] [--size 4032x3024] [--file F.ddc |
+--made-up] [--out results.json]` makes the photo from a Kodak image (`--image`, default the committed
+benchmarks/images/full/kodim03.png; a full-size one from `.kodak/`, the repository's ignored copy, works too):
+upscaled 2x with Lanczos, then mirrored (symmetric padding) out to `--size`, so that it has a photo's size and
+some of its texture without an external file. It is encoded at `--effort` with `--iters` iterations (a small count
+measures the decode side: its time and memory follow the coded profile, not the fit, while the bpp and PSNR of a
+short fit mean little; the encode's fixed work, such as the ARM's refit to the final latents, remains), or
+`--file` is decoded instead (an encode of this photo made before), or with `--made-up` a file of the tiles the
+encoder would write at the default quality with made-up weights (benchmarks.decode_speed.random_stream: the
+decode's work and memory depend only on the tiles' architectures; its PSNR means nothing). The decode is
+`ddcodec.decode(data, backend="numpy", output="numpy")` alone in a fresh interpreter; "baseline" is the same
+interpreter with ddcodec imported and the file read, so that the decode's own memory is the difference. The JSON
+records the machine, its load (`uptime`) before and after, and the commit measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.decode_speed import random_stream
+from benchmarks.decode_start import ROOT, cpu_name, run, uptime
+from ddcodec.encoder.encode import _tile_bpp
+from ddcodec.encoder.ratecontrol import plan
+from ddcodec.format import tiles
+from ddcodec.metrics import psnr
+
+HERE = Path(__file__).resolve().parent
+IMAGE = HERE / "images" / "full" / "kodim03.png"
+OUT = HERE / "results" / "photo-cpu.json"
+
+PEAK = """
+for line in open('/proc/self/status'):
+    if line.startswith('VmHWM:'):
+        print('VmHWM', int(line.split()[1]))
+"""  # the process's own peak resident memory (a child's ru_maxrss can be its parent's, from before the exec)
+ENCODE = """
+import sys
+sys.argv = ['ddcodec', 'encode', SRC, DST, '--effort', EFFORT, '--iters', ITERS, '--quiet', '--overwrite']
+from ddcodec.cli import main
+try:
+    main()
+except SystemExit as exc:
+    if exc.code:
+        raise
+""" + PEAK
+BASELINE = """
+import ddcodec, numpy
+data = open(DST, 'rb').read()
+""" + PEAK
+DECODE = """
+import json, time
+import numpy as np
+import ddcodec
+data = open(DST, 'rb').read()
+w, c = time.perf_counter(), time.process_time()
+pixels = ddcodec.decode(data, backend='numpy', output='numpy')
+print(json.dumps([time.perf_counter() - w, time.process_time() - c]))
+np.save(OUT, pixels)
+""" + PEAK
+
+
+def photo(image: Path, height: int, width: int) -> np.ndarray:
+    """The benchmark's photo (H, W, 3) uint8: `image` upscaled 2x (Lanczos), mirrored out to height x width."""
+    small = Image.open(image).convert("RGB")
+    big = np.asarray(small.resize((2 * small.width, 2 * small.height), Image.LANCZOS))
+    big = big[:height, :width]
+    return np.pad(big, ((0, height - big.shape[0]), (0, width - big.shape[1]), (0, 0)), mode="symmetric")
+
+
+def made_up(height: int, width: int) -> bytes:
+    """A tiled file of a height x width RGB image with the tiles and architectures the encoder plans at the default
+    quality, each tile's weights made up (random_stream)."""
+    rate = _tile_bpp((height, width, 3), None, None, None)
+    regions = tiles.tile_regions(height, width, *tiles.tile_grid(height, width))
+    files = [random_stream(plan(h, w, 3, bpp=rate, coded_input=True).arch, seed=k)
+             for k, (_, _, h, w) in enumerate(regions)]
+    return tiles.pack_tiled(height, width, 3, *tiles.tile_grid(height, width), files)
+
+
+def pillow_at(pixels: np.ndarray, n_bytes: int) -> dict[str, dict]:
+    """Pillow's JPEG 2000 (its rate set to the size) and WebP (the highest quality within the size, by bisection) of
+    `pixels`: bpp, PSNR and the last encode's and the decode's seconds each."""
+    image, n_pixels = Image.fromarray(pixels), pixels.shape[0] * pixels.shape[1]
+
+    def save(fmt: str, **kwargs) -> tuple[bytes, float]:
+        buf, start = io.BytesIO(), time.perf_counter()
+        image.save(buf, fmt, **kwargs)
+        return buf.getvalue(), time.perf_counter() - start
+
+    rate = {"quality_mode": "rates", "quality_layers": [24 * n_pixels / (8 * n_bytes)]}
+    coded = {"JPEG 2000": (*save("JPEG2000", **rate), rate)}
+    low, high = 0, 100  # WebP: the highest quality whose file fits (quality 0 if none does)
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if len(save("WEBP", quality=mid)[0]) <= n_bytes else (low, mid - 1)
+    coded["WebP"] = (*save("WEBP", quality=low), {"quality": low})
+    rows = {}
+    for name, (data, encode_s, options) in coded.items():
+        start = time.perf_counter()
+        back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        rows[name] = {"bpp": round(8 * len(data) / n_pixels, 4), "psnr": round(psnr(back, pixels), 2),
+                      "encode_s": round(encode_s, 2), "decode_s": round(time.perf_counter() - start, 2),
+                      "options": options}
+    return rows
+
+
+def measured(wall: float, cpu: float, stdout: str) -> dict[str, float]:
+    """A fresh process's wall and CPU seconds and its peak resident memory (the VmHWM line PEAK printed last)."""
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+            "peak_mb": round(int(stdout.split()[-1]) / 1024, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, required=True, help="encode iterations (a few: the decode side only)")
+    parser.add_argument("--effort", type=int, default=1)
+    parser.add_argument("--image", type=Path, default=IMAGE)
+    parser.add_argument("--size", default="4032x3024", help="WIDTHxHEIGHT")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--file", type=Path, help="decode this encode of the photo instead of encoding it")
+    source.add_argument("--made-up", action="store_true", help="decode a made-up file of the photo's tiles")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose ddcodec runs the encode and decode")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    width, height = map(int, args.size.split("x"))
+    load_before = uptime()
+    pixels = photo(args.image, height, width)
+    rows: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst, out = Path(tmp) / "photo.png", Path(tmp) / "photo.ddc", Path(tmp) / "decoded.npy"
+        fill = {"SRC": repr(str(src)), "DST": repr(str(dst)), "OUT": repr(str(out)), "EFFORT": repr(str(args.effort)),
+                "ITERS": repr(str(args.iters))}
+
+        def code(template: str) -> str:
+            for key, value in fill.items():
+                template = template.replace(key, value)
+            return template
+
+        if args.file or args.made_up:
+            dst.write_bytes(args.file.read_bytes() if args.file else made_up(height, width))
+        else:
+            Image.fromarray(pixels).save(src)
+            wall, cpu, _, stdout = run(code(ENCODE), args.root)
+            rows["cli encode"] = measured(wall, cpu, stdout)
+        wall, cpu, _, stdout = run(code(BASELINE), args.root)
+        rows["baseline"] = measured(wall, cpu, stdout)
+        wall, cpu, _, stdout = run(code(DECODE), args.root)
+        rows["numpy decode"] = measured(wall, cpu, stdout) | dict(zip(
+            ("decode_wall_s", "decode_cpu_s"), (round(t, 2) for t in json.loads(stdout.splitlines()[0]))))
+        n_bytes = dst.stat().st_size
+        rows["numpy decode"] |= {"bpp": round(8 * n_bytes / (height * width), 4),
+                                 "psnr": round(psnr(np.load(out), pixels), 2)}
+    if not args.made_up:  # (a made-up file's size means nothing)
+        rows |= pillow_at(pixels, n_bytes)
+    result = {"image": f"{args.image.name} upscaled 2x and mirrored to {width}x{height}", "effort": args.effort,
+              "iters": None if args.file or args.made_up else args.iters,
+              "file": str(args.file) if args.file else "made up" if args.made_up else "encoded",
+              "root": str(args.root), "rows": rows, "cpu": cpu_name(), "load_before": load_before,
+              "load_after": uptime()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
