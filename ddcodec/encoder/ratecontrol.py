@@ -104,9 +104,10 @@ def plan(
     rate = bpp if bpp is not None else 8 * channels / ratio
     synthesis = ((CODED.upsampling_taps, CODED.refine_layers, CODED.refine_kernel)
                  if rate >= CODED.min_synthesis_bpp else ())
-    extras = [(synthesis, CODED.arm), (synthesis, None), ((), None)] if coded_input else [((), None)]
+    extras = ([(synthesis, CODED.arm), (synthesis, None), ((), CODED.arm), ((), None)] if coded_input
+              else [((), None)])
     budget = int(bpp * height * width / 8) if bpp is not None else None
-    for synthesis, arm in extras:  # on small budgets, without the ARM, then without the synthesis
+    for synthesis, arm in extras:  # on small budgets, without the ARM, then without the synthesis, then neither
         shape = Architecture(height, width, channels, (1,) * (d + 1), latents, *synthesis, arm=arm)  # any width
         if budget is not None:
             n_tensors = len(shape.tensor_shapes())
@@ -119,11 +120,18 @@ def plan(
         k = width_for(d, channels, n_params - shape.n_synthesis_params - arm_params, sum(latents))
         if coded_input:
             k = min(max(k, _smallest_width(d, channels, n_params, shape, arm_params, latents)), CODED.max_width)
-        synthesis_fits = shape.n_synthesis_params <= CODED.max_synthesis_share * n_params
+        synthesis_fits = shape.n_synthesis_params <= CODED.max_synthesis_share * _gate(n_params, coded_input, budget)
         if k >= 2 and synthesis_fits and _arm_pays(arm, n_params, budget):
             return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis, arm=arm), budget)
     what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
     raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
+
+
+def _gate(n_params: float, coded_input: bool, budget: int | None) -> float:
+    """The network size the synthesis is weighed against: the weights at CODED.max_weight_share of a byte budget
+    (v0.11's share, with which max_synthesis_share was measured), so that a smaller weight_share does not drop the
+    synthesis where v0.11 kept it (n_params: the weights at weight_share)."""
+    return n_params * CODED.max_weight_share / CODED.weight_share if coded_input and budget is not None else n_params
 
 
 def _smallest_width(d: int, channels: int, n_params: float, shape: Architecture, arm_params: int,
