@@ -24,7 +24,7 @@ class CodedPlan:
     `latents_by_scale`: latent grids of a layer 2^-s below full size (s past the last key: the last key's count);
     `upsampling_taps`, `refine_layers`, `refine_kernel`: the synthesis of format 4 (0 taps: bilinear upsampling);
     `arm`: the ARM's shape (None: the linear context model of format 3); the synthesis is left out below
-    `min_synthesis_bpp` and where its weights exceed `max_synthesis_share` of the network's; the ARM is planned
+    `min_synthesis_bpp` and where its weights exceed `max_synthesis_share` of a network at `max_weight_share`; the ARM is planned
     where `arm_saving` of the latents' bits repays its weights (`arm_bits_per_param` each) `arm_payback` times.
     `latent_margin`: the share of what the planned weights leave that the latents' bits are steered to;
     `calibrate_every`: iterations between two measurements of the coder's real latent bits against the estimate.

@@ -118,28 +118,23 @@ def plan(
             n_params = 3 * height * width / ratio
         arm_params = arm.n_params if arm else 0
         k = width_for(d, channels, n_params - shape.n_synthesis_params - arm_params, sum(latents))
-        if coded_input:
-            k = min(max(k, _smallest_width(d, channels, n_params, shape, arm_params, latents)), CODED.max_width)
-        synthesis_fits = shape.n_synthesis_params <= CODED.max_synthesis_share * _gate(n_params, coded_input, budget)
+        ceiling = _weights_at_max_share(n_params, coded_input, budget)
+        if coded_input:  # a small budget keeps a network of width 2 where CODED.max_weight_share holds one
+            smallest = 2 if width_for(d, channels, ceiling - shape.n_synthesis_params - arm_params,
+                                      sum(latents)) >= 2 else 0
+            k = min(max(k, smallest), CODED.max_width)
+        synthesis_fits = shape.n_synthesis_params <= CODED.max_synthesis_share * ceiling
         if k >= 2 and synthesis_fits and _arm_pays(arm, n_params, budget):
             return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis, arm=arm), budget)
     what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
     raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
 
 
-def _gate(n_params: float, coded_input: bool, budget: int | None) -> float:
-    """The network size the synthesis is weighed against: the weights at CODED.max_weight_share of a byte budget
-    (v0.11's share, with which max_synthesis_share was measured), so that a smaller weight_share does not drop the
-    synthesis where v0.11 kept it (n_params: the weights at weight_share)."""
+def _weights_at_max_share(n_params: float, coded_input: bool, budget: int | None) -> float:
+    """The weights a byte budget holds at CODED.max_weight_share (v0.11's share), from n_params at weight_share: the
+    ceiling a small budget's network may grow to, and what the synthesis is weighed against (max_synthesis_share was
+    measured at that share); n_params itself without a budget or for the seed profile."""
     return n_params * CODED.max_weight_share / CODED.weight_share if coded_input and budget is not None else n_params
-
-
-def _smallest_width(d: int, channels: int, n_params: float, shape: Architecture, arm_params: int,
-                    latents: tuple[int, ...]) -> int:
-    """2 where a network of width 2 fits in CODED.max_weight_share of the weights' bits (n_params at weight_share),
-    else 0: a small budget keeps a network rather than only latents."""
-    most = n_params * CODED.max_weight_share / CODED.weight_share
-    return 2 if width_for(d, channels, most - shape.n_synthesis_params - arm_params, sum(latents)) >= 2 else 0
 
 
 def _preset_plan(height: int, width: int, channels: int, d: int, latents: tuple[int, ...], bpp: float | None,
