@@ -11,7 +11,7 @@ iteration, the stages are:
   forward       the synthesis (component.model.render_batch)
   distortion    the MSE against the target (fit.per_image_mse less its forward)
   latent proxy  the latents' quantization proxy and the weights' straight-through quantization
-  rate          the estimate of the latents' bits: the ARM's (encoder.arm.arm_bits: its contexts, MLP, Laplace
+  rate          the estimate of the latents' bits: the ARM's (encoder.arm.arm_bits: its network, Laplace
                 bits) or, where the plan has no ARM, the linear context model's (encoder.rate.context_bits)
   steering      λ's step towards the bit target (RateTerm.steer, less the calibration)
   calibration   the real coder's bits of the rounded grids (every calibrate_every iterations)
@@ -149,8 +149,7 @@ def instrument(timers: Timers) -> list[Callable[[], None]]:
         w(enc, "refit_arm", "ARM refit", "ARM refit"),
         w(enc, "final_stream", "final stream", "final stream"),
         w(enc, "decode_array", "PSNR decodes", "PSNR decodes"),
-        w(enc_arm, "contexts", "rate: contexts"),
-        w(enc_arm, "forward", "rate: ARM MLP"),
+        w(enc_arm, "forward", "rate: ARM network"),
         w(enc_arm, "discrete_laplace_bits", "rate: Laplace bits"),
     ]
     return undo

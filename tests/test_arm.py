@@ -14,7 +14,8 @@ import ddcodec
 from benchmarks import arm_cost as arm_cost_bench
 from benchmarks.decode_speed import random_stream
 from ddcodec.encoder import arm
-from ddcodec.component.arm import _as_coded
+from ddcodec.component.arm import MAX_LOG2_SCALE, _as_coded
+from ddcodec.component.arm import forward as component_forward
 from ddcodec.format import armint
 from ddcodec.decoders import npdecode
 from ddcodec.encoder import ratecontrol
@@ -115,6 +116,33 @@ def test_estimate_matches_the_coder():
     _, rounded = arm.arm_bits(shape, torch_grids, torch_grids, tensors)
     coded = 8 * len(armint.encode_grids(grids, armint.fixed_point(ints, codes), shape))
     assert float(rounded[0]) == pytest.approx(coded, rel=0.03)
+
+
+@pytest.mark.parametrize("shape", [ArmShape(), ArmShape(6, False, (4,)), ArmShape(24, True, (16, 8, 4))])
+def test_forward_is_the_mlp_on_each_values_neighbours(shape):
+    """The torch ARM (its first layer a causal convolution) gives, for every value in stream order, the MLP on that
+    value's neighbours (0 outside the grid) and the preceding grid's co-located value, read one value at a time."""
+    ints, _ = random_arm(shape, seed=8)
+    tensors = [torch.from_numpy(q / 256.0)[None] for q in ints]
+    grids = laplace_grids(9, 2.0)
+    mean, log2_scale = component_forward(shape, tensors, [torch.from_numpy(g).double()[None] for g in grids])
+    expected = []
+    for k, g in enumerate(grids):
+        for y, x in np.ndindex(*g.shape):
+            inputs = [g[y + dy, x + dx] if 0 <= y + dy and 0 <= x + dx < g.shape[1] else 0
+                      for dy, dx in armint.NEIGHBOURS[: shape.neighbours]]
+            if shape.coarser:
+                prev = grids[k - 1] if k else np.zeros_like(g)
+                inputs.append(prev[y * prev.shape[0] // g.shape[0], x * prev.shape[1] // g.shape[1]])
+            h = np.array(inputs, dtype=float)
+            for j in range(0, len(ints), 2):
+                h = ints[j] / 256.0 @ h + ints[j + 1] / 256.0
+                h = np.maximum(h, 0) if j < len(ints) - 2 else h
+            expected.append(h)
+    expected = np.array(expected)
+    np.testing.assert_allclose(mean[0].numpy(), expected[:, 0], atol=1e-9)
+    np.testing.assert_allclose(log2_scale[0].numpy(), expected[:, 1].clip(armint.MIN_LOG2_SCALE, MAX_LOG2_SCALE),
+                               atol=1e-9)
 
 
 def test_quantize_arm_picks_powers_of_two_that_round_trip():

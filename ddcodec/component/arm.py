@@ -36,38 +36,53 @@ def init_arm(shape: ArmShape, generator: torch.Generator) -> list[torch.Tensor]:
     return out
 
 
-def contexts(shape: ArmShape, grids: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The ARM's inputs for every value of B networks' grids (each (B, h, w), stream order): (B, values, inputs), the
-    values in stream order (grid after grid, rows from the top), the neighbours 0 outside their grid."""
-    pad = armint.PAD
-    offsets = armint.NEIGHBOURS[: shape.neighbours]
+def forward(shape: ArmShape, arm: Sequence[torch.Tensor], grids: Sequence[torch.Tensor], as_coded: bool = False
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """B networks' ARMs ((weight (B, out, in), bias (B, out)) per layer) on every value of their grids (each
+    (B, h, w)): μ and log2 b, (B, values) each in stream order (grid after grid, rows from the top), the latter
+    clamped to the coder's levels; with `as_coded`, both as the coder's tables hold them. The neighbours are 0
+    outside their grid, as armint codes them. Channels first: the first layer is a causal convolution of each grid
+    (its neighbours' weights as a kernel, plus the co-located value of the preceding grid), the others one batched
+    matrix product over all values, so that no (values x inputs) contexts tensor is built (half the time of
+    gathering the contexts and multiplying them: benchmarks/results/stages-cpu.md)."""
+    x = torch.relu(_first_layer(shape, arm[0], arm[1], grids))
+    n_layers = len(arm) // 2
+    for j in range(1, n_layers):
+        x = torch.baddbmm(arm[2 * j + 1][:, :, None], arm[2 * j], x)
+        if j < n_layers - 1:
+            x = torch.relu(x)
+    mean, log2_scale = x[:, 0], x[:, 1].clamp(armint.MIN_LOG2_SCALE, MAX_LOG2_SCALE)
+    return _as_coded(mean, log2_scale) if as_coded else (mean, log2_scale)
+
+
+def _first_layer(shape: ArmShape, weight: torch.Tensor, bias: torch.Tensor, grids: Sequence[torch.Tensor]
+                 ) -> torch.Tensor:
+    """The ARM's first linear layer (weight (B, out, inputs), bias (B, out)) on every value's inputs, (B, out,
+    values): each grid convolved with a kernel that holds the weight of neighbour (dy, dx) at (dy + up, dx + side),
+    the rest 0."""
+    offsets = torch.as_tensor(armint.NEIGHBOURS[: shape.neighbours], device=weight.device)
+    up, side = int(-offsets[:, 0].min()), int(offsets[:, 1].abs().max())
+    batch, out = weight.shape[:2]
+    kernel = weight.new_zeros(batch, out, up + 1, 2 * side + 1)
+    kernel[:, :, offsets[:, 0] + up, offsets[:, 1] + side] = weight[:, :, : shape.neighbours]
+    kernel = kernel.reshape(batch * out, 1, up + 1, 2 * side + 1)
     parts = []
     for g, grid in enumerate(grids):
         h, w = grid.shape[1:]
-        p = F.pad(grid, (pad, pad, pad, 0))
-        feats = [p[:, pad + dy : pad + dy + h, pad + dx : pad + dx + w] for dy, dx in offsets]
-        if shape.coarser:
-            if g == 0:
-                feats.append(torch.zeros_like(grid))
-            else:
-                prev = grids[g - 1]
-                rows = torch.arange(h, device=grid.device) * prev.shape[1] // h
-                cols = torch.arange(w, device=grid.device) * prev.shape[2] // w
-                feats.append(prev[:, rows][:, :, cols])
-        parts.append(torch.stack(feats, -1).flatten(1, 2))
-    return torch.cat(parts, 1)
+        padded = F.pad(grid, (side, side, up, 0))[None]
+        y = F.conv2d(padded, kernel, groups=batch).view(batch, out, h * w)
+        if shape.coarser and g > 0:
+            y = y + weight[:, :, -1:] * _co_located(grids[g - 1], h, w).reshape(batch, 1, h * w)
+        parts.append(y)
+    return torch.cat(parts, 2) + bias[:, :, None]
 
 
-def forward(arm: Sequence[torch.Tensor], x: torch.Tensor, as_coded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """B networks' ARMs ((weight (B, out, in), bias (B, out)) per layer) on inputs (B, n, inputs): μ and log2 b,
-    (B, n) each, the latter clamped to the coder's levels; with `as_coded`, both as the coder's tables hold them."""
-    n_layers = len(arm) // 2
-    for j in range(n_layers):
-        x = torch.baddbmm(arm[2 * j + 1][:, None, :], x, arm[2 * j].transpose(1, 2))
-        if j < n_layers - 1:
-            x = torch.relu(x)
-    mean, log2_scale = x[..., 0], x[..., 1].clamp(armint.MIN_LOG2_SCALE, MAX_LOG2_SCALE)
-    return _as_coded(mean, log2_scale) if as_coded else (mean, log2_scale)
+def _co_located(coarser: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The value of the grid `coarser` (B, h', w') at each position of an h x w grid (row y reads row y·h' // h, as
+    armint does): (B, h, w)."""
+    rows = torch.arange(h, device=coarser.device) * coarser.shape[1] // h
+    cols = torch.arange(w, device=coarser.device) * coarser.shape[2] // w
+    return coarser[:, rows][:, :, cols]
 
 
 def _as_coded(mean: torch.Tensor, log2_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,7 +22,7 @@ from ddcodec.format import armint
 from ddcodec.training.adam import Adam
 from ddcodec.format.architecture import Architecture, ArmShape
 from ddcodec.format.entropy import RANGE, encode_ints
-from ddcodec.component.arm import MAX_LOG2_SCALE, contexts, forward
+from ddcodec.component.arm import forward
 
 STEP_SHIFTS = range(4, 13)  # a layer's step 2^-k is searched over these k (2^-12: weights within +-2^16)
 DEFAULT_SHIFT = 8
@@ -57,12 +57,12 @@ def arm_bits(shape: ArmShape, grids: Sequence[torch.Tensor], clean: Sequence[tor
     `as_coded`, μ and b as the coder's tables hold them (_as_coded). Where the grids the loss sees hold the rounded
     values (hard or straight-through proxies: fine-tuning), one pass of the ARM serves both: the same values as two."""
     rounded = [torch.round(c.detach()) for c in clean]
-    mean, log2_scale = forward(arm, contexts(shape, rounded), as_coded)
+    mean, log2_scale = forward(shape, arm, rounded, as_coded)
     rounded_bits = discrete_laplace_bits(_values(rounded), mean, log2_scale).sum(1)
     if all(torch.equal(g.detach(), r) for g, r in zip(grids, rounded)):
         held = mean.detach(), log2_scale.detach()
     else:
-        held = forward([a.detach() for a in arm], contexts(shape, [g.detach() for g in grids]), as_coded)
+        held = forward(shape, [a.detach() for a in arm], [g.detach() for g in grids], as_coded)
     noisy = discrete_laplace_bits(_values(grids), *held).sum(1)
     return noisy + rounded_bits - rounded_bits.detach(), rounded_bits.detach()
 
@@ -152,12 +152,12 @@ def refit_arm(arch: Architecture, weights: Sequence[torch.Tensor], iters: int = 
     if arch.arm is None:
         return list(weights)
     grids = [torch.round(weights[t].detach()) for t in sorted(arch.grid_indices)]
-    inputs, values = contexts(arch.arm, grids), _values(grids)  # the grids are fixed: their contexts once
+    values = _values(grids)
     params = [weights[t].detach().clone().requires_grad_() for t in arch.arm_indices]
     opt = Adam(params, lr)
     for it in range(iters):
         opt.lr = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
-        bits = discrete_laplace_bits(values, *forward(params, inputs, as_coded=True)).sum(1)
+        bits = discrete_laplace_bits(values, *forward(arch.arm, params, grids, as_coded=True)).sum(1)
         opt.zero_grad()
         bits.sum().backward()
         opt.step()
