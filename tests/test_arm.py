@@ -16,6 +16,7 @@ from benchmarks.decode_speed import random_stream
 from ddcodec.encoder import arm
 from ddcodec.component.arm import MAX_LOG2_SCALE, _as_coded
 from ddcodec.component.arm import forward as component_forward
+from ddcodec.component.model import init_weights
 from ddcodec.format import armint
 from ddcodec.decoders import npdecode
 from ddcodec.encoder import ratecontrol
@@ -273,3 +274,23 @@ def test_the_arm_files_tensors_are_budgeted_from_their_descriptors():
     assert decode_cost(arch, facts).macs > decode_cost(arch).macs + TABLE_ENTRY_WORK * facts.table_entries
     with pytest.raises(DecodeBudgetError, match="MAX_MACS"):
         read_ints(data, Limits(memory=1 << 30, macs=decode_cost(arch).macs * 1.01))
+
+
+def test_the_arms_last_fit_never_codes_in_more_bits():
+    """refit_arm keeps, network by network, the ARM (fitted or refitted) that codes its grids and itself in fewer
+    bits: a refit from a good ARM, which lost on a real fit, cannot make a file larger."""
+    arch = Architecture(32, 32, 3, (4, 4, 4), (1, 1), arm=ArmShape())
+    nets = [init_weights(arch, torch.Generator().manual_seed(s)) for s in range(2)]
+    rng = np.random.default_rng(10)
+    for net in nets:
+        for t in arch.grid_indices:
+            net[t] = torch.from_numpy(np.round(rng.laplace(0, 1.5, net[t].shape))).float()
+    weights = [torch.stack(ts) for ts in zip(*nets)]
+    out = arm.refit_arm(arch, weights, iters=20, lr=0.3)  # a step this large moves the ARM far
+
+    def bits(ws, b):
+        return arm._coded_bits(arch.arm, [ws[t][b] for t in arch.arm_indices],
+                               [ws[t] for t in sorted(arch.grid_indices)], b)
+
+    assert all(bits(out, b) <= bits(weights, b) for b in range(2))
+    assert all(torch.equal(out[t], weights[t]) for t in arch.grid_indices)
