@@ -20,19 +20,24 @@ from ddcodec.format.architecture import ArmShape
 MAX_LOG2_SCALE = armint.MIN_LOG2_SCALE + (armint.LEVELS - 1) / armint.LEVELS_PER_OCTAVE
 
 INIT_LOG2_SCALE = -2.0  # the ARM starts at b = 1/4: latents at 0 cost 0.05 bits each, as under the linear model
+# The coder floors the ARM's μ output to 1/FRAC: the μ it codes with is on average this much below the output, which
+# the rate term's continuous μ subtracts, so that the fit learns outputs a coder's floor rounds to the nearest
+# quarter. Modelled as the output itself, the floor cost 22 % more bits than rounding on a 768x512 fit (kodim03 at
+# 0.3 bpp: 91,060 estimated bits with μ floored, 74,567 rounded, 73,421 continuous; benchmarks/results/ablations.md).
+FLOOR_BIAS = 0.5 / armint.FRAC
 
 
 def init_arm(shape: ArmShape, generator: torch.Generator) -> list[torch.Tensor]:
     """Fresh ARM tensors, (weight, bias) per layer: hidden layers uniform in +-1/sqrt(fan_in) and zero biases; the
-    output layer's weights zero, so that the ARM starts predicting μ = 0, log2 b = INIT_LOG2_SCALE everywhere (at
-    b = 1 the rounded zeros of a fresh fit cost 1.1 bits each, and the rate control's λ ran up 100-fold before the
-    ARM had learnt better)."""
+    output layer's weights zero and its μ bias FLOOR_BIAS, so that the ARM starts predicting μ = 0 (continuous and as
+    coded), log2 b = INIT_LOG2_SCALE everywhere (at b = 1 the rounded zeros of a fresh fit cost 1.1 bits each, and
+    the rate control's λ ran up 100-fold before the ARM had learnt better)."""
     out = []
     layers = shape.layer_shapes()
     for j, (o, i) in enumerate(layers):
         bound = 0.0 if j == len(layers) - 1 else 1.0 / math.sqrt(i)
         out += [(torch.rand((o, i), generator=generator) * 2 - 1) * bound, torch.zeros(o)]
-    out[-1][1] = INIT_LOG2_SCALE
+    out[-1][0], out[-1][1] = FLOOR_BIAS, INIT_LOG2_SCALE
     return out
 
 
@@ -40,7 +45,8 @@ def forward(shape: ArmShape, arm: Sequence[torch.Tensor], grids: Sequence[torch.
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """B networks' ARMs ((weight (B, out, in), bias (B, out)) per layer) on every value of their grids (each
     (B, h, w)): μ and log2 b, (B, values) each in stream order (grid after grid, rows from the top), the latter
-    clamped to the coder's levels; with `as_coded`, both as the coder's tables hold them. The neighbours are 0
+    clamped to the coder's levels; μ is the output less FLOOR_BIAS, the mean of the coder's floored μ; with
+    `as_coded`, both as the coder's tables hold them. The neighbours are 0
     outside their grid, as armint codes them. Channels first: the first layer is a causal convolution of each grid
     (its neighbours' weights as a kernel, plus the co-located value of the preceding grid), the others one batched
     matrix product over all values, so that no (values x inputs) contexts tensor is built (half the time of
@@ -51,8 +57,8 @@ def forward(shape: ArmShape, arm: Sequence[torch.Tensor], grids: Sequence[torch.
         x = torch.baddbmm(arm[2 * j + 1][:, :, None], arm[2 * j], x)
         if j < n_layers - 1:
             x = torch.relu(x)
-    mean, log2_scale = x[:, 0], x[:, 1].clamp(armint.MIN_LOG2_SCALE, MAX_LOG2_SCALE)
-    return _as_coded(mean, log2_scale) if as_coded else (mean, log2_scale)
+    output, log2_scale = x[:, 0], x[:, 1].clamp(armint.MIN_LOG2_SCALE, MAX_LOG2_SCALE)
+    return _as_coded(output, log2_scale) if as_coded else (output - FLOOR_BIAS, log2_scale)
 
 
 def _first_layer(shape: ArmShape, weight: torch.Tensor, bias: torch.Tensor, grids: Sequence[torch.Tensor]
@@ -86,7 +92,7 @@ def _co_located(coarser: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 def _as_coded(mean: torch.Tensor, log2_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """μ floored to 1/FRAC and log2 b rounded to 1/LEVELS_PER_OCTAVE, as _armint.c codes them, with straight-through
+    """The ARM's μ output floored to 1/FRAC and log2 b rounded to 1/LEVELS_PER_OCTAVE, as _armint.c codes them, with straight-through
     gradients: the ARM's last fit (refit_arm), to latents that no longer move. A fit with μ continuous learns means
     near 1/2 with small scales (a value 0 or 1 for one bit), which the coder's quarter-step means code at up to ~11
     bits (kodim14 at 0.15 bpp: coded 19 % above the estimate; kodim03, 768x512: 26-50 %); the whole fit through
