@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ddcodec.errors import BitstreamError, DdcodecError, DecodeBudgetError, InputError
 from ddcodec.pillow import register_pillow
 
-__version__ = "0.12.0.dev0"
+__version__ = "0.12.0.dev1"
 
 _LAZY = {
     "encode": "encoder.encode", "encode_many": "encoder.encode", "EncodeResult": "encoder.encode",
