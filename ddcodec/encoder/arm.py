@@ -146,14 +146,31 @@ def arm_step_codes(arch: Architecture, weights: Sequence[torch.Tensor]) -> list[
 
 def refit_arm(arch: Architecture, weights: Sequence[torch.Tensor], iters: int = REFIT_ITERS, lr: float = REFIT_LR
               ) -> list[torch.Tensor]:
-    """B networks' weights with the ARM fitted once more, alone, to the bits of their final integer grids (Adam,
-    cosine learning rate, from the ARM they have, μ and b as the coder holds them), where that makes the coded file
-    smaller: each network keeps whichever ARM, the one it was fitted with or the refitted one, codes its grids and
-    itself in fewer bits (quantize_arm). The refit was added when the fit's ARM modelled the noisy latents; since it
-    learns from the rounded ones, the refit lost on a 768x512 fit at 200 iterations (kodim03 at 0.3 bpp: 82,816
-    bits against 76,864: benchmarks/results/ablations.md)."""
+    """B networks' weights with the ARM fitted once more, alone, to the bits of their final integer grids
+    (refitted_arm), where that makes the coded file smaller: each network keeps whichever ARM, the one it was
+    fitted with or the refitted one, codes its grids and itself in fewer bits (quantize_arm). The refit was added
+    when the fit's ARM modelled the noisy latents; since it learns from the rounded ones, the refit lost on a 768x512
+    fit at 200 iterations (kodim03 at 0.3 bpp: 82,816 bits against 76,864: benchmarks/results/ablations.md)."""
     if arch.arm is None:
         return list(weights)
+    grids = [torch.round(weights[t].detach()) for t in sorted(arch.grid_indices)]
+    refitted = refitted_arm(arch, weights, iters, lr)
+    out = list(weights)
+    for t in arch.arm_indices:
+        out[t] = weights[t].detach().clone()
+    for b in range(weights[0].shape[0]):
+        mine = [r[b] for r in refitted]
+        if _coded_bits(arch.arm, mine, grids, b) < _coded_bits(arch.arm, [out[t][b] for t in arch.arm_indices],
+                                                               grids, b):
+            for t, r in zip(arch.arm_indices, mine):
+                out[t][b] = r
+    return out
+
+
+def refitted_arm(arch: Architecture, weights: Sequence[torch.Tensor], iters: int = REFIT_ITERS,
+                 lr: float = REFIT_LR) -> list[torch.Tensor]:
+    """B networks' ARM tensors fitted alone to the bits of their rounded grids, μ and b as the coder holds them
+    (Adam, cosine learning rate, from the ARM they have)."""
     grids = [torch.round(weights[t].detach()) for t in sorted(arch.grid_indices)]
     values = _values(grids)
     params = [weights[t].detach().clone().requires_grad_() for t in arch.arm_indices]
@@ -164,16 +181,7 @@ def refit_arm(arch: Architecture, weights: Sequence[torch.Tensor], iters: int = 
         opt.zero_grad()
         bits.sum().backward()
         opt.step()
-    out = list(weights)
-    for t in arch.arm_indices:
-        out[t] = weights[t].detach().clone()
-    for b in range(weights[0].shape[0]):
-        refitted = [p[b].detach() for p in params]
-        if _coded_bits(arch.arm, refitted, grids, b) < _coded_bits(arch.arm, [out[t][b] for t in arch.arm_indices],
-                                                                   grids, b):
-            for t, p in zip(arch.arm_indices, refitted):
-                out[t][b] = p
-    return out
+    return [p.detach() for p in params]
 
 
 def _coded_bits(shape: ArmShape, arm: Sequence[torch.Tensor], grids: Sequence[torch.Tensor], b: int) -> int:
