@@ -123,28 +123,37 @@ def test_estimate_matches_the_coder():
 def test_forward_is_the_mlp_on_each_values_neighbours(shape):
     """The torch ARM (its first layer a causal convolution) gives, for every value in stream order, the MLP on that
     value's neighbours (0 outside the grid) and the preceding grid's co-located value, read one value at a time,
-    its μ output less the mean of the coder's floor."""
-    ints, _ = random_arm(shape, seed=8)
-    tensors = [torch.from_numpy(q / 256.0)[None] for q in ints]
-    grids = laplace_grids(9, 2.0)
-    mean, log2_scale = component_forward(shape, tensors, [torch.from_numpy(g).double()[None] for g in grids])
-    expected = []
-    for k, g in enumerate(grids):
-        for y, x in np.ndindex(*g.shape):
-            inputs = [g[y + dy, x + dx] if 0 <= y + dy and 0 <= x + dx < g.shape[1] else 0
-                      for dy, dx in armint.NEIGHBOURS[: shape.neighbours]]
-            if shape.coarser:
-                prev = grids[k - 1] if k else np.zeros_like(g)
-                inputs.append(prev[y * prev.shape[0] // g.shape[0], x * prev.shape[1] // g.shape[1]])
-            h = np.array(inputs, dtype=float)
-            for j in range(0, len(ints), 2):
-                h = ints[j] / 256.0 @ h + ints[j + 1] / 256.0
-                h = np.maximum(h, 0) if j < len(ints) - 2 else h
-            expected.append(h)
-    expected = np.array(expected)
-    np.testing.assert_allclose(mean[0].numpy(), expected[:, 0] - FLOOR_BIAS, atol=1e-9)  # the floor's mean
-    np.testing.assert_allclose(log2_scale[0].numpy(), expected[:, 1].clip(armint.MIN_LOG2_SCALE, MAX_LOG2_SCALE),
-                               atol=1e-9)
+    its μ output less the mean of the coder's floor; two networks in one batch each with their own ARM and grids."""
+    arms = [random_arm(shape, seed=8 + b)[0] for b in range(2)]
+    nets = [laplace_grids(9 + b, 2.0) for b in range(2)]
+    tensors = [torch.stack([torch.from_numpy(a[j] / 256.0) for a in arms]) for j in range(len(arms[0]))]
+    grids = [torch.stack([torch.from_numpy(n[k]).double() for n in nets]) for k in range(len(SHAPES))]
+    mean, log2_scale = component_forward(shape, tensors, grids)
+    for b, (ints, net) in enumerate(zip(arms, nets)):
+        expected = np.array([_mlp(ints, _inputs(shape, net, k, y, x))
+                             for k, g in enumerate(net) for y, x in np.ndindex(*g.shape)])
+        np.testing.assert_allclose(mean[b].numpy(), expected[:, 0] - FLOOR_BIAS, atol=1e-9)  # the floor's mean
+        np.testing.assert_allclose(log2_scale[b].numpy(),
+                                   expected[:, 1].clip(armint.MIN_LOG2_SCALE, MAX_LOG2_SCALE), atol=1e-9)
+
+
+def _inputs(shape: ArmShape, grids: list[np.ndarray], k: int, y: int, x: int) -> np.ndarray:
+    """The ARM's inputs for value (y, x) of grid k, read one by one."""
+    g = grids[k]
+    inputs = [g[y + dy, x + dx] if 0 <= y + dy and 0 <= x + dx < g.shape[1] else 0
+              for dy, dx in armint.NEIGHBOURS[: shape.neighbours]]
+    if shape.coarser:
+        prev = grids[k - 1] if k else np.zeros_like(g)
+        inputs.append(prev[y * prev.shape[0] // g.shape[0], x * prev.shape[1] // g.shape[1]])
+    return np.array(inputs, dtype=float)
+
+
+def _mlp(ints: list[np.ndarray], h: np.ndarray) -> np.ndarray:
+    """The ARM's layers (integer weights at step 2^-8) on one value's inputs, ReLU between them."""
+    for j in range(0, len(ints), 2):
+        h = ints[j] / 256.0 @ h + ints[j + 1] / 256.0
+        h = np.maximum(h, 0) if j < len(ints) - 2 else h
+    return h
 
 
 def test_quantize_arm_picks_powers_of_two_that_round_trip():
