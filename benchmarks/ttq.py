@@ -5,7 +5,8 @@
 A lever is `default` (encode's defaults) or a space-free list of `key=value` changes to them joined by commas:
 `effort`, `iters`, `tries`, `lr`, `input` (seed or coded) and `threads` (torch's CPU threads); and changes to the
 effort's schedule (presets.py): `gain` (the latents' gain), `optimizer` (adam or soap), and, for every fit phase,
-`latents` (the quantization proxy), `temperature` and `noise_param` (`start:end`), `noise` and `test_every`. Each image is encoded once per
+`latents` (the quantization proxy), `temperature` and `noise_param` (`start:end`), `noise` and `test_every`,
+and `lambda_floor` in the phases that have one. Each image is encoded once per
 lever at one bpp target; results are cached per image and lever under `cache/`, and the run writes `ttq.json`,
 `ttq.md` (a table) and `ttq.png` (PSNR against seconds, one panel per image).
 """
@@ -42,7 +43,8 @@ def _pair(value: str) -> tuple[float, float]:
 
 # Schedule keys: changes to the effort's preset (presets.Preset), the fit phases' fields applied to every fit phase.
 PRESET_KEYS = {"gain": ("latent_gain", float), "optimizer": ("optimizer", str)}
-PHASE_KEYS = {"latents": str, "temperature": _pair, "noise": str, "noise_param": _pair, "test_every": int}
+PHASE_KEYS = {"latents": str, "temperature": _pair, "noise": str, "noise_param": _pair, "test_every": int,
+              "lambda_floor": float}  # λ's floor: in the phases that set one (the others hold λ at its start)
 
 
 def parse_lever(lever: str) -> dict:
@@ -75,7 +77,8 @@ def encode_options(changes: dict) -> dict:
     if schedule:
         preset = EFFORTS[options.pop("effort", DEFAULT_EFFORT)]
         phases = tuple(dataclasses.replace(p, **{k: _window(v, p.cosine) for k, v in schedule.items()
-                                                 if k in PHASE_KEYS}) for p in preset.fit)
+                                                 if k in PHASE_KEYS and (k != "lambda_floor" or p.lambda_floor)})
+                       for p in preset.fit)
         fields = {PRESET_KEYS[k][0]: v for k, v in schedule.items() if k in PRESET_KEYS}
         options["preset"] = dataclasses.replace(preset, fit=phases, **fields)
     return options
