@@ -46,14 +46,20 @@ LEVERS = {  # name: npdecode attributes changed for that run
 }
 
 
-def random_stream(arch: Architecture, seed: int = 0, coder: int = 0) -> bytes:
+def random_stream(arch: Architecture, seed: int = 0, coder: int = 0, latent_spread: float | None = None) -> bytes:
     """A valid .ddc with weights drawn like an initialization (convolutions +-1/sqrt(fan_in), BatchNorm scales
     1 +- 0.1, shifts +-0.1), quantized with steps of about 1/64 of each tensor's range (the ARM's: 2^-8, within
-    +-1/2); latent grids may use the context model or the ARM, as the encoder's do."""
+    +-1/2); latent grids may use the context model or the ARM, as the encoder's do. With `latent_spread`, the grids
+    are integers (step 1) rounded from a Laplace of that scale, as a fit leaves them (mostly zeros) instead of
+    values of the grid's range."""
     rng = np.random.default_rng(seed)
     ints, codes = [], []
     arm = set(arch.arm_indices)
     for t, shape in enumerate(arch.tensor_shapes()):
+        if latent_spread is not None and t in arch.grid_indices:
+            ints.append(np.round(rng.laplace(0, latent_spread, shape)).astype(np.int64))
+            codes.append(0)
+            continue
         bound = 0.5 if t in arm else 1 / math.sqrt(shape[1]) if len(shape) == 2 else 0.1
         code = -32 if t in arm else round(4 * math.log2(bound / 64))
         w = rng.uniform(-bound, bound, shape) + (1 if t % 3 == 1 and len(shape) == 1 and t not in arm else 0)
