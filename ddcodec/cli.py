@@ -110,6 +110,10 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
 @click.option("--ratio", type=float, help="Compression factor 3·H·W / number of coded weights.")
 @click.option("--quality", type=int, help="Preset 1..5 = at most 0.15, 0.25, 0.4, 0.6, 1.0 bpp; the default is 3.")
 @click.option("--psnr", "min_psnr", type=float, help="Smallest file found whose decoded PSNR reaches this (dB).")
+@click.option("--lambda", "lmbda", type=float,
+              help="Rate weight λ of the coded profile's loss, MSE + λ·bpp (MSE of RGB in 0..1): λ alone sets the "
+                   "file's size, as for the field's fixed-λ curves (about 1e-4 to 1e-2); the network is sized as for "
+                   "--bpp/--ratio/--quality, which are then no cap.")
 @click.option("--input", "input_", type=click.Choice(INPUTS), default=DEFAULT_INPUT, show_default=True,
               help="Network input: latent grids coded in the file too, or only the seed (the paper's Deep Decoder).")
 @click.option("--effort", type=int,
@@ -134,8 +138,8 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
               help="Spread the images over a Ray cluster (local, or ADDRESS: auto, ray://head:10001, ...).")
 @_one_line_errors
-def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, effort, iters, lr, seed, tries, coder, device, batch, jobs,
-               threads, overwrite, skip_existing, as_json, quiet, ray_address) -> None:
+def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, effort, iters, lr, seed, tries, coder, device,
+               batch, jobs, threads, overwrite, skip_existing, as_json, quiet, ray_address) -> None:
     """Compress image SRC into the .ddc file DST, or several images (files or folders) into the folder DST (as
     NAME.ddc); each file is written as soon as it is done."""
     from ddcodec.io.outputs import image_suffixes, plan_outputs
@@ -148,8 +152,8 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, input_, effort, iters, lr, 
     if ray_address is not None and (jobs > 1 or threads):
         raise DdcodecError("--ray spreads the images itself: leave out --jobs and --threads")
     pairs = plan_outputs(sources, dst, ".ddc", image_suffixes(), overwrite, skip_existing)
-    options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, input=input_, effort=effort, iters=iters,
-                   lr=lr, seed=seed, tries=tries, coder=coder, device=device, batch=batch)
+    options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, lmbda=lmbda, input=input_, effort=effort,
+                   iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device, batch=batch)
     inputs, outputs = [s for s, _ in pairs], [o for _, o in pairs]
 
     def report(out, result):

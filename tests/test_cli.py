@@ -130,7 +130,14 @@ def test_bad_options_give_one_line(tmp_path):
     assert_one_line_error(run("encode", SRC, tmp_path / "o.ddc", "--bpp", "0.001", "--iters", "5"))
     assert_one_line_error(run("encode", SRC, tmp_path / "missing" / "o.ddc", "--iters", "5"))
     assert_one_line_error(run("decode", tmp_path / "nothing.ddc", tmp_path / "o.png"))
+    assert_one_line_error(run("encode", SRC, tmp_path / "o.ddc", "--lambda", "1e-3", "--input", "seed"))
     assert not list(tmp_path.iterdir())
+
+
+def test_encode_at_a_lambda(tmp_path):
+    result = run("encode", SRC, tmp_path / "l.ddc", "--lambda", "0.01", "--iters", "5", "--tries", "1", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "l.ddc").stat().st_size > 0
 
 
 def test_an_image_above_the_decode_limits_is_refused_with_a_size_that_fits(tmp_path, monkeypatch):

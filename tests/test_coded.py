@@ -103,6 +103,16 @@ def test_a_larger_lambda_spends_fewer_latent_bits(parrot):
     assert bits[1] < 0.7 * bits[0]
 
 
+def test_lambda_alone_sets_the_files_size(parrot):
+    """With λ given, the file's size follows from it (a larger λ, a smaller file), and the size of the network it was
+    planned for (here 0.5 bpp) is no cap: a small λ spends more."""
+    results = [ddcodec.encode(parrot, lmbda=lam, bpp=0.5, iters=60, tries=1) for lam in (1e-4, 1e-1)]
+    assert results[0].n_bytes > results[1].n_bytes
+    assert results[0].bpp > 0.5
+    assert all(r.arch == results[0].arch for r in results)
+    assert psnr(decode_array(results[0].data), parrot) == pytest.approx(results[0].psnr, abs=0.01)
+
+
 def test_psnr_target_is_reached(parrot):
     result = ddcodec.encode(parrot, psnr=20.0, iters=150, tries=2)
     assert result.psnr >= 20.0
@@ -131,7 +141,8 @@ def test_tensor_list_of_a_coded_architecture():
     assert arch.n_latents == 2 * 130 + 40 * 52
 
 
-@pytest.mark.parametrize("kwargs", [dict(input="latent"), dict(psnr=float("nan")), dict(psnr=30, bpp=1)])
+@pytest.mark.parametrize("kwargs", [dict(input="latent"), dict(psnr=float("nan")), dict(psnr=30, bpp=1),
+                                    dict(lmbda=-1e-3), dict(lmbda=1e-3, psnr=30), dict(lmbda=1e-3, input="seed")])
 def test_bad_profile_options_raise_input_error(parrot, kwargs):
     with pytest.raises(ddcodec.InputError):
         ddcodec.encode(parrot, iters=5, **kwargs)

@@ -34,8 +34,8 @@ from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS, GPU_EFFORT, Preset
 from ddcodec.training.progress import Progress
 from ddcodec.encoder.nnquant import allocate_steps, quantize, sensitivities, step_tensors
 from ddcodec.encoder.ratecontrol import (DEFAULT_QUALITY, PSNR_RETRIES, QUALITY_BPP, Plan, RateTerm, bpp_for_psnr,
-                                         final_stream, latent_rate_term, plan, prune_to_fit, psnr_plan, search_mu,
-                                         unbudgeted_mu)
+                                         final_stream, lambda_mu, latent_rate_term, plan, prune_to_fit, psnr_plan,
+                                         search_mu, unbudgeted_mu)
 from ddcodec.training.warmup import warm_up
 
 MAX_ITERS = 10**7
@@ -84,6 +84,7 @@ def encode(
     ratio: float | None = None,
     quality: int | None = None,
     psnr: float | None = None,
+    lmbda: float | None = None,
     input: str = DEFAULT_INPUT,
     effort: int | None = None,
     iters: int | None = None,
@@ -98,14 +99,16 @@ def encode(
     """Compress one image (path, PIL image or uint8 array) to .ddc bytes; the options are those of encode_many.
 
     Give at most one of `bpp` (a hard cap on bits per pixel), `ratio` (3·H·W / weights), `quality` (1..5; the
-    default is 3) or `psnr` (dB: the smallest file found that reaches it). `input` "coded" (latent grids coded in
+    default is 3) or `psnr` (dB: the smallest file found that reaches it); or `lmbda`, the rate weight λ (see
+    encode_many). `input` "coded" (latent grids coded in
     the file too; the default) or "seed" (the paper's Deep Decoder: weights and a seed). `effort` 1..5 picks the
     schedule (presets.EFFORTS; default 3 on the CPU, 4 on a GPU); `iters` overrides its iterations, `tries` its
     warm-up candidates (seeds from `seed`), `preset` replaces it; `lr` is the peak learning rate; `coder` "range"
     or "zstd"; `device` "auto", "cpu" or "cuda"; `progress` shows a progress bar. Raises InputError for options or
     images it cannot take.
     """
-    return encode_many([image], bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, input=input, effort=effort,
+    return encode_many([image], bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, lmbda=lmbda, input=input,
+                       effort=effort,
                        iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device, progress=progress,
                        preset=preset)[0]
 
@@ -117,6 +120,7 @@ def encode_many(
     ratio: float | None = None,
     quality: int | None = None,
     psnr: float | None = None,
+    lmbda: float | None = None,
     effort: int | None = None,
     iters: int | None = None,
     lr: float = DEFAULT_LR,
@@ -134,14 +138,18 @@ def encode_many(
     Choose the size with one of `bpp` (a hard cap on bits per pixel, header included), `ratio` (3·H·W / parameters)
     or `quality` (presets of bpp, 1..5), or ask for `psnr` (dB: the smallest file found whose decoded PSNR reaches
     it; the network is sized from a guess of the rate, doubled up to three times if the fit falls short); the
-    default is quality 3. `effort`, `iters`, `tries` and `preset` choose the schedule (see encode). `batch` defaults
+    default is quality 3. With `lmbda`, the rate weight λ, the coded profile fits one loss, MSE (RGB in 0..1) + λ ·
+    bits per pixel, for every tensor the file holds (the latents' bits by their coder's estimate; the weights'
+    quantization steps at the same slope), and λ alone sets the file's size, as the field draws its curves: the
+    network is sized as for `bpp`, `ratio` or `quality`, none of which is then a cap. `effort`, `iters`, `tries` and
+    `preset` choose the schedule (see encode). `batch` defaults
     to 16 on CUDA and 1 on the CPU, where batching saves little. Each result is the same as encoding its image
     alone, up to float rounding. `input` "coded" (the default) also fits latent grids with a rate term and codes
     them in the file; "seed" codes only the weights and the seed.
     """
-    batch, schedule = check_options(bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, input=input, effort=effort,
-                                    iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device,
-                                    batch=batch, preset=preset)
+    batch, schedule = check_options(bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, lmbda=lmbda, input=input,
+                                    effort=effort, iters=iters, lr=lr, seed=seed, tries=tries, coder=coder,
+                                    device=device, batch=batch, preset=preset)
     dev = pick_device(device)
     images = [to_array(image) for image in images]
     arrays, owners = [], []  # the images to fit: each image, or each tile of an image larger than a tile
@@ -185,7 +193,7 @@ def encode_many(
                         unit="tiles" if len(arrays) > len(images) else "images") if progress else None
     for chunk in chunks:
         fitted = _encode_batch([arrays[i] for i in chunk], plans[chunk[0]], schedule, lr, seed, CODERS[coder], dev,
-                               reporter, psnr, _label(chunk, owners, len(images)))
+                               reporter, psnr, _label(chunk, owners, len(images)), lmbda)
         for i, r in zip(chunk, fitted):
             results[i] = r
         if reporter:
@@ -302,7 +310,7 @@ def _decodable_size(h: int, w: int, rest: tuple[int, ...], size: Callable[[tuple
 
 def check_options(
     *, bpp: float | None = None, ratio: float | None = None, quality: int | None = None, psnr: float | None = None,
-    input: str = DEFAULT_INPUT, effort: int | None = None, iters: int | None = None, lr: float = DEFAULT_LR,
+    lmbda: float | None = None, input: str = DEFAULT_INPUT, effort: int | None = None, iters: int | None = None, lr: float = DEFAULT_LR,
     seed: int = 0, tries: int | None = None, coder: str = "range", device: str = "auto", batch: int | None = None,
     preset: Preset | None = None,
 ) -> tuple[int, Preset]:
@@ -318,13 +326,15 @@ def check_options(
         raise InputError(f"iters must be in 1 .. {MAX_ITERS}, not {iters}")
     if tries is not None and tries < 1:
         raise InputError(f"tries must be at least 1, not {tries}")
-    for name, value in (("bpp", bpp), ("ratio", ratio), ("lr", lr)):
+    for name, value in (("bpp", bpp), ("ratio", ratio), ("lr", lr), ("lambda", lmbda)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise InputError(f"{name} must be a positive finite number, not {value}")
     if psnr is not None and not (math.isfinite(psnr) and 0 < psnr < 100):
         raise InputError(f"psnr must be a number of dB between 0 and 100, not {psnr}")
     if sum(x is not None for x in (bpp, ratio, quality, psnr)) > 1:
         raise InputError("give at most one of bpp, ratio, quality and psnr")
+    if lmbda is not None and (psnr is not None or input != "coded"):
+        raise InputError("lambda sets the rate of the coded profile's latents: leave out psnr and --input seed")
     if batch is not None and batch < 1:
         raise InputError(f"batch must be at least 1, not {batch}")
     try:
@@ -342,16 +352,19 @@ def check_options(
 
 def _encode_batch(
     pixels: list[np.ndarray], p: Plan, preset: Preset, lr: float, seed: int, coder: int, dev: torch.device,
-    progress: Progress | None, min_psnr: float | None = None, label: str = "",
+    progress: Progress | None, min_psnr: float | None = None, label: str = "", lmbda: float | None = None,
 ) -> list[EncodeResult]:
-    """Warm up, fit, round, allocate steps, fine-tune and code B images of one size as B networks in one batch."""
+    """Warm up, fit, round, allocate steps, fine-tune and code B images of one size as B networks in one batch;
+    with `lmbda`, at that rate weight and without p's byte budget."""
     start = time.perf_counter()
+    if lmbda is not None:
+        p = dataclasses.replace(p, budget=None)
     arch, n = p.arch, len(pixels)
     if progress:  # its ETA weighs each stage by what it costs (cost.py)
         progress.costs = stage_costs(arch, preset, n)
     target = torch.stack([torch.from_numpy(a.copy()).permute(2, 0, 1) for a in pixels]).float().div(255).to(dev)
     seeds, z, weights = warm_up(arch, target, seed, preset, lr, progress, label)
-    rate = latent_rate_term(p, n, sum(map(preset.phase_iters, preset.fit)), dev)
+    rate = latent_rate_term(p, n, sum(map(preset.phase_iters, preset.fit)), dev, lmbda)
     weights, mse_float = _run(preset, preset.fit, arch, target, z, weights, lr, rate, None, arch.bn_scales,
                               progress, label)
     grids, arm = arch.grid_indices, arch.arm_indices
@@ -389,11 +402,16 @@ def _encode_batch(
 
     for b in range(n):
         prune_to_fit(grids, [w[b] for w in weights], lambda m, b=b: stream(b, weights, m), p.budget)
-    mus = [
-        search_mu(lambda m, b=b: stream(b, weights, m), lambda d, b=b: good(b, d), p.budget is not None)
-        if p.budget or min_psnr is not None else unbudgeted_mu(mse_float[b], arch.n_params)
-        for b in range(n)
-    ]
+
+    def knob(b: int) -> float:
+        """Image b's mu: searched for its budget or PSNR, at λ's slope, or from its float fit's MSE."""
+        if p.budget or min_psnr is not None:
+            return search_mu(lambda m: stream(b, weights, m), lambda d: good(b, d), p.budget is not None)
+        if lmbda is not None:
+            return lambda_mu(lmbda, pixels[b].shape[0] * pixels[b].shape[1])
+        return unbudgeted_mu(mse_float[b], arch.n_params)
+
+    mus = [knob(b) for b in range(n)]
     before = [stream(b, weights, mus[b]) for b in range(n)] if p.budget else []
     if progress:
         progress.advance(quantization_cost(arch, n))

@@ -226,15 +226,19 @@ class RateTerm:
         self.target_bits = None
 
 
-def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device) -> RateTerm | None:
+def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device, lmbda: float | None = None
+                     ) -> RateTerm | None:
     """The rate term of n images' latent grids for a fit of `steered_iters` iterations (None without grids): λ
-    starts at LAMBDA_START and is steered to the bits the budget leaves after the planned weights; the bits are the
-    ARM's own estimate (arm.arm_bits) or the linear context model's, each calibrated against its coder's."""
+    starts at LAMBDA_START and is steered to the bits the budget leaves after the planned weights, or is `lmbda`
+    throughout; the bits are the ARM's own estimate (arm.arm_bits) or the linear context model's, each calibrated
+    against its coder's."""
     if not p.arch.grid_indices:
         return None
     shape = p.arch.arm
     model = (dict(estimate=partial(arm_bits, shape), coded_bits=partial(arm_coded_bits, shape)) if shape
              else dict(coded_bits=coded_grid_bits))
+    if lmbda is not None:
+        return RateTerm(torch.full((n,), lmbda, device=device), None, **model)
     return RateTerm(torch.full((n,), LAMBDA_START, device=device), _latent_target(p, n, device),
                     min(0.1, 10 / max(steered_iters, 1)), LAMBDA_START, every=CODED.calibrate_every, **model)
 
@@ -300,6 +304,12 @@ def search_mu(stream_for: StreamFor, good: Callable[[bytes], bool], larger_is_go
 def unbudgeted_mu(float_mse: float, n_params: int) -> float:
     """mu without a byte budget or PSNR target: quantization may add QUANT_MSE_SHARE of the float fit's MSE."""
     return QUANT_MSE_SHARE * float_mse / n_params
+
+
+def lambda_mu(lmbda: float, pixels: int) -> float:
+    """The weights' step allocation knob mu (nnquant.allocate_steps: a step s adds a·s² to the MSE and saves
+    n·log2(s) bits) at the slope of the loss MSE + λ · bits / pixels: mu = λ / (2 ln 2 · pixels)."""
+    return lmbda / (2 * math.log(2) * pixels)
 
 
 def final_stream(stream_for: StreamFor, mu: float, budget: int | None) -> bytes:
