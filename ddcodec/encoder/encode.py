@@ -102,7 +102,7 @@ def encode(
     default is 3) or `psnr` (dB: the smallest file found that reaches it); or `lmbda`, the rate weight λ (see
     encode_many). `input` "coded" (latent grids coded in
     the file too; the default) or "seed" (the paper's Deep Decoder: weights and a seed). `effort` 1..5 picks the
-    schedule (presets.EFFORTS; default 3 on the CPU, 4 on a GPU); `iters` overrides its iterations, `tries` its
+    schedule (presets.EFFORTS; default 2 on the CPU, 4 on a GPU); `iters` overrides its iterations, `tries` its
     warm-up candidates (seeds from `seed`), `preset` replaces it; `lr` is the peak learning rate; `coder` "range"
     or "zstd"; `device` "auto", "cpu" or "cuda"; `progress` shows a progress bar. Raises InputError for options or
     images it cannot take.

@@ -114,6 +114,10 @@ EFFORTS: dict[int, Preset] = {
     4: _preset(5000),
     5: _preset(10000),
 }
-DEFAULT_EFFORT = 3  # on the CPU
+# On the CPU: a 768x512 photo at 0.3 bpp on two cores in about three minutes (the speed issue's target), at v0.11's
+# default PSNR or better: 186 s / 32.44 dB (kodim03) and 180 s / 21.89 dB (kodim13) at effort 2, where effort 3 takes
+# 374-383 s for +1.1 / +0.4 dB (benchmarks/results/ttq-cpu-full-v0.12, 0.12.0.dev1, load 2 from nothing else).
+# The rate-distortion presets (benchmarks/rd.py) fit 2,000 iterations (effort 3), as the field's comparisons do.
+DEFAULT_EFFORT = 2
 GPU_EFFORT = 4  # on a GPU
 DEMO_EFFORT = 2  # `ddcodec demo`: 1000 iterations, about half a minute for its 256x256 photo on one core
