@@ -26,7 +26,8 @@ class CodedPlan:
     `arm`: the ARM's shape (None: the linear context model of format 3); the synthesis is left out below
     `min_synthesis_bpp` and where its weights exceed `max_synthesis_share` of a network at `max_weight_share`; the ARM is planned
     where `arm_saving` of the latents' bits repays its weights (`arm_bits_per_param` each) `arm_payback` times.
-    `latent_margin`: the share of what the planned weights leave that the latents' bits are steered to;
+    `latent_margin`: the share of what the planned weights leave that the latents' bits are steered to, and
+    `small_latent_margin` the share on images of fewer than `small_pixels` pixels;
     `calibrate_every`: iterations between two measurements of the coder's real latent bits against the estimate.
     `widths_by_scale` (a decoder-complexity preset, COMPLEXITIES): each layer's width by its scale 2^-s below full
     size (s past the last key: the last key's width), fixed whatever the budget, with the synthesis and the ARM always
@@ -49,6 +50,8 @@ class CodedPlan:
     arm_bits_per_param: float
     arm_payback: float
     latent_margin: float = 0.9
+    small_latent_margin: float = 0.9
+    small_pixels: int = 0
     calibrate_every: int = 100
     widths_by_scale: Mapping[int, int] | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -84,13 +87,15 @@ V0_11 = CodedPlan(
 # (ablations.md, "v0.12 — the coded profile's plan"): +0.19 to +0.70 dB at 0.15-0.6 bpp on both full-preset images.
 V0_12 = replace(
     V0_11, weight_share=0.15, max_width=36, latents_by_scale=MappingProxyType({0: 1, 1: 1, 2: 1, 3: 1, 4: 2}),
-    latent_margin=1.0, calibrate_every=20,
+    latent_margin=1.0, small_pixels=1 << 17, calibrate_every=20,
     sources=MappingProxyType({
         **V0_11.sources,
         "weight_share": "v0.12 step 0: 'a full-size latent grid and the network at 15 % of the budget'",
         "latents_by_scale": "v0.12 step 0: one full-size latent grid",
         "max_width": "v0.12: the decoder's 2,500 multiply-adds per pixel at 768x512 with the full-size grid's ARM",
         "latent_margin": "v0.12: 'rate control aims at the whole budget and measures the coder often'",
+        "small_latent_margin": "v0.12.0.dev1: 'the latents at 90 % on images under 2^17 pixels' (crops)",
+        "small_pixels": "v0.12.0.dev1: 'the latents at 90 % on images under 2^17 pixels' (crops)",
         "calibrate_every": "v0.12: 'rate control aims at the whole budget and measures the coder often'",
     }),
 )

@@ -248,7 +248,9 @@ def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:
     weight_bits = p.arch.n_params * CODED.bits_per_param
     total = 8 * p.budget if p.budget else weight_bits * (1 + LATENT_SHARE_NO_BUDGET)
     overhead = 8 * (header_size(p.arch.layers, len(p.arch.tensor_shapes()), arm=p.arch.arm) + 4)
-    return torch.full((n,), max(CODED.latent_margin * (total - overhead - weight_bits), 64.0), device=device)
+    small = p.arch.height * p.arch.width < CODED.small_pixels
+    margin = CODED.small_latent_margin if small else CODED.latent_margin
+    return torch.full((n,), max(margin * (total - overhead - weight_bits), 64.0), device=device)
 
 
 def coded_grid_bits(rounded: list[torch.Tensor], arm: list[torch.Tensor] = ()) -> torch.Tensor:
