@@ -310,9 +310,9 @@ def _decodable_size(h: int, w: int, rest: tuple[int, ...], size: Callable[[tuple
 
 def check_options(
     *, bpp: float | None = None, ratio: float | None = None, quality: int | None = None, psnr: float | None = None,
-    lmbda: float | None = None, input: str = DEFAULT_INPUT, effort: int | None = None, iters: int | None = None, lr: float = DEFAULT_LR,
-    seed: int = 0, tries: int | None = None, coder: str = "range", device: str = "auto", batch: int | None = None,
-    preset: Preset | None = None,
+    lmbda: float | None = None, input: str = DEFAULT_INPUT, effort: int | None = None, iters: int | None = None,
+    lr: float = DEFAULT_LR, seed: int = 0, tries: int | None = None, coder: str = "range", device: str = "auto",
+    batch: int | None = None, preset: Preset | None = None,
 ) -> tuple[int, Preset]:
     """Check encode_many's options (an InputError names the first one that cannot be used); return how many images
     one call fits together (`batch`, or its default for the device) and the schedule they choose."""
