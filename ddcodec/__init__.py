@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from ddcodec.errors import BitstreamError, DdcodecError, DecodeBudgetError, InputError
 from ddcodec.pillow import register_pillow
-
-__version__ = "0.12.0.dev1"
+from ddcodec.version import __version__
 
 _LAZY = {
-    "encode": "encoder.encode", "encode_many": "encoder.encode", "EncodeResult": "encoder.encode",
+    "encode": "encoder.encode", "encode_many": "encoder.encode", "EncodeResult": "encoder.result",
     "decode": "decoders.decode", "read_header": "format.reader", "Header": "format.container",
     "Limits": "format.limits",
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import shutil
 import signal
 import sys
 import time
@@ -129,8 +130,12 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch", type=int, help="Images of one size fitted together (default 16 on CUDA, 1 on CPU).")
 @click.option("--jobs", type=int, default=1, show_default=True,
-              help="Images encoded at once, each in its own process (faster on a CPU with several cores).")
+              help="Images encoded at once, each in its own process, or with one input its tiles (a photo larger "
+                   "than a tile): faster on a CPU with several cores.")
 @click.option("--threads", type=int, help="torch CPU threads (per job; default: the cores shared out among jobs).")
+@click.option("--resume", is_flag=True,
+              help="Keep each finished tile in DST.tiles/, so that the same command run again after an interruption "
+                   "fits only the tiles not done; the folder is removed once every file is written.")
 @overwrite_option
 @skip_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file written, on stdout.")
@@ -139,10 +144,10 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
               help="Spread the images over a Ray cluster (local, or ADDRESS: auto, ray://head:10001, ...).")
 @_one_line_errors
 def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, effort, iters, lr, seed, tries, coder, device,
-               batch, jobs, threads, overwrite, skip_existing, as_json, quiet, ray_address) -> None:
+               batch, jobs, threads, resume, overwrite, skip_existing, as_json, quiet, ray_address) -> None:
     """Compress image SRC into the .ddc file DST, or several images (files or folders) into the folder DST (as
     NAME.ddc); each file is written as soon as it is done."""
-    from ddcodec.io.outputs import image_suffixes, plan_outputs
+    from ddcodec.io.outputs import STDIO, image_suffixes, plan_outputs
 
     if len(paths) < 2:
         raise DdcodecError("give an input image and an output: ddcodec encode SRC... DST")
@@ -151,9 +156,14 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, effort, iter
         raise DdcodecError("--jobs and --threads must be at least 1")
     if ray_address is not None and (jobs > 1 or threads):
         raise DdcodecError("--ray spreads the images itself: leave out --jobs and --threads")
+    if resume and (ray_address is not None or dst == STDIO):
+        raise DdcodecError("--resume keeps tiles next to the output on this machine: give an output path, not - or "
+                           "--ray")
     pairs = plan_outputs(sources, dst, ".ddc", image_suffixes(), overwrite, skip_existing)
+    tiles_kept = Path(f"{dst.rstrip('/')}.tiles") if resume else None
     options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, lmbda=lmbda, input=input_, effort=effort,
                    iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device, batch=batch)
+    options |= {"resume": tiles_kept} if resume else {}
     inputs, outputs = [s for s, _ in pairs], [o for _, o in pairs]
 
     def report(out, result):
@@ -171,16 +181,26 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, effort, iter
         from ddcodec.encoder.encode import check_options
     except ImportError as exc:
         raise DdcodecError(f"encoding needs torch ({exc}): pip install 'ddcodec[encode]'") from None
-    per_call, _ = check_options(**options)  # every option checked before the first image is read
-    if jobs > 1:
-        from ddcodec.parallel import encode_in_processes
+    spread_tiles = len(pairs) == 1 and jobs > 1
+    per_call, _ = check_options(**{k: v for k, v in options.items() if k != "resume"},
+                                **({"jobs": jobs, "threads": threads} if spread_tiles else {}))  # before any read
+    try:
+        if jobs > 1 and not spread_tiles:
+            from ddcodec.parallel import encode_in_processes
 
-        _report_all(encode_in_processes(inputs, outputs, jobs=jobs, threads=threads, overwrite=overwrite,
-                                        skip_existing=skip_existing, keep_going=True, **options), report)
-        return
-    if threads:
-        torch.set_num_threads(threads)
-    _report_all(_encode_here(pairs, per_call, overwrite, skip_existing, {**options, "progress": not quiet}), report)
+            _report_all(encode_in_processes(inputs, outputs, jobs=jobs, threads=threads, overwrite=overwrite,
+                                            skip_existing=skip_existing, keep_going=True, **options), report)
+        else:
+            if threads and not spread_tiles:
+                torch.set_num_threads(threads)
+            here = {**options, "progress": not quiet} | ({"jobs": jobs, "threads": threads} if spread_tiles else {})
+            _report_all(_encode_here(pairs, per_call, overwrite, skip_existing, here), report)
+    except KeyboardInterrupt:
+        if tiles_kept is not None and tiles_kept.is_dir():
+            click.echo(f"the finished tiles are kept in {tiles_kept}: the same command resumes from them", err=True)
+        raise
+    if tiles_kept is not None:  # every file written (_report_all exits otherwise): the tiles are no longer needed
+        shutil.rmtree(tiles_kept, ignore_errors=True)
 
 
 def _encode_here(pairs, per_call: int, overwrite: bool, skip_existing: bool, options: dict):

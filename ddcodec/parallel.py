@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from ddcodec.encoder.workers import default_threads, set_threads
 from ddcodec.errors import InputError, OutputExistsError
 
 
@@ -89,17 +90,6 @@ def finish(out: Path, result: Any, overwrite: bool, skip_existing: bool = False,
     return out, result
 
 
-def default_threads(jobs: int) -> int:
-    """torch threads per worker: the cores shared out among the jobs, at least one."""
-    return max(1, (os.cpu_count() or 1) // jobs)
-
-
-def _set_threads(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 def encode_in_processes(
     sources: Sequence[str | os.PathLike], outputs: Sequence[str | os.PathLike], *, jobs: int,
     threads: int | None = None, overwrite: bool = True, skip_existing: bool = False, keep_going: bool = False,
@@ -113,7 +103,7 @@ def encode_in_processes(
     interrupt the workers are stopped at once."""
     pairs = iter([(Path(s), Path(o)) for s, o in zip(sources, outputs)])
     context = multiprocessing.get_context("spawn")  # no fork of a parent whose torch threads already exist
-    pool = context.Pool(jobs, _set_threads, (threads or default_threads(jobs),))
+    pool = context.Pool(jobs, set_threads, (threads or default_threads(jobs),))
     try:
         pending: deque[tuple[Any, Path]] = deque()
         while True:

@@ -213,3 +213,49 @@ def test_the_cli_encodes_decodes_and_shows_a_tiled_file(image, tmp_path):
     damaged.write_bytes(ddc.read_bytes()[:-1])
     assert_one_line_error(run("decode", damaged, tmp_path / "x.png"))
     assert_one_line_error(run("info", damaged))
+
+
+def test_tiles_fitted_in_two_worker_processes_make_the_file_one_process_makes(image, monkeypatch):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        here = ddcodec.encode(image, bpp=2.0, iters=20, tries=1)
+    finally:
+        torch.set_num_threads(threads)
+    spread = ddcodec.encode(image, bpp=2.0, iters=20, tries=1, jobs=2, threads=1)
+    assert spread.data == here.data and len(spread.tiles) == 4
+
+
+def test_workers_report_their_tiles_on_the_log(image, capsys):
+    ddcodec.encode(image, bpp=2.0, iters=10, tries=1, jobs=2, threads=1, progress=True)
+    log = capsys.readouterr().err
+    assert all(f"image 1/1, tile {k}/4: fit" in log for k in range(1, 5)), log
+
+
+def test_a_rerun_with_kept_tiles_fits_only_the_missing_ones(image, tmp_path, monkeypatch):
+    from ddcodec.encoder import encode as encoder
+
+    first = ddcodec.encode(image, bpp=2.0, iters=10, tries=1, resume=tmp_path)
+    records = sorted(tmp_path.glob("*.json"))
+    assert len(records) == 4
+    records[0].write_text("{not json")  # a record cut short: its tile is fitted again, the others are reused
+    fitted = []
+    real_fit = encoder._fit
+    monkeypatch.setattr(encoder, "_fit", lambda task, progress: fitted.append(task.label) or real_fit(task, progress))
+    again = ddcodec.encode(image, bpp=2.0, iters=10, tries=1, resume=tmp_path)
+    assert len(fitted) == 1 and again.data == first.data
+    fitted.clear()
+    ddcodec.encode(image, bpp=2.0, iters=10, tries=1, seed=1, resume=tmp_path)  # another seed: every tile anew
+    assert len(fitted) == 4
+
+
+def test_the_cli_spreads_one_photos_tiles_and_resumes_them(image, tmp_path):
+    src, ddc = tmp_path / "wide.png", tmp_path / "wide.ddc"
+    Image.fromarray(image).save(src)
+    result = run("encode", src, ddc, "--bpp", "2", "--iters", "10", "--tries", "1", "--quiet", "--jobs", "2",
+                 "--threads", "1", "--resume")
+    assert result.exit_code == 0, result.output
+    assert ddc.read_bytes()[4] == 5 and not (tmp_path / "wide.ddc.tiles").exists()
+    assert_one_line_error(run("encode", src, "-", "--resume"))

@@ -12,7 +12,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from ddcodec.format.container import Header, pack, parse
 from ddcodec.decoders.decode import decode_array
 from ddcodec.errors import DecodeBudgetError, InputError
 from ddcodec.training.fit import fit, per_image_mse, pick_device
-from ddcodec.io.images import ImageLike, to_array, write_bytes
+from ddcodec.io.images import ImageLike, to_array
 from ddcodec.format.limits import check_budget, check_tiled_budget, decode_cost, default_limits
 from ddcodec.format import tiles as tiling
 from ddcodec.metrics import psnr
@@ -32,6 +32,9 @@ from ddcodec.format.payload import encode_payload
 from ddcodec.format.options import CODERS, DEFAULT_INPUT, DEFAULT_LR, INPUTS
 from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS, GPU_EFFORT, Preset, WarmUp
 from ddcodec.training.progress import Progress
+from ddcodec.encoder.result import EncodeResult
+from ddcodec.encoder.tilestore import TileStore
+from ddcodec.encoder.workers import map_in_processes
 from ddcodec.encoder.nnquant import allocate_steps, quantize, sensitivities, step_tensors
 from ddcodec.encoder.ratecontrol import (DEFAULT_QUALITY, PSNR_RETRIES, QUALITY_BPP, Plan, RateTerm, bpp_for_psnr,
                                          final_stream, lambda_mu, latent_rate_term, plan, prune_to_fit, psnr_plan,
@@ -39,42 +42,6 @@ from ddcodec.encoder.ratecontrol import (DEFAULT_QUALITY, PSNR_RETRIES, QUALITY_
 from ddcodec.training.warmup import warm_up
 
 MAX_ITERS = 10**7
-
-
-@dataclass
-class EncodeResult:
-    """A compressed image and what it cost."""
-
-    data: bytes
-    arch: Architecture
-    psnr: float  # of the decoded file, on the encoder's device
-    psnr_float: float  # of the unquantized network
-    iters: int
-    seconds: float  # wall time; images fitted in one batch share it equally
-    device: str
-    tiles: tuple[EncodeResult, ...] = ()  # a tiled file's (format version 5) tiles, each a version-4 file; `arch`
-    #                                       is then the first tile's
-
-    @property
-    def n_bytes(self) -> int:
-        return len(self.data)
-
-    @property
-    def pixels(self) -> int:
-        """The image's pixels (a tiled file's tiles' together)."""
-        return sum(t.pixels for t in self.tiles) if self.tiles else self.arch.height * self.arch.width
-
-    @property
-    def bpp(self) -> float:
-        return 8 * len(self.data) / self.pixels
-
-    @property
-    def n_params(self) -> int:
-        return sum(t.n_params for t in self.tiles) if self.tiles else self.arch.n_params
-
-    def save(self, path: str | os.PathLike, overwrite: bool = True) -> None:
-        """Write the .ddc file atomically (without `overwrite`, never over a file, even one made meanwhile)."""
-        write_bytes(path, self.data, overwrite)
 
 
 def encode(
@@ -95,6 +62,9 @@ def encode(
     device: str = "auto",
     progress: bool = False,
     preset: Preset | None = None,
+    jobs: int = 1,
+    threads: int | None = None,
+    resume: str | os.PathLike | None = None,
 ) -> EncodeResult:
     """Compress one image (path, PIL image or uint8 array) to .ddc bytes; the options are those of encode_many.
 
@@ -104,13 +74,13 @@ def encode(
     the file too; the default) or "seed" (the paper's Deep Decoder: weights and a seed). `effort` 1..5 picks the
     schedule (presets.EFFORTS; default 2 on the CPU, 4 on a GPU); `iters` overrides its iterations, `tries` its
     warm-up candidates (seeds from `seed`), `preset` replaces it; `lr` is the peak learning rate; `coder` "range"
-    or "zstd"; `device` "auto", "cpu" or "cuda"; `progress` shows a progress bar. Raises InputError for options or
-    images it cannot take.
+    or "zstd"; `device` "auto", "cpu" or "cuda"; `progress` shows a progress bar; `jobs`, `threads` and `resume`
+    spread an image's tiles over processes and keep them (see encode_many). Raises InputError for options or images
+    it cannot take.
     """
     return encode_many([image], bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, lmbda=lmbda, input=input,
-                       effort=effort,
-                       iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device, progress=progress,
-                       preset=preset)[0]
+                       effort=effort, iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device,
+                       progress=progress, preset=preset, jobs=jobs, threads=threads, resume=resume)[0]
 
 
 def encode_many(
@@ -132,6 +102,9 @@ def encode_many(
     progress: bool = False,
     input: str = DEFAULT_INPUT,
     preset: Preset | None = None,
+    jobs: int = 1,
+    threads: int | None = None,
+    resume: str | os.PathLike | None = None,
 ) -> list[EncodeResult]:
     """Compress several images; those of one size are fitted together, `batch` at a time, in batched kernels.
 
@@ -146,10 +119,17 @@ def encode_many(
     to 16 on CUDA and 1 on the CPU, where batching saves little. Each result is the same as encoding its image
     alone, up to float rounding. `input` "coded" (the default) also fits latent grids with a rate term and codes
     them in the file; "seed" codes only the weights and the seed.
+
+    An image larger than a tile (format/tiles.py) is fitted as independent tiles. `jobs` > 1 fits the tiles (and
+    images) in that many worker processes of `threads` torch threads each (default: the cores shared out; CPU only,
+    and a script that calls it needs the `if __name__ == "__main__":` guard of spawned processes), which on a CPU
+    finishes a photo sooner than one process on every core. `resume`, a folder, keeps each finished tile there, so
+    that the same call run again after an interruption refits only the tiles that were not done (any other image,
+    option or ddcodec version refits them all); the folder is left for the caller to remove.
     """
     batch, schedule = check_options(bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, lmbda=lmbda, input=input,
                                     effort=effort, iters=iters, lr=lr, seed=seed, tries=tries, coder=coder,
-                                    device=device, batch=batch, preset=preset)
+                                    device=device, batch=batch, preset=preset, jobs=jobs, threads=threads)
     dev = pick_device(device)
     images = [to_array(image) for image in images]
     arrays, owners = [], []  # the images to fit: each image, or each tile of an image larger than a tile
@@ -186,18 +166,25 @@ def encode_many(
     groups: dict[tuple[tuple[int, ...], Plan], list[int]] = {}
     for i, a in enumerate(arrays):  # (one image's tiles of one size have one plan; another image's may differ)
         groups.setdefault((a.shape, plans[i]), []).append(i)
-    results: list[EncodeResult | None] = [None] * len(arrays)
     chunks = [m[k : k + batch] for m in groups.values() for k in range(0, len(m), batch)]
-    cost = sum(encode_cost(plans[c[0]].arch, schedule, len(c)) for c in chunks)
+    tasks = [_Task(tuple(arrays[i] for i in c), plans[c[0]], schedule, lr, seed, CODERS[coder], dev, psnr,
+                   _label(c, owners, len(images)), lmbda) for c in chunks]
+    store = TileStore(resume) if resume is not None else None
+    kept = {k: r for k, t in enumerate(tasks) if store and (r := store.get(t.key(), len(t.pixels)))}
+    cost = sum(encode_cost(t.plan.arch, schedule, len(t.pixels)) for k, t in enumerate(tasks) if k not in kept)
     reporter = Progress(cost, batches=[len(c) for c in chunks],
                         unit="tiles" if len(arrays) > len(images) else "images") if progress else None
-    for chunk in chunks:
-        fitted = _encode_batch([arrays[i] for i in chunk], plans[chunk[0]], schedule, lr, seed, CODERS[coder], dev,
-                               reporter, psnr, _label(chunk, owners, len(images)), lmbda)
-        for i, r in zip(chunk, fitted):
-            results[i] = r
+    results: list[EncodeResult | None] = [None] * len(arrays)
+    spans: list[tuple[float, float]] = [(0.0, 0.0)] * len(arrays)  # each fit's (start, end) on this clock
+    for k, fitted in _fit_all(tasks, kept, jobs, threads, reporter, store):
+        end = time.perf_counter()
+        start = end if k in kept else end - sum(r.seconds for r in fitted)
+        for i, r in zip(chunks[k], fitted):
+            results[i], spans[i] = r, (start, end)
         if reporter:
             reporter.batch_done()
+    if reporter:
+        reporter.close()
     if psnr is not None:  # a fit that fell short of the target is redone, alone, with a network twice the size
         for i, a in enumerate(arrays):
             guess = sized[i][1]
@@ -207,10 +194,56 @@ def encode_many(
                 p, guess = psnr_plan(a.shape, 2 * guess, coded)
                 results[i] = _encode_batch([a], p, schedule, lr, seed, CODERS[coder], dev, reporter, psnr,
                                            f"{_label([i], owners, len(images))}, retry")[0]
+                spans[i] = (spans[i][0], time.perf_counter())
             if results[i].psnr < psnr:
                 raise InputError(f"a PSNR of {psnr} dB was not reached (best {results[i].psnr:.2f} dB); try a higher "
                                  "effort or more iterations")
-    return [_join_tiles(a, [r for r, o in zip(results, owners) if o == i], dev) for i, a in enumerate(images)]
+    return [_join_tiles(a, [r for r, o in zip(results, owners) if o == i], [t for t, o in zip(spans, owners) if o == i],
+                        dev) for i, a in enumerate(images)]
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One batch of images (or tiles) of one size and plan to fit, with all that its fit depends on (picklable, for
+    a worker process)."""
+
+    pixels: tuple[np.ndarray, ...]
+    plan: Plan
+    schedule: Preset
+    lr: float
+    seed: int
+    coder: int
+    device: torch.device
+    psnr: float | None
+    label: str
+    lmbda: float | None
+
+    def key(self) -> str:
+        """Its name in a TileStore: the pixels and every setting but the label."""
+        settings = (self.plan, self.schedule, self.lr, self.seed, self.coder, self.device.type, self.psnr, self.lmbda)
+        return TileStore.fingerprint(self.pixels, settings)
+
+
+def _fit(task: _Task, progress: Progress | None) -> list[EncodeResult]:
+    """The task's results (in this process or a worker)."""
+    return _encode_batch(list(task.pixels), task.plan, task.schedule, task.lr, task.seed, task.coder, task.device,
+                         progress, task.psnr, task.label, task.lmbda)
+
+
+def _fit_all(tasks: Sequence[_Task], kept: dict[int, list[EncodeResult]], jobs: int, threads: int | None,
+             progress: Progress | None, store: TileStore | None) -> Iterator[tuple[int, list[EncodeResult]]]:
+    """(index, results) of each task as it is done: first those `kept` from an earlier run, then the others fitted
+    here (jobs 1) or in `jobs` worker processes of `threads` torch threads, each put in `store` when done."""
+    yield from kept.items()
+    todo = [k for k in range(len(tasks)) if k not in kept]
+    if jobs > 1:
+        runs = map_in_processes(_fit, [tasks[k] for k in todo], jobs, threads, progress)
+    else:
+        runs = ((j, _fit(tasks[k], progress)) for j, k in enumerate(todo))
+    for j, fitted in runs:
+        if store:
+            store.put(tasks[todo[j]].key(), fitted)
+        yield todo[j], fitted
 
 
 def _label(chunk: list[int], owners: list[int], n_images: int) -> str:
@@ -241,8 +274,10 @@ def _tile_bpp(shape: tuple[int, ...], bpp: float | None, ratio: float | None, qu
     return max(8 * (int(rate * h * w / 8) - tiling.overhead(n)) / (h * w), 1e-9)
 
 
-def _join_tiles(image: np.ndarray, parts: list[EncodeResult], dev: torch.device) -> EncodeResult:
-    """An image's result: its one file's, or the tiled file (format version 5) of its tiles' files."""
+def _join_tiles(image: np.ndarray, parts: list[EncodeResult], spans: list[tuple[float, float]], dev: torch.device
+                ) -> EncodeResult:
+    """An image's result: its one file's, or the tiled file (format version 5) of its tiles' files, whose `seconds`
+    is the wall time from its first tile's start to its last one's end (`spans`: each tile's)."""
     if len(parts) == 1:
         return parts[0]
     h, w = image.shape[:2]
@@ -250,7 +285,8 @@ def _join_tiles(image: np.ndarray, parts: list[EncodeResult], dev: torch.device)
     mse = sum(10 ** (-r.psnr_float / 10) * r.arch.height * r.arch.width for r in parts) / (h * w)
     return EncodeResult(data=data, arch=parts[0].arch, psnr=psnr(decode_array(data, dev), image),
                         psnr_float=10 * math.log10(1 / max(mse, 1e-12)), iters=parts[0].iters,
-                        seconds=sum(r.seconds for r in parts), device=parts[0].device, tiles=tuple(parts))
+                        seconds=max(e for _, e in spans) - min(b for b, _ in spans), device=parts[0].device,
+                        tiles=tuple(parts))
 
 
 def check_decodable(shape: tuple[int, ...], p: Plan, size: Callable[[tuple[int, ...]], Plan]) -> None:
@@ -312,7 +348,7 @@ def check_options(
     *, bpp: float | None = None, ratio: float | None = None, quality: int | None = None, psnr: float | None = None,
     lmbda: float | None = None, input: str = DEFAULT_INPUT, effort: int | None = None, iters: int | None = None,
     lr: float = DEFAULT_LR, seed: int = 0, tries: int | None = None, coder: str = "range", device: str = "auto",
-    batch: int | None = None, preset: Preset | None = None,
+    batch: int | None = None, preset: Preset | None = None, jobs: int = 1, threads: int | None = None,
 ) -> tuple[int, Preset]:
     """Check encode_many's options (an InputError names the first one that cannot be used); return how many images
     one call fits together (`batch`, or its default for the device) and the schedule they choose."""
@@ -337,10 +373,14 @@ def check_options(
         raise InputError("lambda sets the rate of the coded profile's latents: leave out psnr and --input seed")
     if batch is not None and batch < 1:
         raise InputError(f"batch must be at least 1, not {batch}")
+    if jobs < 1 or (threads is not None and threads < 1):
+        raise InputError(f"jobs and threads must be at least 1, not {jobs} and {threads}")
     try:
         dev = pick_device(device)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    if jobs > 1 and dev.type != "cpu":
+        raise InputError("jobs spreads tiles over CPU processes; on a GPU they are fitted together (batch)")
     schedule = preset or EFFORTS[effort or (GPU_EFFORT if dev.type == "cuda" else DEFAULT_EFFORT)]
     if tries is not None:
         schedule = dataclasses.replace(schedule, warmup=WarmUp(tries, (tries,), schedule.warmup.share,

@@ -7,6 +7,9 @@ iterations: the caller weighs each stage's iterations, and the steps between the
 encoder's cost model: a warm-up iteration, a half-size one and a full-size one differ, and the steps after the
 fit are no iterations at all), and the ETA scales the work left by the seconds per unit measured so far. The bar
 also counts the images (or a photo's tiles) encoded so far.
+
+A photo's tiles fitted in worker processes (encoder/workers.py) report through a `Relayed` progress: each sends its
+work and its log lines to the parent's `Progress`, which draws one bar (or writes the lines) for the whole encode.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Callable, Mapping, Sequence, TextIO
+from typing import Any, Callable, Mapping, Sequence, TextIO
 
 from tqdm import tqdm
 
@@ -41,14 +44,42 @@ class Progress:
         self.terminal = self.stream.isatty()
         self.clock = clock
         self.start = clock()
+        self.bar: tqdm | None = None
 
     def stage(self, name: str, iters: int, label: str = "") -> Stage:
         """Begin a stage of `iters` iterations (name: 'warm-up', 'fit', 'qat' or any other) for the images `label`."""
         return Stage(self, name, iters, label, self.costs.get(name, 1.0))
 
     def advance(self, work: float) -> None:
-        """`work` units done outside any stage (the steps between and after the fit's stages)."""
+        """`work` units done (by a stage's iterations, or outside any stage: the steps between and after the fit's
+        stages)."""
         self.done += work
+
+    def receive(self, kind: str, value: float | str) -> None:
+        """A worker's message (Relayed): `work` units done, drawn on one bar for the whole encode on a terminal, or
+        a log `line`, written to a log (a terminal shows the bar only)."""
+        if kind == "work":
+            self.advance(float(value))
+            self._draw()
+        elif not self.terminal:
+            self.stream.write(str(value))
+            self.stream.flush()
+
+    def _draw(self) -> None:
+        """The whole encode's bar (for work relayed from workers), made on first use."""
+        if not self.terminal:
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=self.total, desc="encoding", leave=False, dynamic_ncols=True, file=self.stream,
+                            bar_format="{l_bar}{bar}| {postfix}")
+        self.bar.n = min(self.done, self.total)
+        self.bar.set_postfix({**({self.unit: self.count()} if self.batches else {}), "ETA": _clock(self.eta())})
+
+    def close(self) -> None:
+        """Remove the whole encode's bar, if one was drawn."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
     def batch_done(self) -> None:
         """The current batch is encoded (fitted and coded); the next one begins."""
@@ -79,7 +110,7 @@ class Stage:
 
     def update(self, it: int, mse: float | None = None) -> None:
         """`it` iterations of this stage are done; `mse` (the worst image's), when known, is shown on the bar."""
-        self.progress.done += (it - self.it) * self.cost
+        self.progress.advance((it - self.it) * self.cost)
         if self.bar is not None:
             self.bar.update(it - self.it)
             postfix = {self.progress.unit: self.progress.count()} if self.progress.batches else {}
@@ -97,9 +128,42 @@ class Stage:
             return
         elapsed = self.progress.clock() - self.start
         head = f"{self.label}: " if self.label else ""
+        eta = self.progress.eta()
+        left = "" if math.isnan(eta) else f", about {_clock(eta)} left"
         self.progress.stream.write(f"{head}{self.name}: {self.iters} iterations, PSNR {psnr_of(mse):.2f} dB, "
-                                   f"{elapsed:.1f} s, about {_clock(self.progress.eta())} left\n")
+                                   f"{elapsed:.1f} s{left}\n")
         self.progress.stream.flush()
+
+
+class _Lines:
+    """A text stream that sends each write to a queue as a log line message."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def write(self, text: str) -> None:
+        self.queue.put(("line", text))
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+class Relayed(Progress):
+    """A worker process's progress: its work and its log lines go to `queue` as ('work', units) and ('line', text)
+    messages for the parent's Progress.receive; the ETA is the parent's (the worker knows only its own tiles)."""
+
+    def __init__(self, queue: Any) -> None:
+        super().__init__(0.0, _Lines(queue))
+        self.queue = queue
+
+    def advance(self, work: float) -> None:
+        self.queue.put(("work", work))
+
+    def eta(self) -> float:
+        return math.nan
 
 
 def _clock(seconds: float) -> str:

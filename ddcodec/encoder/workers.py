@@ -1,0 +1,69 @@
+"""Fitting a photo's tiles in worker processes.
+
+Each tile of a tiled image (format/tiles.py) is an independent fit, and on a CPU small kernels leave cores idle
+between them, so `jobs` processes of a few torch threads each finish a photo sooner than one process using every
+core (benchmarks/results/photo-12mp.md measures it). Workers are spawned (no fork of a parent whose torch threads
+already exist), get each task's arrays and settings pickled, and send their progress through a queue to the
+parent's Progress (training/progress.Relayed), which draws one bar for the whole photo.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from typing import Any, Callable, Iterator, Sequence
+
+from ddcodec.training.progress import Progress, Relayed
+
+POLL_SECONDS = 0.2  # how often the parent relays the workers' progress while it waits for a task
+
+_relay: Relayed | None = None  # in a worker: its progress, sent to the parent (None without a bar or log)
+
+
+def default_threads(jobs: int) -> int:
+    """torch threads per worker: the cores shared out among the jobs, at least one."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def set_threads(threads: int) -> None:
+    """A worker's start: torch's CPU threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _start_worker(threads: int, queue: Any) -> None:
+    global _relay
+    set_threads(threads)
+    _relay = Relayed(queue) if queue is not None else None
+
+
+def _run(fn: Callable[[Any, Progress | None], Any], task: Any) -> Any:
+    return fn(task, _relay)
+
+
+def map_in_processes(fn: Callable[[Any, Progress | None], Any], tasks: Sequence[Any], jobs: int,
+                     threads: int | None = None, progress: Progress | None = None) -> Iterator[tuple[int, Any]]:
+    """fn(task, progress) for each task in `jobs` worker processes of `threads` torch threads (default: the cores
+    shared out); yields (index of the task, its result) as each finishes. `fn` must be a module-level function and
+    the tasks picklable. The workers' progress (stages, work, log lines) goes to `progress`. A task's exception is
+    raised here; on it, or on an interrupt, the workers are stopped at once."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.SimpleQueue() if progress is not None else None
+    pool = context.Pool(min(jobs, len(tasks)) or 1, _start_worker, (threads or default_threads(jobs), queue))
+    try:
+        pending = {k: pool.apply_async(_run, (fn, task)) for k, task in enumerate(tasks)}
+        while pending:
+            next(iter(pending.values())).wait(POLL_SECONDS)
+            _relay_all(queue, progress)
+            for k in [k for k, task in pending.items() if task.ready()]:
+                yield k, pending.pop(k).get()
+        _relay_all(queue, progress)
+    finally:
+        pool.terminate()
+
+
+def _relay_all(queue: Any, progress: Progress | None) -> None:
+    """The workers' progress messages so far, passed on to `progress`."""
+    while queue is not None and not queue.empty():
+        progress.receive(*queue.get())
