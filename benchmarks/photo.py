@@ -1,8 +1,8 @@
 """A phone photo through the command line: a 4032x3024 image encoded with `ddcodec encode` and decoded with the NumPy
-decoder, each in a fresh process (wall and CPU time, peak resident memory), with its bpp and PSNR, and Pillow's JPEG
-2000 and WebP at the same size for reference (issue 31).
+decoder, each in a fresh process (wall and CPU time, peak resident memory: the encode's also with its worker
+processes, sampled), with its bpp and PSNR, and Pillow's JPEG 2000 and WebP at the same size for reference (issue 31).
 
-`python -m benchmarks.photo --iters N [--effort 1] [--image kodim03.png] [--size 4032x3024] [--file F.ddc |
+`python -m benchmarks.photo --iters N [--effort 1] [--jobs 2] [--image kodim03.png] [--size 4032x3024] [--file F.ddc |
 --made-up] [--out results.json]` makes the photo from a Kodak image (`--image`, default the committed
 benchmarks/images/full/kodim03.png; a full-size one from `.kodak/`, the repository's ignored copy, works too):
 upscaled 2x with Lanczos, then mirrored (symmetric padding) out to `--size`, so that it has a photo's size and
@@ -46,15 +46,43 @@ for line in open('/proc/self/status'):
     if line.startswith('VmHWM:'):
         print('VmHWM', int(line.split()[1]))
 """  # the process's own peak resident memory (a child's ru_maxrss can be its parent's, from before the exec)
-ENCODE = """
+TREE_PEAK = """
+import os, threading, time
+tree_peak = [0]
+def _rss(pid):
+    try:
+        for line in open(f'/proc/{pid}/status'):
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+def _children(pid):
+    kids = []
+    for tid in os.listdir(f'/proc/{pid}/task'):
+        try:
+            kids += [int(k) for k in open(f'/proc/{pid}/task/{tid}/children').read().split()]
+        except OSError:
+            pass
+    return kids + [g for k in kids for g in _children(k)] if kids else []
+def _sample():
+    while True:
+        pid = os.getpid()
+        tree_peak[0] = max(tree_peak[0], _rss(pid) + sum(_rss(k) for k in _children(pid)))
+        time.sleep(0.5)
+threading.Thread(target=_sample, daemon=True).start()
+"""  # the peak of the process and its worker processes together, sampled every half second
+ENCODE = TREE_PEAK + """
 import sys
-sys.argv = ['ddcodec', 'encode', SRC, DST, '--effort', EFFORT, '--iters', ITERS, '--quiet', '--overwrite']
+sys.argv = ['ddcodec', 'encode', SRC, DST, '--effort', EFFORT, '--iters', ITERS, '--jobs', JOBS, '--quiet',
+            '--overwrite']
 from ddcodec.cli import main
 try:
     main()
 except SystemExit as exc:
     if exc.code:
         raise
+print('tree', tree_peak[0])
 """ + PEAK
 BASELINE = """
 import ddcodec, numpy
@@ -133,6 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, required=True, help="encode iterations (a few: the decode side only)")
     parser.add_argument("--effort", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1, help="the encode's worker processes (ddcodec encode --jobs)")
     parser.add_argument("--image", type=Path, default=IMAGE)
     parser.add_argument("--size", default="4032x3024", help="WIDTHxHEIGHT")
     source = parser.add_mutually_exclusive_group()
@@ -151,7 +180,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src, dst, out = Path(tmp) / "photo.png", Path(tmp) / "photo.ddc", Path(tmp) / "decoded.npy"
         fill = {"SRC": repr(str(src)), "DST": repr(str(dst)), "OUT": repr(str(out)), "EFFORT": repr(str(args.effort)),
-                "ITERS": repr(str(args.iters))}
+                "ITERS": repr(str(args.iters)), "JOBS": repr(str(args.jobs))}
 
         def code(template: str) -> str:
             for key, value in fill.items():
@@ -163,7 +192,9 @@ def main() -> None:
         else:
             Image.fromarray(pixels).save(src)
             wall, cpu, _, stdout = run(code(ENCODE), args.root)
-            rows["cli encode"] = measured(wall, cpu, stdout)
+            tree_kb = int(next(line for line in stdout.splitlines() if line.startswith("tree")).split()[1])
+            rows["cli encode"] = measured(wall, cpu, stdout) | {"jobs": args.jobs,
+                                                                 "peak_mb_with_workers": round(tree_kb / 1024, 1)}
         wall, cpu, _, stdout = run(code(BASELINE), args.root)
         rows["baseline"] = measured(wall, cpu, stdout)
         wall, cpu, _, stdout = run(code(DECODE), args.root)
