@@ -141,7 +141,8 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file written, on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
-              help="Spread the images over a Ray cluster (local, or ADDRESS: auto, ray://head:10001, ...).")
+              help="Spread the images (with one input, its tiles) over a Ray cluster (local, or ADDRESS: auto, "
+                   "ray://head:10001, ...).")
 @_one_line_errors
 def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, effort, iters, lr, seed, tries, coder, device,
                batch, jobs, threads, resume, overwrite, skip_existing, as_json, quiet, ray_address) -> None:
@@ -156,10 +157,11 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, effort, iter
         raise DdcodecError("--jobs and --threads must be at least 1")
     if ray_address is not None and (jobs > 1 or threads):
         raise DdcodecError("--ray spreads the images itself: leave out --jobs and --threads")
-    if resume and (ray_address is not None or dst == STDIO):
-        raise DdcodecError("--resume keeps tiles next to the output on this machine: give an output path, not - or "
-                           "--ray")
     pairs = plan_outputs(sources, dst, ".ddc", image_suffixes(), overwrite, skip_existing)
+    spread_tiles = len(pairs) == 1 and (jobs > 1 or ray_address is not None)
+    if resume and (dst == STDIO or (ray_address is not None and not spread_tiles)):
+        raise DdcodecError("--resume keeps tiles next to the output on this machine: give an output path (not -), "
+                           "and one input with --ray")
     tiles_kept = Path(f"{dst.rstrip('/')}.tiles") if resume else None
     options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, lmbda=lmbda, input=input_, effort=effort,
                    iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device, batch=batch)
@@ -169,7 +171,7 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, effort, iter
     def report(out, result):
         _report(out, result, as_json)
 
-    if ray_address is not None:
+    if ray_address is not None and not spread_tiles:
         from ddcodec.distributed import encode_on_ray
 
         _report_all(encode_on_ray(inputs, outputs, address=ray_address or None, overwrite=overwrite,
@@ -181,9 +183,12 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, effort, iter
         from ddcodec.encoder.encode import check_options
     except ImportError as exc:
         raise DdcodecError(f"encoding needs torch ({exc}): pip install 'ddcodec[encode]'") from None
-    spread_tiles = len(pairs) == 1 and jobs > 1
     per_call, _ = check_options(**{k: v for k, v in options.items() if k != "resume"},
                                 **({"jobs": jobs, "threads": threads} if spread_tiles else {}))  # before any read
+    if ray_address is not None:
+        from ddcodec.distributed import tiles_on_ray
+
+        options["runner"] = tiles_on_ray(ray_address or None)
     try:
         if jobs > 1 and not spread_tiles:
             from ddcodec.parallel import encode_in_processes

@@ -1,4 +1,5 @@
-"""Encoding many images on a Ray cluster: one task per image (or per batch of same-size images on GPUs).
+"""Encoding on a Ray cluster: many images, one task per image (or per batch of same-size images on GPUs), or one
+photo's tiles, one task per tile (tiles_on_ray).
 
 Ray is an optional extra (`pip install 'ddcodec[encode,ray]'` on every node). Each task receives the image file's
 bytes and returns the .ddc bytes, so the workers need no shared file system; the driver reads images only as tasks
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
+from ddcodec.encoder.workers import Runner
 from ddcodec.errors import InputError
 from ddcodec.parallel import encode_task, exists, finish, read_image_bytes
 
@@ -94,3 +96,30 @@ def encode_on_ray(
     finally:
         if started_here:
             ray.shutdown()
+
+
+def tiles_on_ray(address: str | None = None) -> Runner:
+    """A runner for ddcodec.encode(..., runner=) that fits a photo's tiles as Ray tasks of one CPU each, on the
+    device the caller chose, all submitted at once; yields (index, result) as each is done. `address` as for
+    encode_on_ray; a Ray session already initialized is used as it is, one started here is shut down at the end.
+    The tasks report no progress but their count."""
+
+    def run(fn: Callable[[Any, Any], Any], tasks: Sequence[Any], progress: Any = None) -> Iterator[tuple[int, Any]]:
+        try:
+            import ray
+        except ImportError:
+            raise InputError("Ray is needed: pip install 'ddcodec[ray]'") from None
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        try:
+            remote = ray.remote(num_cpus=1)(fn)
+            pending = {remote.remote(task, None): k for k, task in enumerate(tasks)}
+            while pending:
+                (done,), _ = ray.wait(list(pending), num_returns=1)
+                yield pending.pop(done), ray.get(done)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    return run

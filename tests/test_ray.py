@@ -63,3 +63,23 @@ def test_an_unreadable_image_is_one_error_line(local_ray, images, tmp_path):
     result = CliRunner().invoke(main, ["encode", str(bad), str(tmp_path / "b.ddc"), "--iters", "5", "--ray"])
     assert result.exit_code == 2 and result.output.startswith("error: ") and "bad.png" in result.output
     assert not (tmp_path / "b.ddc").exists()
+
+
+def test_one_photos_tiles_are_ray_tasks(local_ray, tmp_path, monkeypatch):
+    import torch
+
+    from ddcodec.format import tiles
+
+    monkeypatch.setattr(tiles, "TILE_SIDE", 32)
+    src, ddc = tmp_path / "wide.png", tmp_path / "wide.ddc"
+    Image.open(DATA / "kodim23_64.png").crop((0, 0, 64, 48)).save(src)
+    args = ["encode", str(src), str(ddc), "--bpp", "2", "--iters", "10", "--tries", "1", "--ray", "--resume"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as a Ray task of one CPU has
+    try:
+        here = ddcodec.encode(src, bpp=2, iters=10, tries=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert ddc.read_bytes() == here.data and len(here.tiles) == 4 and not (tmp_path / "wide.ddc.tiles").exists()

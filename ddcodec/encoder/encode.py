@@ -12,6 +12,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -34,7 +35,7 @@ from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS, GPU_EFFORT, Preset
 from ddcodec.training.progress import Progress
 from ddcodec.encoder.result import EncodeResult
 from ddcodec.encoder.tilestore import TileStore
-from ddcodec.encoder.workers import map_in_processes
+from ddcodec.encoder.workers import Runner, map_in_processes
 from ddcodec.encoder.nnquant import allocate_steps, quantize, sensitivities, step_tensors
 from ddcodec.encoder.ratecontrol import (DEFAULT_QUALITY, PSNR_RETRIES, QUALITY_BPP, Plan, RateTerm, bpp_for_psnr,
                                          final_stream, lambda_mu, latent_rate_term, plan, prune_to_fit, psnr_plan,
@@ -105,6 +106,7 @@ def encode_many(
     jobs: int = 1,
     threads: int | None = None,
     resume: str | os.PathLike | None = None,
+    runner: Runner | None = None,
 ) -> list[EncodeResult]:
     """Compress several images; those of one size are fitted together, `batch` at a time, in batched kernels.
 
@@ -125,7 +127,8 @@ def encode_many(
     and a script that calls it needs the `if __name__ == "__main__":` guard of spawned processes), which on a CPU
     finishes a photo sooner than one process on every core. `resume`, a folder, keeps each finished tile there, so
     that the same call run again after an interruption refits only the tiles that were not done (any other image,
-    option or ddcodec version refits them all); the folder is left for the caller to remove.
+    option or ddcodec version refits them all); the folder is left for the caller to remove. `runner` runs the tiles
+    elsewhere instead (workers.Runner; ddcodec.distributed.tiles_on_ray: on a Ray cluster).
     """
     batch, schedule = check_options(bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, lmbda=lmbda, input=input,
                                     effort=effort, iters=iters, lr=lr, seed=seed, tries=tries, coder=coder,
@@ -176,7 +179,9 @@ def encode_many(
                         unit="tiles" if len(arrays) > len(images) else "images") if progress else None
     results: list[EncodeResult | None] = [None] * len(arrays)
     spans: list[tuple[float, float]] = [(0.0, 0.0)] * len(arrays)  # each fit's (start, end) on this clock
-    for k, fitted in _fit_all(tasks, kept, jobs, threads, reporter, store):
+    if runner is None and jobs > 1:
+        runner = partial(map_in_processes, jobs=jobs, threads=threads)
+    for k, fitted in _fit_all(tasks, kept, runner, reporter, store):
         end = time.perf_counter()
         start = end if k in kept else end - sum(r.seconds for r in fitted)
         for i, r in zip(chunks[k], fitted):
@@ -230,16 +235,16 @@ def _fit(task: _Task, progress: Progress | None) -> list[EncodeResult]:
                          progress, task.psnr, task.label, task.lmbda)
 
 
-def _fit_all(tasks: Sequence[_Task], kept: dict[int, list[EncodeResult]], jobs: int, threads: int | None,
+def _fit_all(tasks: Sequence[_Task], kept: dict[int, list[EncodeResult]], runner: Runner | None,
              progress: Progress | None, store: TileStore | None) -> Iterator[tuple[int, list[EncodeResult]]]:
     """(index, results) of each task as it is done: first those `kept` from an earlier run, then the others fitted
-    here (jobs 1) or in `jobs` worker processes of `threads` torch threads, each put in `store` when done."""
+    here or by `runner`, each put in `store` when done."""
     yield from kept.items()
     todo = [k for k in range(len(tasks)) if k not in kept]
-    if jobs > 1:
-        runs = map_in_processes(_fit, [tasks[k] for k in todo], jobs, threads, progress)
+    if runner is None or len(todo) < 2:  # (one task runs here, on all of this process's threads)
+        runs: Iterator[tuple[int, list[EncodeResult]]] = ((j, _fit(tasks[k], progress)) for j, k in enumerate(todo))
     else:
-        runs = ((j, _fit(tasks[k], progress)) for j, k in enumerate(todo))
+        runs = runner(_fit, [tasks[k] for k in todo], progress)
     for j, fitted in runs:
         if store:
             store.put(tasks[todo[j]].key(), fitted)

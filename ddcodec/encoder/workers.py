@@ -15,6 +15,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ddcodec.training.progress import Progress, Relayed
 
+# How an encode's tasks run: runner(fn, tasks, progress) yields (index, fn(task, progress-or-None)) as each finishes
+# (map_in_processes here; ddcodec.distributed.tiles_on_ray on a Ray cluster).
+Runner = Callable[[Callable[[Any, Progress | None], Any], Sequence[Any], Progress | None], Iterator[tuple[int, Any]]]
+
 POLL_SECONDS = 0.2  # how often the parent relays the workers' progress while it waits for a task
 
 _relay: Relayed | None = None  # in a worker: its progress, sent to the parent (None without a bar or log)
@@ -42,8 +46,8 @@ def _run(fn: Callable[[Any, Progress | None], Any], task: Any) -> Any:
     return fn(task, _relay)
 
 
-def map_in_processes(fn: Callable[[Any, Progress | None], Any], tasks: Sequence[Any], jobs: int,
-                     threads: int | None = None, progress: Progress | None = None) -> Iterator[tuple[int, Any]]:
+def map_in_processes(fn: Callable[[Any, Progress | None], Any], tasks: Sequence[Any], progress: Progress | None = None,
+                     *, jobs: int, threads: int | None = None) -> Iterator[tuple[int, Any]]:
     """fn(task, progress) for each task in `jobs` worker processes of `threads` torch threads (default: the cores
     shared out); yields (index of the task, its result) as each finishes. `fn` must be a module-level function and
     the tasks picklable. The workers' progress (stages, work, log lines) goes to `progress`. A task's exception is
