@@ -2,6 +2,7 @@
 versions and, on the full Kodak set, published curves.
 
     python -m benchmarks.rd --preset {smoke,cpu,full,kodak} [--images DIR] [--out DIR] [--jobs N] [--codecs ...]
+                            [--tile-side N --out DIR]   (tiling's cost: the same images in tiles)
 
 Writes, under the output folder (default `benchmarks/results/<preset>/`, which always holds the current version's
 run: a run by another ddcodec version found there is moved to `benchmarks/results/history/<preset>-v<version>/`
@@ -22,6 +23,7 @@ import os
 import shutil
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -38,6 +40,7 @@ import ddcodec
 from benchmarks.history import EARLIER, archive_if_older, earlier_curves
 from benchmarks.points import aggregate, finished_images, load_point, point_path, progress, save_point, write_json
 from ddcodec import classical
+from ddcodec.format import tiles
 from ddcodec.metrics import psnr
 from ddcodec.format.options import DEFAULT_INPUT, INPUTS
 from ddcodec.training.presets import EFFORTS
@@ -64,6 +67,7 @@ class Preset:
     device: str
     threads: int | None = None  # None: torch's default
     input: str = DEFAULT_INPUT  # ddcodec's profile: coded or seed
+    tile_side: int | None = None  # the encoder's largest tile side (None: format.tiles.TILE_SIDE), to measure tiling
 
 
 # Knob values of each classical codec: from about 0.1 bpp to past 2 bpp on Kodak (JPEG 2000: compression ratios).
@@ -115,7 +119,8 @@ def run_pillow(codec: str, setting: float, image: np.ndarray) -> dict:
 def run_ddcodec(rate: float, images: Sequence[np.ndarray], preset: Preset) -> list[dict]:
     """Encode images with ddcodec at a bpp target through the library API (images of one size fitted together on a
     GPU), decode the bytes on the CPU and measure."""
-    results = ddcodec.encode_many(images, bpp=rate, iters=preset.iters, device=preset.device, input=preset.input)
+    with tile_side(preset.tile_side):
+        results = ddcodec.encode_many(images, bpp=rate, iters=preset.iters, device=preset.device, input=preset.input)
     records = []
     for image, result in zip(images, results):
         start = time.perf_counter()
@@ -126,6 +131,17 @@ def run_ddcodec(rate: float, images: Sequence[np.ndarray], preset: Preset) -> li
             "macs_per_pixel": result.arch.macs_per_pixel(), "iters": result.iters, "device": result.device,
             "threads": torch.get_num_threads(), **quality(image, decoded, len(result.data))})
     return records
+
+
+@contextmanager
+def tile_side(side: int | None) -> Iterator[None]:
+    """The encoder's largest tile side set to `side` (None: left as it is) for the block."""
+    kept = tiles.TILE_SIDE
+    tiles.TILE_SIDE = side or kept
+    try:
+        yield
+    finally:
+        tiles.TILE_SIDE = kept
 
 
 def load_images(folder: Path) -> dict[str, np.ndarray]:
@@ -140,7 +156,8 @@ def point_key(codec: str, setting: float, image: np.ndarray, preset: Preset) -> 
     """What a stored result must have been made with to be reused: ddcodec's version, profile and iterations, or
     the classical codec's library versions and save options."""
     if codec == "ddcodec":
-        return {"ddcodec": ddcodec.__version__, "input": preset.input, "iters": preset.iters}
+        tiling = {"tile_side": preset.tile_side} if preset.tile_side else {}
+        return {"ddcodec": ddcodec.__version__, "input": preset.input, "iters": preset.iters} | tiling
     key = {"pillow": PIL.__version__, "options": classical.CODECS[codec].options(setting, *image.shape[:2])}
     plugin = classical.CODECS[codec].plugin
     return key | ({"plugin": f"{plugin} {classical.plugin_version(codec)}"} if plugin else {})
@@ -148,7 +165,8 @@ def point_key(codec: str, setting: float, image: np.ndarray, preset: Preset) -> 
 
 def ddcodec_tag(preset: Preset) -> str:
     """The file-name tag of ddcodec's points: version, profile and iterations."""
-    return f"v{ddcodec.__version__}_{preset.input}_it{preset.iters}"
+    return f"v{ddcodec.__version__}_{preset.input}_it{preset.iters}" + (f"_tile{preset.tile_side}"
+                                                                          if preset.tile_side else "")
 
 
 def where(out: Path, preset: Preset, codec: str, setting: float, name: str, image: np.ndarray) -> tuple[Path, dict]:
@@ -252,7 +270,8 @@ def describe(codec: str, records: list[dict], preset_name: str, preset: Preset) 
         devices, threads = {r["device"] for r in records}, sorted({r["threads"] for r in records})
         what = (f"ddcodec {ddcodec.__version__} ({preset.input} input), bpp targets {list(preset.rates)}, "
                 f"{preset.iters} iterations, "
-                f"encoded on {', '.join(sorted(devices))} (torch CPU threads: {threads}), decoded on cpu")
+                + (f"tiles of at most {preset.tile_side} px a side, " if preset.tile_side else "")
+                + f"encoded on {', '.join(sorted(devices))} (torch CPU threads: {threads}), decoded on cpu")
     else:
         devices, first, spec = set(), records[0], classical.CODECS[codec]
         sweep = list(dict.fromkeys(r["setting"] for r in records))
@@ -423,6 +442,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="torch CPU threads per process (default: the preset's, else torch's)")
     p.add_argument("--jobs", type=int, default=1, help="images at once: processes on the CPU, a batch on a GPU")
     p.add_argument("--input", choices=INPUTS, default=DEFAULT_INPUT, help=f"ddcodec's profile (default {DEFAULT_INPUT})")
+    p.add_argument("--tile-side", type=int, help="ddcodec's largest tile side (default the encoder's): the cost of "
+                                                 "tiling, e.g. 384 codes 768x512 as 4 tiles of 384x256")
     p.add_argument("--codecs", nargs="+", choices=("ddcodec", *classical.CODECS),
                    help="codecs to run (default: all installed); stored points of the others are reported too")
     p.add_argument("--save-anchors", action="store_true",
@@ -445,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     codecs = set(args.codecs or ("ddcodec", *classical.available()))
     preset = replace(base, images=args.images or base.images, rates=tuple(args.rates or base.rates),
                      iters=args.iters or base.iters, device=resolve_device(args.device or base.device),
-                     threads=args.threads or base.threads, input=args.input,
+                     threads=args.threads or base.threads, input=args.input, tile_side=args.tile_side,
                      settings={c: s for c, s in base.settings.items() if c in classical.available()})
     if not preset.images.is_dir():
         raise SystemExit(f"error: image folder {preset.images} not found; pass one with --images")
