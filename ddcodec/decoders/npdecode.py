@@ -24,6 +24,7 @@ from ddcodec.format.architecture import BN_EPS, Architecture
 from ddcodec.errors import BitstreamError
 from ddcodec.format.limits import BLOCK, DECODE_THREADS, Limits  # BLOCK: pixels per block, whose product stays in the cache
 from ddcodec.decoders.npsynthesis import refine, upsample as learned_upsample
+from ddcodec.format.container import Header
 from ddcodec.format.reader import read_weights
 from ddcodec.format.tiles import is_tiled
 from ddcodec.format.seed import seeded_input
@@ -213,8 +214,12 @@ def decode_array(data: bytes, limits: Limits | None = None) -> np.ndarray:
     if is_tiled(data):
         from ddcodec.decoders.tiled import decode_tiled
 
-        return decode_tiled(data, limits, decode_array)
-    header, weights = read_weights(data, limits)
+        return decode_tiled(data, limits, _pixels)
+    return _pixels(*read_weights(data, limits))
+
+
+def _pixels(header: Header, weights: list[np.ndarray]) -> np.ndarray:
+    """The uint8 image (H, W, C) of a stream's header and weights."""
     arch = header.arch
     z = seeded_input(header.seed, arch.widths[0], *arch.input_size)
     img = render(arch, weights, z)

@@ -9,6 +9,7 @@ from ddcodec.errors import BitstreamError
 from ddcodec.component.model import network_input, render
 from ddcodec.format.limits import Limits
 from ddcodec.decoders.npdecode import NOT_FINITE
+from ddcodec.format.container import Header
 from ddcodec.format.reader import read_weights
 from ddcodec.format.tiles import is_tiled
 
@@ -18,8 +19,12 @@ def decode_array(data: bytes, device: str | torch.device = "cpu", limits: Limits
     if is_tiled(data):
         from ddcodec.decoders.tiled import decode_tiled
 
-        return decode_tiled(data, limits, lambda tile, lim: decode_array(tile, device, lim))
-    header, weights = read_weights(data, limits)
+        return decode_tiled(data, limits, lambda header, weights: _pixels(header, weights, device))
+    return _pixels(*read_weights(data, limits), device)
+
+
+def _pixels(header: Header, weights: list[np.ndarray], device: str | torch.device) -> np.ndarray:
+    """The uint8 image (H, W, C) of a stream's header and weights, rendered on `device`."""
     tensors = [torch.from_numpy(w).to(device) for w in weights]
     with torch.no_grad():
         img = render(header.arch, tensors, network_input(header.arch, header.seed, device))
