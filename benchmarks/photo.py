@@ -8,7 +8,7 @@ benchmarks/images/full/kodim03.png; a full-size one from `.kodak/`, the reposito
 upscaled 2x with Lanczos, then mirrored (symmetric padding) out to `--size`, so that it has a photo's size and
 some of its texture without an external file. It is encoded at `--effort` with `--iters` iterations (a small count
 measures the decode side: its time and memory follow the coded profile, not the fit, while the bpp and PSNR of a
-short fit mean little; the encode's fixed work, such as the ARM's refit to the final latents, remains), or
+short fit mean little; the encode's fixed work, such as the weights' sensitivities and the step searches, remains), or
 `--file` is decoded instead (an encode of this photo made before), or with `--made-up` a file of the tiles the
 encoder would write at the default quality with made-up weights (benchmarks.decode_speed.random_stream: the
 decode's work and memory depend on the tiles' architectures and, through the ARM's coder and the file's bytes, on

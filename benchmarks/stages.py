@@ -20,7 +20,8 @@ iteration, the stages are:
   loop          the rest of fit()'s own time
 
 After the fit: sensitivities, the ARM's step search (arm_step_codes), pruning and the μ search (each a stream coded
-by the C coder), the ARM's last fit (refit_arm), the final stream, and the decodes that measure PSNR.
+by the C coder), the final stream, and the decodes that measure PSNR (records made before the ARM's last fit was
+dropped also time it, as "ARM refit").
 
     python -m benchmarks.stages [--iters 60] [--threads 1 2] [--sizes 256 768] [--bpp 0.3] [--out benchmarks/results]
     python -m benchmarks.stages --model-from benchmarks/results/stages-cpu.json
@@ -65,13 +66,12 @@ IMAGES = {256: HERE / "images" / "cpu" / "kodim23.png", 768: HERE / "images" / "
 BPP = 0.3
 MIN_LEFT = 5.0  # s: eta_check's points with less left are not judged
 
-ZERO = CostModel(*[0.0] * 10, "")
+ZERO = CostModel(*[0.0] * 9, "")
 ITERATION_FIELDS = ("iteration", "synthesis", "warm_up", "arm_pass", "rounded_pass", "linear")
 ITERATIONS = replace(ZERO, iteration=1.0, source="v0.12's ETA: every iteration alike, nothing after the fit")
 PER_ITERATION = ("forward", "distortion", "latent proxy", "rate", "steering", "calibration", "backward", "optimizer",
                  "loop")
-AFTER_FIT = ("sensitivities", "ARM step search", "pruning", "mu search", "ARM refit", "final stream", "PSNR decodes",
-             "other")
+AFTER_FIT = ("sensitivities", "ARM step search", "pruning", "mu search", "final stream", "PSNR decodes", "other")
 
 
 class Timers:
@@ -146,7 +146,6 @@ def instrument(timers: Timers) -> list[Callable[[], None]]:
         w(enc, "arm_step_codes", "ARM step search", "ARM step search"),
         w(enc, "prune_to_fit", "pruning", "pruning"),
         w(enc, "search_mu", "mu search", "mu search"),
-        w(enc, "refit_arm", "ARM refit", "ARM refit"),
         w(enc, "final_stream", "final stream", "final stream"),
         w(enc, "decode_array", "PSNR decodes", "PSNR decodes"),
         w(enc_arm, "forward", "rate: ARM network"),
@@ -239,7 +238,6 @@ def fit_model(records: list[dict], source: str) -> CostModel:
         **{k: float(v) for k, v in zip(ITERATION_FIELDS, solution)},
         sensitivity=per_unit("sensitivity", ("sensitivities",)),
         quantization=per_unit("quantization", ("ARM step search", "pruning", "mu search")),
-        refit=per_unit("refit", ("ARM refit",)),
         finish=per_unit("finish", ("final stream", "PSNR decodes", "other")),
         source=source)
 
@@ -265,7 +263,7 @@ def eta_check(r: dict, model: CostModel) -> dict:
     steps.append(("quantization", 0, sum(after[k] for k in ("sensitivities", "ARM step search", "pruning",
                                                             "mu search"))))
     steps += [(p.name, preset.phase_iters(p), None) for p in preset.finetune]
-    steps.append(("finishing", 0, sum(after[k] for k in ("ARM refit", "final stream", "PSNR decodes", "other"))))
+    steps.append(("finishing", 0, sum(after[k] for k in ("final stream", "PSNR decodes", "other"))))
     timeline = []  # (seconds, work) at each check point
     t = w = 0.0
     for name, iters, seconds in steps:

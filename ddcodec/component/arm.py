@@ -41,13 +41,12 @@ def init_arm(shape: ArmShape, generator: torch.Generator) -> list[torch.Tensor]:
     return out
 
 
-def forward(shape: ArmShape, arm: Sequence[torch.Tensor], grids: Sequence[torch.Tensor], as_coded: bool = False
+def forward(shape: ArmShape, arm: Sequence[torch.Tensor], grids: Sequence[torch.Tensor]
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """B networks' ARMs ((weight (B, out, in), bias (B, out)) per layer) on every value of their grids (each
     (B, h, w)): μ and log2 b, (B, values) each in stream order (grid after grid, rows from the top), the latter
-    clamped to the coder's levels; μ is the output less FLOOR_BIAS, the mean of the coder's floored μ; with
-    `as_coded`, both as the coder's tables hold them. The neighbours are 0
-    outside their grid, as armint codes them. Channels first: the first layer is a causal convolution of each grid
+    clamped to the coder's levels; μ is the output less FLOOR_BIAS, the mean of the coder's floored μ. The
+    neighbours are 0 outside their grid, as armint codes them. Channels first: the first layer is a causal convolution of each grid
     (its neighbours' weights as a kernel, plus the co-located value of the preceding grid), the others one batched
     matrix product over all values, so that no (values x inputs) contexts tensor is built (half the time of
     gathering the contexts and multiplying them: benchmarks/results/stages-cpu.md)."""
@@ -58,7 +57,7 @@ def forward(shape: ArmShape, arm: Sequence[torch.Tensor], grids: Sequence[torch.
         if j < n_layers - 1:
             x = torch.relu(x)
     output, log2_scale = x[:, 0], x[:, 1].clamp(armint.MIN_LOG2_SCALE, MAX_LOG2_SCALE)
-    return _as_coded(output, log2_scale) if as_coded else (output - FLOOR_BIAS, log2_scale)
+    return output - FLOOR_BIAS, log2_scale
 
 
 def _first_layer(shape: ArmShape, weight: torch.Tensor, bias: torch.Tensor, grids: Sequence[torch.Tensor]
@@ -89,14 +88,3 @@ def _co_located(coarser: torch.Tensor, h: int, w: int) -> torch.Tensor:
     rows = torch.arange(h, device=coarser.device) * coarser.shape[1] // h
     cols = torch.arange(w, device=coarser.device) * coarser.shape[2] // w
     return coarser[:, rows][:, :, cols]
-
-
-def _as_coded(mean: torch.Tensor, log2_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ARM's μ output floored to 1/FRAC and log2 b rounded to 1/LEVELS_PER_OCTAVE, as _armint.c codes them, with straight-through
-    gradients: the ARM's last fit (refit_arm), to latents that no longer move. A fit with μ continuous learns means
-    near 1/2 with small scales (a value 0 or 1 for one bit), which the coder's quarter-step means code at up to ~11
-    bits (kodim14 at 0.15 bpp: coded 19 % above the estimate; kodim03, 768x512: 26-50 %); the whole fit through
-    these straight-through values stopped the rate term (λ ran 10-fold up, two thirds of the latents nonzero)."""
-    frac, levels = armint.FRAC, armint.LEVELS_PER_OCTAVE
-    return (mean + (torch.floor(mean * frac) / frac - mean).detach(),
-            log2_scale + (torch.round(log2_scale * levels) / levels - log2_scale).detach())

@@ -1,4 +1,4 @@
-"""The ARM for the encoder: its differentiable rate, its quantization and its last fit (the network itself is
+"""The ARM for the encoder: its differentiable rate and its quantization (the network itself is
 ddcodec/component/arm.py).
 
 A small MLP shared by all grids (Cool-chic's auto-regressive model) maps each latent value's causal neighbours
@@ -19,14 +19,12 @@ import numpy as np
 import torch
 
 from ddcodec.format import armint
-from ddcodec.training.adam import Adam
 from ddcodec.format.architecture import Architecture, ArmShape
 from ddcodec.format.entropy import RANGE, encode_ints
 from ddcodec.component.arm import forward
 
 STEP_SHIFTS = range(4, 13)  # a layer's step 2^-k is searched over these k (2^-12: weights within +-2^16)
 DEFAULT_SHIFT = 8
-REFIT_ITERS, REFIT_LR = 300, 1e-2  # the ARM's last fit, to the final integer latents alone
 _LN2 = math.log(2.0)
 
 
@@ -46,23 +44,23 @@ def discrete_laplace_bits(q: torch.Tensor, mean: torch.Tensor, log2_scale: torch
 
 
 def arm_bits(shape: ArmShape, grids: Sequence[torch.Tensor], clean: Sequence[torch.Tensor],
-             arm: Sequence[torch.Tensor], as_coded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+             arm: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """The rate term's estimate (fit.RateTerm.estimate) for B networks' grids (each (B, h, w), as the loss sees them:
     noisy or rounded) and their ARM tensors, and the bits of the `clean` grids rounded (no gradient), (B,) each.
 
     The estimate's value is the bits of the grids under the ARM's Laplace, its inputs taken from the same grids; its
     gradient reaches the latents through the values coded (the ARM and its inputs held), and the ARM through the
     bits of the rounded grids, the values it will code (trained on the noisy ones it learnt scales as wide as the
-    noise, and the rate term pulled the latents 4-5x less than the coder's model would: λ ran up 100-fold). With
-    `as_coded`, μ and b as the coder's tables hold them (_as_coded). Where the grids the loss sees hold the rounded
+    noise, and the rate term pulled the latents 4-5x less than the coder's model would: λ ran up 100-fold). Where
+    the grids the loss sees hold the rounded
     values (hard or straight-through proxies: fine-tuning), one pass of the ARM serves both: the same values as two."""
     rounded = [torch.round(c.detach()) for c in clean]
-    mean, log2_scale = forward(shape, arm, rounded, as_coded)
+    mean, log2_scale = forward(shape, arm, rounded)
     rounded_bits = discrete_laplace_bits(_values(rounded), mean, log2_scale).sum(1)
     if all(torch.equal(g.detach(), r) for g, r in zip(grids, rounded)):
         held = mean.detach(), log2_scale.detach()
     else:
-        held = forward(shape, [a.detach() for a in arm], [g.detach() for g in grids], as_coded)
+        held = forward(shape, [a.detach() for a in arm], [g.detach() for g in grids])
     noisy = discrete_laplace_bits(_values(grids), *held).sum(1)
     return noisy + rounded_bits - rounded_bits.detach(), rounded_bits.detach()
 
@@ -142,51 +140,3 @@ def arm_step_codes(arch: Architecture, weights: Sequence[torch.Tensor]) -> list[
     return [quantize_arm(arch.arm, [weights[t][b].detach().cpu().numpy() for t in arch.arm_indices],
                          [weights[t][b].detach().cpu().numpy().astype(np.int64) for t in grids])[1]
             for b in range(weights[0].shape[0])]
-
-
-def refit_arm(arch: Architecture, weights: Sequence[torch.Tensor], iters: int = REFIT_ITERS, lr: float = REFIT_LR
-              ) -> list[torch.Tensor]:
-    """B networks' weights with the ARM fitted once more, alone, to the bits of their final integer grids
-    (refitted_arm), where that makes the coded file smaller: each network keeps whichever ARM, the one it was
-    fitted with or the refitted one, codes its grids and itself in fewer bits (quantize_arm). The refit was added
-    when the fit's ARM modelled the noisy latents; since it learns from the rounded ones, the refit lost on a 768x512
-    fit at 200 iterations (kodim03 at 0.3 bpp: 82,816 bits against 76,864: benchmarks/results/ablations.md)."""
-    if arch.arm is None:
-        return list(weights)
-    grids = [torch.round(weights[t].detach()) for t in sorted(arch.grid_indices)]
-    refitted = refitted_arm(arch, weights, iters, lr)
-    out = list(weights)
-    for t in arch.arm_indices:
-        out[t] = weights[t].detach().clone()
-    for b in range(weights[0].shape[0]):
-        mine = [r[b] for r in refitted]
-        if _coded_bits(arch.arm, mine, grids, b) < _coded_bits(arch.arm, [out[t][b] for t in arch.arm_indices],
-                                                               grids, b):
-            for t, r in zip(arch.arm_indices, mine):
-                out[t][b] = r
-    return out
-
-
-def refitted_arm(arch: Architecture, weights: Sequence[torch.Tensor], iters: int = REFIT_ITERS,
-                 lr: float = REFIT_LR) -> list[torch.Tensor]:
-    """B networks' ARM tensors fitted alone to the bits of their rounded grids, μ and b as the coder holds them
-    (Adam, cosine learning rate, from the ARM they have)."""
-    grids = [torch.round(weights[t].detach()) for t in sorted(arch.grid_indices)]
-    values = _values(grids)
-    params = [weights[t].detach().clone().requires_grad_() for t in arch.arm_indices]
-    opt = Adam(params, lr)
-    for it in range(iters):
-        opt.lr = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * it / iters)))
-        bits = discrete_laplace_bits(values, *forward(arch.arm, params, grids, as_coded=True)).sum(1)
-        opt.zero_grad()
-        bits.sum().backward()
-        opt.step()
-    return [p.detach() for p in params]
-
-
-def _coded_bits(shape: ArmShape, arm: Sequence[torch.Tensor], grids: Sequence[torch.Tensor], b: int) -> int:
-    """The bits of network b's integer grids (each (B, h, w)) and of its ARM tensors (each without the batch
-    dimension), quantized as the file will hold them (quantize_arm)."""
-    limit = armint.MAX_LATENT
-    return quantize_arm(shape, [a.detach().cpu().numpy() for a in arm],
-                        [g[b].clamp(-limit, limit).cpu().numpy().astype(np.int64) for g in grids])[2]

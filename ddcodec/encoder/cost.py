@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ddcodec.encoder.arm import REFIT_ITERS
 from ddcodec.format.architecture import Architecture
 from ddcodec.format.limits import synthesis_cost
 from ddcodec.training.presets import Phase, Preset
@@ -28,8 +27,8 @@ class CostModel:
     `rounded_pass` for its one pass where the latents are shown rounded (fine-tuning, the ARM held), `linear` for
     the linear context model's. Between the fit and fine-tuning: `sensitivity` per unit of synthesis work for each
     forward pass that measures the weights' sensitivities, and `quantization` per latent value (the ARM's step
-    search, the pruning and the μ search: streams coded); after fine-tuning, `refit` per latent value per iteration
-    of the ARM's last fit and `finish` per latent value (the final streams, the decodes that measure them).
+    search, the pruning and the μ search: streams coded); after fine-tuning, `finish` per latent value (the final
+    streams, the decodes that measure them).
     `source`: where the constants were measured."""
 
     iteration: float
@@ -40,14 +39,13 @@ class CostModel:
     linear: float
     sensitivity: float
     quantization: float
-    refit: float
     finish: float
     source: str
 
 
 REFERENCE = CostModel(
     iteration=5.35e-4, synthesis=4.43e-11, warm_up=1.65e-10, arm_pass=2.32e-7, rounded_pass=3.33e-7, linear=1.68e-7,
-    sensitivity=2.87e-11, quantization=7.39e-6, refit=1.88e-7, finish=1.70e-6,
+    sensitivity=2.87e-11, quantization=7.39e-6, finish=1.70e-6,
     source="benchmarks/results/stages-cpu.json: one-thread encodes of the v0.12 default plan at 60 iterations "
            "(768x512 kodim03 at 0.3 bpp; 256x256 kodim23 at 0.3 and 0.6 bpp), commit 3f103ff, CPU seconds on the "
            "project's 2-core AMD EPYC under load 6-8; fitted by `python -m benchmarks.stages --model-from`",
@@ -85,9 +83,8 @@ def quantization_cost(arch: Architecture, n: int, model: CostModel = REFERENCE) 
 
 
 def finishing_cost(arch: Architecture, n: int, model: CostModel = REFERENCE) -> float:
-    """Seconds after fine-tuning for n images: the ARM's last fit and the final streams."""
-    refit = REFIT_ITERS * model.refit if arch.arm is not None else 0.0
-    return n * (refit + model.finish) * arch.n_latents
+    """Seconds after fine-tuning for n images: the final streams."""
+    return n * model.finish * arch.n_latents
 
 
 def encode_cost(arch: Architecture, preset: Preset, n: int, model: CostModel = REFERENCE) -> float:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ddcodec.format.architecture import Architecture
-from ddcodec.encoder.arm import arm_step_codes, refit_arm, round_latents
+from ddcodec.encoder.arm import arm_step_codes, round_latents
 from ddcodec.encoder.cost import encode_cost, finishing_cost, quantization_cost, stage_costs
 from ddcodec.format.container import Header, pack, parse
 from ddcodec.decoders.decode import decode_array
@@ -462,8 +462,8 @@ def _encode_batch(
         progress.advance(quantization_cost(arch, n))
     steps = step_tensors([allocate(b, mus[b]) for b in range(n)], weights)
     tuned, _ = _run(preset, preset.finetune, arch, target, z, weights, lr, rate, steps, arch.bn_scales | set(arm),
-                    progress, label)  # the ARM held, then refitted to the final latents
-    tuned = round_latents(arch, refit_arm(arch, round_latents(arch, tuned)))
+                    progress, label)  # the ARM held as fitted (a last fit of it alone lost: ablations.md)
+    tuned = round_latents(arch, tuned)
     arm_codes = arm_step_codes(arch, tuned)
 
     def tuned_file(b: int) -> bytes:
