@@ -121,3 +121,29 @@ def test_a_tiled_encode_logs_each_tile(monkeypatch):
     encode(pixels, ratio=4, iters=10, tries=1, progress=True)
     heads = [line.split(": ")[0] for line in log.getvalue().splitlines()]
     assert heads == sorted(heads) and set(heads) == {"image 1/1, tile 1/2", "image 1/1, tile 2/2"}
+
+
+def test_a_workers_progress_reaches_the_parents_bar_and_log():
+    import queue
+
+    from ddcodec.training.progress import Relayed
+
+    messages: queue.SimpleQueue = queue.SimpleQueue()
+    worker = Relayed(messages)
+    worker.costs = {"fit": 2.0}
+    stage = worker.stage("fit", 10, "image 1/1, tile 2/4")
+    stage.update(5)
+    stage.close(1e-3)
+    worker.advance(3)
+    term, log, clock = Terminal(), io.StringIO(), Clock()
+    on_term, on_log = Progress(40, term, clock, batches=[1] * 4, unit="tiles"), Progress(40, log, clock)
+    clock.now = 10.0
+    while not messages.empty():
+        message = messages.get()
+        on_term.receive(*message)
+        on_log.receive(*message)
+    assert on_term.done == on_log.done == 2.0 * 10 + 3
+    assert "ETA=0:07" in term.getvalue()  # 10 s for 23 units, 17 left; the worker's log line is not on the bar
+    assert "PSNR" not in term.getvalue()
+    assert log.getvalue() == "image 1/1, tile 2/4: fit: 10 iterations, PSNR 30.00 dB, 0.0 s\n"  # no worker ETA
+    on_term.close()
