@@ -259,3 +259,16 @@ def test_the_cli_spreads_one_photos_tiles_and_resumes_them(image, tmp_path):
     assert result.exit_code == 0, result.output
     assert ddc.read_bytes()[4] == 5 and not (tmp_path / "wide.ddc.tiles").exists()
     assert_one_line_error(run("encode", src, "-", "--resume"))
+
+
+def _die(task, progress):
+    import os
+
+    os._exit(1)
+
+
+def test_a_worker_that_dies_is_an_input_error_not_a_hang():
+    from ddcodec.encoder.workers import map_in_processes
+
+    with pytest.raises(ddcodec.InputError, match="fewer jobs"):
+        list(map_in_processes(_die, [1, 2], jobs=2, threads=1))

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterator, Sequence
 
+from ddcodec.errors import InputError
 from ddcodec.training.progress import Progress, Relayed
 
 # How an encode's tasks run: runner(fn, tasks, progress) yields (index, fn(task, progress-or-None)) as each finishes
@@ -51,20 +54,34 @@ def map_in_processes(fn: Callable[[Any, Progress | None], Any], tasks: Sequence[
     """fn(task, progress) for each task in `jobs` worker processes of `threads` torch threads (default: the cores
     shared out); yields (index of the task, its result) as each finishes. `fn` must be a module-level function and
     the tasks picklable. The workers' progress (stages, work, log lines) goes to `progress`. A task's exception is
-    raised here; on it, or on an interrupt, the workers are stopped at once."""
+    raised here, and an InputError if a worker dies (the system out of memory, most likely); on either, or on an
+    interrupt, the workers are stopped at once."""
     context = multiprocessing.get_context("spawn")
     queue = context.SimpleQueue() if progress is not None else None
-    pool = context.Pool(min(jobs, len(tasks)) or 1, _start_worker, (threads or default_threads(jobs), queue))
+    pool = ProcessPoolExecutor(min(jobs, len(tasks)) or 1, context, _start_worker,
+                               (threads or default_threads(jobs), queue))
     try:
-        pending = {k: pool.apply_async(_run, (fn, task)) for k, task in enumerate(tasks)}
+        pending = {pool.submit(_run, fn, task): k for k, task in enumerate(tasks)}
         while pending:
-            next(iter(pending.values())).wait(POLL_SECONDS)
+            done, _ = wait(pending, POLL_SECONDS, FIRST_COMPLETED)
             _relay_all(queue, progress)
-            for k in [k for k, task in pending.items() if task.ready()]:
-                yield k, pending.pop(k).get()
+            for future in done:
+                yield pending.pop(future), future.result()
         _relay_all(queue, progress)
+    except BrokenProcessPool:
+        raise InputError(f"a worker process died, most likely for want of memory: try fewer jobs than {jobs}") from None
     finally:
-        pool.terminate()
+        _stop(pool)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop the pool's workers at once, tasks running or not (ProcessPoolExecutor.shutdown waits for them)."""
+    if hasattr(pool, "kill_workers"):  # Python 3.14
+        pool.kill_workers()
+    else:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _relay_all(queue: Any, progress: Progress | None) -> None:
