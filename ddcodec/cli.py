@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -189,7 +190,7 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, effort, iter
         from ddcodec.distributed import tiles_on_ray
 
         options["runner"] = tiles_on_ray(ray_address or None)
-    try:
+    with _kept_until_done(tiles_kept):
         if jobs > 1 and not spread_tiles:
             from ddcodec.parallel import encode_in_processes
 
@@ -200,12 +201,20 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, effort, iter
                 torch.set_num_threads(threads)
             here = {**options, "progress": not quiet} | ({"jobs": jobs, "threads": threads} if spread_tiles else {})
             _report_all(_encode_here(pairs, per_call, overwrite, skip_existing, here), report)
+
+
+@contextlib.contextmanager
+def _kept_until_done(tiles: Path | None):
+    """The finished tiles' folder (--resume): removed when the block ends with every file written (_report_all
+    exits otherwise), kept, and said so, on an interrupt."""
+    try:
+        yield
     except KeyboardInterrupt:
-        if tiles_kept is not None and tiles_kept.is_dir():
-            click.echo(f"the finished tiles are kept in {tiles_kept}: the same command resumes from them", err=True)
+        if tiles is not None and tiles.is_dir():
+            click.echo(f"the finished tiles are kept in {tiles}: the same command resumes from them", err=True)
         raise
-    if tiles_kept is not None:  # every file written (_report_all exits otherwise): the tiles are no longer needed
-        shutil.rmtree(tiles_kept, ignore_errors=True)
+    if tiles is not None:
+        shutil.rmtree(tiles, ignore_errors=True)
 
 
 def _encode_here(pairs, per_call: int, overwrite: bool, skip_existing: bool, options: dict):
