@@ -8,15 +8,15 @@ backend (distributed.py).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ddcodec.encoder.workers import default_threads, set_threads
+from ddcodec.encoder.workers import worker_pool
 from ddcodec.errors import InputError, OutputExistsError
 
 
@@ -102,10 +102,8 @@ def encode_in_processes(
     (output, InputError) and the others go on. The options are ddcodec.encode's. On an error that stops it or an
     interrupt the workers are stopped at once."""
     pairs = iter([(Path(s), Path(o)) for s, o in zip(sources, outputs)])
-    context = multiprocessing.get_context("spawn")  # no fork of a parent whose torch threads already exist
-    pool = context.Pool(jobs, set_threads, (threads or default_threads(jobs),))
-    try:
-        pending: deque[tuple[Any, Path]] = deque()
+    with worker_pool(jobs, threads) as pool:
+        pending: deque[tuple[Future, Path]] = deque()
         while True:
             for src, out in pairs:  # at most 2 images per worker read ahead
                 if skip_existing and exists(out):
@@ -115,18 +113,15 @@ def encode_in_processes(
                 except InputError as exc:
                     yield finish(out, str(exc), overwrite, skip_existing, keep_going)  # raised unless keep_going
                     continue
-                pending.append((pool.apply_async(encode_task, ([(str(src), data)], options)), out))
+                pending.append((pool.submit(encode_task, [(str(src), data)], options), out))
                 if len(pending) >= 2 * jobs:
                     break
             if not pending:
                 return
-            while not any(task.ready() for task, _ in pending):
-                pending[0][0].wait(0.2)
-            task, out = next(item for item in pending if item[0].ready())
+            wait([task for task, _ in pending], return_when=FIRST_COMPLETED)
+            task, out = next(item for item in pending if item[0].done())
             pending.remove((task, out))
-            (result,) = task.get()
+            (result,) = task.result()
             done = finish(out, result, overwrite, skip_existing, keep_going)
             if done:
                 yield done
-    finally:
-        pool.terminate()

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
 from ddcodec.errors import InputError
@@ -32,16 +33,12 @@ def default_threads(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
-def set_threads(threads: int) -> None:
-    """A worker's start: torch's CPU threads."""
+def _start_worker(threads: int, queue: Any) -> None:
+    """A worker's start: torch's CPU threads, and its progress sent to the parent's (where there is one)."""
+    global _relay
     import torch
 
     torch.set_num_threads(threads)
-
-
-def _start_worker(threads: int, queue: Any) -> None:
-    global _relay
-    set_threads(threads)
     _relay = Relayed(queue) if queue is not None else None
 
 
@@ -49,18 +46,35 @@ def _run(fn: Callable[[Any, Progress | None], Any], task: Any) -> Any:
     return fn(task, _relay)
 
 
+@contextmanager
+def worker_pool(jobs: int, threads: int | None = None, queue: Any = None) -> Iterator[ProcessPoolExecutor]:
+    """`jobs` spawned worker processes of `threads` torch threads each (default: the cores shared out), whose
+    progress goes to `queue` (for map_in_processes); stopped at once when the block ends, tasks running or not
+    (ProcessPoolExecutor.shutdown would wait for them). A worker that dies (the system out of memory, most likely)
+    raises an InputError naming the jobs, where a multiprocessing.Pool would wait for its task forever."""
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(jobs, context, _start_worker, (threads or default_threads(jobs), queue))
+    try:
+        yield pool
+    except BrokenProcessPool:
+        raise InputError(f"a worker process died, most likely for want of memory: try fewer jobs than {jobs}") from None
+    finally:
+        if hasattr(pool, "kill_workers"):  # Python 3.14
+            pool.kill_workers()
+        else:
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def map_in_processes(fn: Callable[[Any, Progress | None], Any], tasks: Sequence[Any], progress: Progress | None = None,
                      *, jobs: int, threads: int | None = None) -> Iterator[tuple[int, Any]]:
-    """fn(task, progress) for each task in `jobs` worker processes of `threads` torch threads (default: the cores
-    shared out); yields (index of the task, its result) as each finishes. `fn` must be a module-level function and
-    the tasks picklable. The workers' progress (stages, work, log lines) goes to `progress`. A task's exception is
-    raised here, and an InputError if a worker dies (the system out of memory, most likely); on either, or on an
-    interrupt, the workers are stopped at once."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.SimpleQueue() if progress is not None else None
-    pool = ProcessPoolExecutor(min(jobs, len(tasks)) or 1, context, _start_worker,
-                               (threads or default_threads(jobs), queue))
-    try:
+    """fn(task, progress) for each task in a worker_pool of `jobs` processes; yields (index of the task, its result)
+    as each finishes. `fn` must be a module-level function and the tasks picklable. The workers' progress (stages,
+    work, log lines) goes to `progress`. A task's exception is raised here; on it, or on an interrupt, the workers
+    are stopped at once."""
+    queue = multiprocessing.get_context("spawn").SimpleQueue() if progress is not None else None
+    with worker_pool(min(jobs, len(tasks)) or 1, threads or default_threads(jobs), queue) as pool:
         pending = {pool.submit(_run, fn, task): k for k, task in enumerate(tasks)}
         while pending:
             done, _ = wait(pending, POLL_SECONDS, FIRST_COMPLETED)
@@ -68,20 +82,6 @@ def map_in_processes(fn: Callable[[Any, Progress | None], Any], tasks: Sequence[
             for future in done:
                 yield pending.pop(future), future.result()
         _relay_all(queue, progress)
-    except BrokenProcessPool:
-        raise InputError(f"a worker process died, most likely for want of memory: try fewer jobs than {jobs}") from None
-    finally:
-        _stop(pool)
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Stop the pool's workers at once, tasks running or not (ProcessPoolExecutor.shutdown waits for them)."""
-    if hasattr(pool, "kill_workers"):  # Python 3.14
-        pool.kill_workers()
-    else:
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.kill()
-    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _relay_all(queue: Any, progress: Progress | None) -> None:
