@@ -1,4 +1,4 @@
-"""Fitting a photo's tiles in worker processes.
+"""Worker processes for encoding: a photo's tiles (map_in_processes), or whole images (ddcodec/parallel.py).
 
 Each tile of a tiled image (format/tiles.py) is an independent fit, and on a CPU small kernels leave cores idle
 between them, so `jobs` processes of a few torch threads each finish a photo sooner than one process using every
