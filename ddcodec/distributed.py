@@ -10,6 +10,7 @@ the cluster has one, and one CPU each otherwise (Ray then gives torch one thread
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -41,6 +42,24 @@ def _groups(jobs: list[tuple[Path, Path]], batch: int) -> Iterator[list[tuple[Pa
     yield from buckets.values()
 
 
+@contextmanager
+def _session(address: str | None) -> Iterator[Any]:
+    """The ray module with a session: the one already initialized, or one started at `address` and shut down at the
+    end; an InputError where Ray is not installed."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError("Ray is needed: pip install 'ddcodec[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
 def encode_on_ray(
     sources: Sequence[str | os.PathLike],
     outputs: Sequence[str | os.PathLike],
@@ -61,15 +80,8 @@ def encode_on_ray(
     `keep_going`, an image's error is yielded as (output, InputError) and the others go on. `batch` images of one
     size go in one task (default 16 where the cluster has GPUs, else 1). The other options are ddcodec.encode's.
     """
-    try:
-        import ray
-    except ImportError:
-        raise InputError("Ray is needed: pip install 'ddcodec[ray]'") from None
     jobs = [(Path(s), Path(o)) for s, o in zip(sources, outputs) if not (skip_existing and Path(o).exists())]
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    try:
+    with _session(address) as ray:
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         task = ray.remote(num_gpus=1, num_cpus=1)(encode_task) if gpus else ray.remote(num_cpus=1)(encode_task)
@@ -93,9 +105,6 @@ def encode_on_ray(
                 done = finish(out, result, overwrite, skip_existing, keep_going)
                 if done:
                     yield done
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 def tiles_on_ray(address: str | None = None) -> Runner:
@@ -105,21 +114,11 @@ def tiles_on_ray(address: str | None = None) -> Runner:
     The tasks report no progress but their count."""
 
     def run(fn: Callable[[Any, Any], Any], tasks: Sequence[Any], progress: Any = None) -> Iterator[tuple[int, Any]]:
-        try:
-            import ray
-        except ImportError:
-            raise InputError("Ray is needed: pip install 'ddcodec[ray]'") from None
-        started_here = not ray.is_initialized()
-        if started_here:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        try:
+        with _session(address) as ray:
             remote = ray.remote(num_cpus=1)(fn)
             pending = {remote.remote(task, None): k for k, task in enumerate(tasks)}
             while pending:
                 (done,), _ = ray.wait(list(pending), num_returns=1)
                 yield pending.pop(done), ray.get(done)
-        finally:
-            if started_here:
-                ray.shutdown()
 
     return run
