@@ -3,13 +3,14 @@ grids, the network's share of the budget, or a decoder-complexity preset's width
 default's point of the same image and rate in benchmarks/results/full and benchmarks/results/kodak.
 
     python -m benchmarks.latent_layout --image PATH --bpp 0.3 [--full-size-grids 1] [--weight-share 0.15]
-        [--widths-by-scale 0:8,1:12,2:16,3:24] [--latent-margin 1.0] [--calibrate-every 20] [--iters 2000]
-        [--label NAME]
+        [--widths-by-scale 0:8,1:12,2:16,3:24] [--max-width 36] [--latent-margin 1.0] [--calibrate-every 20] [--iters 2000]
+        [--tile-side 512] [--label NAME]
 
 Why: v0.11 spends 35 % of the budget on a wide network and none on a full-size latent grid; the field spends its bits
 on latents at every scale with a small network fixed by decoder complexity (issue 32). Appends one JSON line per
 encode (bpp, PSNR, plan, widths, multiply-adds per pixel with the ARM's, seconds, load) to
-benchmarks/results/latent-layout.jsonl.
+benchmarks/results/latent-layout.jsonl. `--tile-side` codes the image in tiles of at most that side (each planned
+as the plan says for its own size and budget), to tell a tile's plan from the seams in what tiling costs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 from PIL import Image
 
 import ddcodec
+from benchmarks.rd import tile_side
 from ddcodec.decoders import npdecode
 from ddcodec.encoder import ratecontrol
 from ddcodec.metrics import psnr
@@ -45,9 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--full-size-grids", type=int, default=1)
     p.add_argument("--weight-share", type=float, default=ratecontrol.CODED.weight_share)
     p.add_argument("--widths-by-scale", type=scale_table, default=None)
+    p.add_argument("--max-width", type=int, default=ratecontrol.CODED.max_width)
     p.add_argument("--latent-margin", type=float, default=ratecontrol.CODED.latent_margin)
     p.add_argument("--calibrate-every", type=int, default=ratecontrol.CODED.calibrate_every)
     p.add_argument("--iters", type=int, default=2000)
+    p.add_argument("--tile-side", type=int, default=None)
     p.add_argument("--label", default="")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
@@ -55,14 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     by_scale = {**ratecontrol.CODED.latents_by_scale, 0: args.full_size_grids}
     ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, latents_by_scale=by_scale,
                                             weight_share=args.weight_share, widths_by_scale=args.widths_by_scale,
+                                            max_width=args.max_width,
                                             latent_margin=args.latent_margin, calibrate_every=args.calibrate_every)
     image = np.asarray(Image.open(args.image).convert("RGB"))
-    result = ddcodec.encode(image, bpp=args.bpp, iters=args.iters)
+    with tile_side(args.tile_side):
+        result = ddcodec.encode(image, bpp=args.bpp, iters=args.iters)
     arch = result.arch
     arm_macs = arch.arm.macs_per_value() * arch.n_latents / (arch.height * arch.width) if arch.arm else 0.0
     record = {"image": args.image.stem, "target_bpp": args.bpp, "label": args.label,
               "full_size_grids": args.full_size_grids, "weight_share": args.weight_share,
-              "widths_by_scale": args.widths_by_scale,
+              "widths_by_scale": args.widths_by_scale, "max_width": args.max_width, "tile_side": args.tile_side,
               "latent_margin": args.latent_margin, "calibrate_every": args.calibrate_every, "ddcodec": ddcodec.__version__, "iters": args.iters,
               "bpp": result.bpp, "psnr": psnr(image, npdecode.decode_array(result.data)),
               "latents": list(arch.latents), "widths": list(arch.widths), "n_params": arch.n_params,
