@@ -6,7 +6,7 @@ A lever is `default` (encode's defaults) or a space-free list of `key=value` cha
 `effort`, `iters`, `tries`, `lr`, `input` (seed or coded) and `threads` (torch's CPU threads); and changes to the
 effort's schedule (presets.py): `gain` (the latents' gain), `optimizer` (adam or soap), and, for every fit phase,
 `latents` (the quantization proxy), `temperature` and `noise_param` (`start:end`), `noise` and `test_every`,
-and `lambda_floor` in the phases that have one. Each image is encoded once per
+and `lambda_floor` (a share of λ's start) in the phases that have one. Each image is encoded once per
 lever at one bpp target; results are cached per image and lever under `cache/`, and the run writes `ttq.json`,
 `ttq.md` (a table) and `ttq.png` (PSNR against seconds, one panel per image).
 """
@@ -44,7 +44,8 @@ def _pair(value: str) -> tuple[float, float]:
 # Schedule keys: changes to the effort's preset (presets.Preset), the fit phases' fields applied to every fit phase.
 PRESET_KEYS = {"gain": ("latent_gain", float), "optimizer": ("optimizer", str)}
 PHASE_KEYS = {"latents": str, "temperature": _pair, "noise": str, "noise_param": _pair, "test_every": int,
-              "lambda_floor": float}  # λ's floor: in the phases that set one (the others hold λ at its start)
+              "lambda_floor": float}  # λ's floor, a share of its start: in the phases that set one (the others hold
+# λ at its start)
 
 
 def parse_lever(lever: str) -> dict:

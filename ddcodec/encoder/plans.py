@@ -29,6 +29,8 @@ class CodedPlan:
     `latent_margin`: the share of what the planned weights leave that the latents' bits are steered to, and
     `small_latent_margin` the share on images of fewer than `small_pixels` pixels;
     `calibrate_every`: iterations between two measurements of the coder's real latent bits against the estimate.
+    `lambda_start_by_bpp`: the rate weight λ that rate control starts from, by the budget's bits per pixel (read on
+    log-log axes between the keys; the phases' floors are shares of it, presets.Phase.lambda_floor).
     `widths_by_scale` (a decoder-complexity preset, COMPLEXITIES): each layer's width by its scale 2^-s below full
     size (s past the last key: the last key's width), fixed whatever the budget, with the synthesis and the ARM always
     in; None sizes an equal width from weight_share of the budget (v0.11).
@@ -54,6 +56,7 @@ class CodedPlan:
     small_pixels: int = 0
     calibrate_every: int = 100
     widths_by_scale: Mapping[int, int] | None = None
+    lambda_start_by_bpp: Mapping[float, float] = field(default_factory=lambda: MappingProxyType({0.0: 2e-3}))
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
@@ -80,6 +83,7 @@ V0_11 = CodedPlan(
         "arm_payback": "v0.11 merged default: the ARM where its saving repays its weights 1.5 times",
         "latent_margin": "v0.9: the latents aim at 90 % of what the weights leave, so that an overshoot still fits",
         "calibrate_every": "v0.9: the coder's bits measured every 100 iterations",
+        "lambda_start_by_bpp": "v0.9: λ starts at 2e-3 (MSE per bit per pixel) and rate control steers it",
     }),
 )
 
@@ -97,5 +101,7 @@ V0_12 = replace(
         "small_latent_margin": "v0.12.0.dev1: 'the latents at 90 % on images under 2^17 pixels' (crops)",
         "small_pixels": "v0.12.0.dev1: 'the latents at 90 % on images under 2^17 pixels' (crops)",
         "calibrate_every": "v0.12: 'rate control aims at the whole budget and measures the coder often'",
+        "lambda_start_by_bpp": "v0.12.0.dev1: 'λ started by the target' (+2.4 to +2.7 dB on three photos at 1.2 bpp, "
+                               "but two collapsed: the latents overshot and starved the weights); 2e-3 until guarded",
     }),
 )

@@ -34,7 +34,6 @@ QUALITY_BPP = {1: 0.15, 2: 0.25, 3: 0.4, 4: 0.6, 5: 1.0}  # --quality preset -> 
 DEFAULT_QUALITY = 3
 PSNR_RETRIES = 3  # psnr targets: times a network twice the size is tried when the fit falls short
 
-LAMBDA_START = 2e-3  # coded input: the first rate weight (MSE per bit per pixel); rate control steers it
 LATENT_SHARE_NO_BUDGET = 0.5  # coded input with a ratio: latents get about as many bits as the weights
 MIN_CALIBRATION_BITS = 1000.0  # below this the coder's fixed costs (model descriptors) dominate the ratio
 CALIBRATION_RANGE = (0.5, 1.5)
@@ -56,6 +55,19 @@ def bpp_for_psnr(psnr: float) -> float:
     """A first guess of the rate that reaches `psnr` dB on a photograph: +2.2 dB per doubling from 21 dB at
     0.15 bpp (the seed profile on Kodak crops, v0.5), so that --psnr can size the network."""
     return min(max(0.15 * 2 ** ((psnr - 21) / 2.2), 0.05), 8.0)
+
+
+def lambda_start(bpp: float | None) -> float:
+    """The rate weight λ (MSE per bit per pixel) that rate control starts from for a budget of `bpp` bits per pixel:
+    CODED.lambda_start_by_bpp read on log-log axes between its keys (its end values beyond them), or its first value
+    without a budget."""
+    table = CODED.lambda_start_by_bpp
+    rates = sorted(table)
+    if bpp is None or bpp <= rates[0]:
+        return table[rates[0]]
+    if bpp >= rates[-1]:
+        return table[rates[-1]]
+    return float(np.exp(np.interp(math.log(bpp), np.log(rates), np.log([table[r] for r in rates]))))
 
 
 def by_layer(layers: int, by_scale: Mapping[int, int]) -> tuple[int, ...]:
@@ -197,6 +209,7 @@ class RateTerm:
 
     lam: torch.Tensor  # (B,)
     target_bits: torch.Tensor | None = None  # (B,)
+    start: float = 0.0  # λ's first value (lambda_start), which the phases' floors are shares of
     gain: float = 0.01  # per iteration; 10 / iterations lets lam move e^10-fold over a fit at most
     floor: float = 0.0  # lam never goes below this (latents start at 0 and would otherwise overgrow at first)
     coded_bits: Callable[[list[torch.Tensor], list[torch.Tensor]], torch.Tensor] | None = None  # the coder's (B,)
@@ -218,8 +231,9 @@ class RateTerm:
                     ).clamp_min(self.floor)
 
     def enter(self, floor: float | None) -> None:
-        """A new phase of the fit: λ's floor for it (None: λ's start, so that it may not fall)."""
-        self.floor = LAMBDA_START if floor is None else floor
+        """A new phase of the fit: λ's floor for it, a share of λ's start (None: the start, so that it may not
+        fall)."""
+        self.floor = self.start * (1.0 if floor is None else floor)
 
     def fix(self) -> None:
         """Stop steering: λ keeps its last value (fine-tuning after the bits were allocated)."""
@@ -229,9 +243,9 @@ class RateTerm:
 def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device, lmbda: float | None = None
                      ) -> RateTerm | None:
     """The rate term of n images' latent grids for a fit of `steered_iters` iterations (None without grids): λ
-    starts at LAMBDA_START and is steered to the bits the budget leaves after the planned weights, or is `lmbda`
-    throughout; the bits are the ARM's own estimate (arm.arm_bits) or the linear context model's, each calibrated
-    against its coder's."""
+    starts at lambda_start of the budget's bits per pixel and is steered to the bits the budget leaves after the
+    planned weights, or is `lmbda` throughout; the bits are the ARM's own estimate (arm.arm_bits) or the linear
+    context model's, each calibrated against its coder's."""
     if not p.arch.grid_indices:
         return None
     shape = p.arch.arm
@@ -239,8 +253,9 @@ def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device, 
              else dict(coded_bits=coded_grid_bits))
     if lmbda is not None:
         return RateTerm(torch.full((n,), lmbda, device=device), None, **model)
-    return RateTerm(torch.full((n,), LAMBDA_START, device=device), _latent_target(p, n, device),
-                    min(0.1, 10 / max(steered_iters, 1)), LAMBDA_START, every=CODED.calibrate_every, **model)
+    start = lambda_start(8 * p.budget / (p.arch.height * p.arch.width) if p.budget else None)
+    return RateTerm(torch.full((n,), start, device=device), _latent_target(p, n, device), start=start,
+                    gain=min(0.1, 10 / max(steered_iters, 1)), floor=start, every=CODED.calibrate_every, **model)
 
 
 def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:

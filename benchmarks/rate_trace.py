@@ -1,0 +1,85 @@
+"""Where an encode's bytes went: λ at each phase's start, and what the weights had left when they were quantized.
+
+    python -m benchmarks.rate_trace --image PATH --bpp 0.6 [--iters 2000] [--lambda-start 0.6:2e-3,1.2:1e-4]
+
+Encodes on one thread and records λ as each phase of the fit starts and when rate control stops steering it, the
+size of the stream at the coarsest weight steps against the byte budget (what the latents left the weights), whether
+the latents were pruned to fit, and the file's PSNR against the fit's own (latents rounded, weights in float): a file
+far under its fit lost it in the weights' quantization. `--lambda-start` replaces the plan's
+`lambda_start_by_bpp`. Appends one JSON line to benchmarks/results/rate-trace.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+import ddcodec
+from ddcodec.decoders import npdecode
+from ddcodec.encoder import encode as encoder
+from ddcodec.encoder import ratecontrol
+from ddcodec.metrics import psnr
+
+OUT = Path(__file__).resolve().parent / "results" / "rate-trace.jsonl"
+
+
+def rate_table(text: str) -> dict[float, float]:
+    """'0.6:2e-3,1.2:1e-4' -> {0.6: 0.002, 1.2: 0.0001}."""
+    return {float(k): float(v) for k, v in (item.split(":") for item in text.split(","))}
+
+
+def traced(record: dict) -> None:
+    """Patch rate control and the latents' pruning so that what they did lands in `record`."""
+    enter, fix, prune = ratecontrol.RateTerm.enter, ratecontrol.RateTerm.fix, encoder.prune_to_fit
+
+    def entered(self: ratecontrol.RateTerm, floor: float | None) -> None:
+        record.setdefault("lambda_at_phase_start", []).append(float(self.lam.max()))
+        enter(self, floor)
+
+    def fixed(self: ratecontrol.RateTerm) -> None:
+        record["lambda_at_fit_end"] = float(self.lam.max())
+        fix(self)
+
+    def pruned(grids, ws, stream_for, budget) -> None:
+        kept = [w.clone() for w in ws]
+        record["coarsest_stream_bytes"], record["budget_bytes"] = len(stream_for(ratecontrol.COARSEST_MU)), budget
+        prune(grids, ws, stream_for, budget)
+        record["latents_pruned"] = sum(int((a != b).sum()) for a, b in zip(kept, ws))
+
+    ratecontrol.RateTerm.enter, ratecontrol.RateTerm.fix, encoder.prune_to_fit = entered, fixed, pruned
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.rate_trace", description=__doc__.split("\n")[0])
+    p.add_argument("--image", type=Path, required=True)
+    p.add_argument("--bpp", type=float, required=True)
+    p.add_argument("--iters", type=int, default=2000)
+    p.add_argument("--lambda-start", type=rate_table, default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.lambda_start:
+        ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, lambda_start_by_bpp=args.lambda_start)
+    record = {"image": args.image.stem, "target_bpp": args.bpp, "iters": args.iters,
+              "lambda_start_by_bpp": {str(k): v for k, v in ratecontrol.CODED.lambda_start_by_bpp.items()}}
+    traced(record)
+    image = np.asarray(Image.open(args.image).convert("RGB"))
+    result = ddcodec.encode(image, bpp=args.bpp, iters=args.iters)
+    record |= {"bpp": result.bpp, "psnr": psnr(image, npdecode.decode_array(result.data)),
+               "psnr_fit": result.psnr_float, "ddcodec": ddcodec.__version__, "threads": 1,
+               "load_1min": os.getloadavg()[0]}
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    with OUT.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    print(json.dumps(record))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
