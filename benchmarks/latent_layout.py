@@ -4,13 +4,14 @@ default's point of the same image and rate in benchmarks/results/full and benchm
 
     python -m benchmarks.latent_layout --image PATH --bpp 0.3 [--full-size-grids 1] [--weight-share 0.15]
         [--widths-by-scale 0:8,1:12,2:16,3:24] [--max-width 36] [--latent-margin 1.0] [--calibrate-every 20] [--iters 2000]
-        [--tile-side 512] [--label NAME]
+        [--tile-side 512] [--lambda 1e-4] [--label NAME]
 
 Why: v0.11 spends 35 % of the budget on a wide network and none on a full-size latent grid; the field spends its bits
 on latents at every scale with a small network fixed by decoder complexity (issue 32). Appends one JSON line per
 encode (bpp, PSNR, plan, widths, multiply-adds per pixel with the ARM's, seconds, load) to
 benchmarks/results/latent-layout.jsonl. `--tile-side` codes the image in tiles of at most that side (each planned
 as the plan says for its own size and budget), to tell a tile's plan from the seams in what tiling costs.
+`--lambda` fits at that fixed rate weight instead of steering λ to the budget (the network still sized for `--bpp`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibrate-every", type=int, default=ratecontrol.CODED.calibrate_every)
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--tile-side", type=int, default=None)
+    p.add_argument("--lambda", dest="lmbda", type=float, default=None)
     p.add_argument("--label", default="")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
@@ -63,12 +65,12 @@ def main(argv: list[str] | None = None) -> int:
                                             latent_margin=args.latent_margin, calibrate_every=args.calibrate_every)
     image = np.asarray(Image.open(args.image).convert("RGB"))
     with tile_side(args.tile_side):
-        result = ddcodec.encode(image, bpp=args.bpp, iters=args.iters)
+        result = ddcodec.encode(image, bpp=args.bpp, iters=args.iters, lmbda=args.lmbda)
     arch = result.arch
     arm_macs = arch.arm.macs_per_value() * arch.n_latents / (arch.height * arch.width) if arch.arm else 0.0
     record = {"image": args.image.stem, "target_bpp": args.bpp, "label": args.label,
               "full_size_grids": args.full_size_grids, "weight_share": args.weight_share,
-              "widths_by_scale": args.widths_by_scale, "max_width": args.max_width, "tile_side": args.tile_side,
+              "widths_by_scale": args.widths_by_scale, "max_width": args.max_width, "lambda": args.lmbda, "tile_side": args.tile_side,
               "latent_margin": args.latent_margin, "calibrate_every": args.calibrate_every, "ddcodec": ddcodec.__version__, "iters": args.iters,
               "bpp": result.bpp, "psnr": psnr(image, npdecode.decode_array(result.data)),
               "latents": list(arch.latents), "widths": list(arch.widths), "n_params": arch.n_params,
