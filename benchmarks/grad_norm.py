@@ -11,7 +11,6 @@ at 0.1 and 0.05 would have scaled to benchmarks/results/grad-norms.jsonl.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 from PIL import Image
 
 import ddcodec
+from benchmarks.points import append_record
 from ddcodec.training import optimizers
 from ddcodec.training.presets import EFFORTS
 
@@ -59,10 +59,7 @@ def main(argv: list[str] | None = None) -> int:
               "steps": len(n), "quantiles": {q: float(np.quantile(n, q)) for q in (0.05, 0.5, 0.95)},
               "max": float(n.max()), "over_0.1": int((n > 0.1).sum()), "over_0.05": int((n > 0.05).sum()),
               "ddcodec": ddcodec.__version__, "load_1min": os.getloadavg()[0]}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open("a") as f:
-        f.write(json.dumps(record) + "\n")
-    print(json.dumps(record))
+    append_record(OUT, record)
     return 0
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import torch
 from PIL import Image
 
 import ddcodec
+from benchmarks.points import append_record
 from benchmarks.rd import tile_side
 from ddcodec.decoders import npdecode
 from ddcodec.encoder import ratecontrol
@@ -76,10 +76,7 @@ def main(argv: list[str] | None = None) -> int:
               "latents": list(arch.latents), "widths": list(arch.widths), "n_params": arch.n_params,
               "macs_per_pixel": arch.macs_per_pixel(), "arm_macs_per_pixel": arm_macs, "encode_s": result.seconds,
               "threads": 1, "load_at_end": os.getloadavg()[0]}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a") as f:
-        f.write(json.dumps(record) + "\n")
-    print(json.dumps(record))
+    append_record(args.out, record)
     return 0
 
 

@@ -17,6 +17,14 @@ from typing import Sequence
 import numpy as np
 
 
+def append_record(path: Path, record: dict) -> None:
+    """Append one JSON line to a probe's record file (made with its folder if needed) and print it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    print(json.dumps(record))
+
+
 def write_json(path: Path, obj: object) -> None:
     """Write JSON atomically, so an interrupted run never leaves a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)

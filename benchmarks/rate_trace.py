@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 from PIL import Image
 
 import ddcodec
+from benchmarks.points import append_record
 from ddcodec.decoders import npdecode
 from ddcodec.encoder import encode as encoder
 from ddcodec.encoder import ratecontrol
@@ -74,10 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     record |= {"bpp": result.bpp, "psnr": psnr(image, npdecode.decode_array(result.data)),
                "psnr_fit": result.psnr_float, "ddcodec": ddcodec.__version__, "threads": 1,
                "load_1min": os.getloadavg()[0]}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open("a") as f:
-        f.write(json.dumps(record) + "\n")
-    print(json.dumps(record))
+    append_record(OUT, record)
     return 0
 
 
