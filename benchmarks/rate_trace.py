@@ -1,12 +1,14 @@
 """Where an encode's bytes went: λ at each phase's start, and what the weights had left when they were quantized.
 
     python -m benchmarks.rate_trace --image PATH --bpp 0.6 [--iters 2000] [--lambda-start 0.6:2e-3,1.2:1e-4]
+        [--full-size-floor 1.0] [--threads 1]
 
 Encodes on one thread and records λ as each phase of the fit starts and when rate control stops steering it, the
 size of the stream at the coarsest weight steps against the byte budget (what the latents left the weights), whether
 the latents were pruned to fit, and the file's PSNR against the fit's own (latents rounded, weights in float): a file
 far under its fit lost it in the weights' quantization. `--lambda-start` replaces the plan's
-`lambda_start_by_bpp`. Appends one JSON line to benchmarks/results/rate-trace.jsonl.
+`lambda_start_by_bpp`, `--full-size-floor` the full-size phase's λ floor (a share of λ's start; 1: λ may not fall
+below its start). Appends one JSON line to benchmarks/results/rate-trace.jsonl.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ddcodec.decoders import npdecode
 from ddcodec.encoder import encode as encoder
 from ddcodec.encoder import ratecontrol
 from ddcodec.metrics import psnr
+from ddcodec.training.presets import EFFORTS
 
 OUT = Path(__file__).resolve().parent / "results" / "rate-trace.jsonl"
 
@@ -62,17 +65,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bpp", type=float, required=True)
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--lambda-start", type=rate_table, default=None)
+    p.add_argument("--full-size-floor", type=float, default=None)
+    p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     if args.lambda_start:
         ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, lambda_start_by_bpp=args.lambda_start)
+    preset = EFFORTS[3].with_iters(args.iters)
+    if args.full_size_floor is not None:
+        preset = dataclasses.replace(preset, fit=tuple(
+            dataclasses.replace(ph, lambda_floor=args.full_size_floor) if ph.lambda_floor else ph for ph in preset.fit))
     record = {"image": args.image.stem, "target_bpp": args.bpp, "iters": args.iters,
+              "full_size_floor": args.full_size_floor,
               "lambda_start_by_bpp": {str(k): v for k, v in ratecontrol.CODED.lambda_start_by_bpp.items()}}
     traced(record)
     image = np.asarray(Image.open(args.image).convert("RGB"))
-    result = ddcodec.encode(image, bpp=args.bpp, iters=args.iters)
+    result = ddcodec.encode(image, bpp=args.bpp, preset=preset)
     record |= {"bpp": result.bpp, "psnr": psnr(image, npdecode.decode_array(result.data)),
-               "psnr_fit": result.psnr_float, "ddcodec": ddcodec.__version__, "threads": 1,
+               "psnr_fit": result.psnr_float, "ddcodec": ddcodec.__version__, "threads": args.threads,
                "load_1min": os.getloadavg()[0]}
     append_record(OUT, record)
     return 0
