@@ -4,8 +4,8 @@
 
 Encodes the image (or its centre crop of `--crop` pixels a side) on one thread with the effort-3 schedule over
 `--iters` iterations, and records the L2 norm of all the trained tensors' gradients at every optimizer step of every
-phase, each network's own (the warm-up fits its candidates as one batch). Appends the quantiles, the maximum and how many steps a clip
-at 0.1 and 0.05 would have scaled to benchmarks/results/grad-norms.jsonl.
+phase, each network's own (the warm-up fits its candidates as one batch). Appends the quantiles, the maximum and how
+many steps a clip at 0.1 and 0.05 would have scaled to benchmarks/results/grad-norms.jsonl.
 """
 
 from __future__ import annotations

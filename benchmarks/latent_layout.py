@@ -3,8 +3,8 @@ grids, the network's share of the budget, or a decoder-complexity preset's width
 default's point of the same image and rate in benchmarks/results/full and benchmarks/results/kodak.
 
     python -m benchmarks.latent_layout --image PATH --bpp 0.3 [--full-size-grids 1] [--weight-share 0.15]
-        [--widths-by-scale 0:8,1:12,2:16,3:24] [--max-width 36] [--latent-margin 1.0] [--calibrate-every 20] [--iters 2000]
-        [--tile-side 512] [--lambda 1e-4] [--label NAME]
+        [--widths-by-scale 0:8,1:12,2:16,3:24] [--max-width 36] [--latent-margin 1.0] [--calibrate-every 20]
+        [--iters 2000] [--tile-side 512] [--lambda 1e-4] [--label NAME]
 
 Why: v0.11 spends 35 % of the budget on a wide network and none on a full-size latent grid; the field spends its bits
 on latents at every scale with a small network fixed by decoder complexity (issue 32). Appends one JSON line per
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     arm_macs = arch.arm.macs_per_value() * arch.n_latents / (arch.height * arch.width) if arch.arm else 0.0
     record = {"image": args.image.stem, "target_bpp": args.bpp, "label": args.label,
               "full_size_grids": args.full_size_grids, "weight_share": args.weight_share,
-              "widths_by_scale": args.widths_by_scale, "max_width": args.max_width, "lambda": args.lmbda, "tile_side": args.tile_side,
+              "widths_by_scale": args.widths_by_scale, "max_width": args.max_width, "lambda": args.lmbda,
+              "tile_side": args.tile_side,
               "latent_margin": args.latent_margin, "calibrate_every": args.calibrate_every, "ddcodec": ddcodec.__version__, "iters": args.iters,
               "bpp": result.bpp, "psnr": psnr(image, npdecode.decode_array(result.data)),
               "latents": list(arch.latents), "widths": list(arch.widths), "n_params": arch.n_params,

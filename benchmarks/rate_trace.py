@@ -3,10 +3,10 @@
     python -m benchmarks.rate_trace --image PATH --bpp 0.6 [--iters 2000] [--lambda-start 0.6:2e-3,1.2:1e-4]
         [--full-size-floor 1.0] [--threads 1]
 
-Encodes on one thread and records λ as each phase of the fit starts and when rate control stops steering it, the
-size of the stream at the coarsest weight steps against the byte budget (what the latents left the weights), whether
-the latents were pruned to fit, and the file's PSNR against the fit's own (latents rounded, weights in float): a file
-far under its fit lost it in the weights' quantization. `--lambda-start` replaces the plan's
+Encodes (on `--threads` torch threads) and records λ as each phase of the fit starts and when rate control stops
+steering it, the size of the stream at the coarsest weight steps against the byte budget (what the latents left the
+weights), whether the latents were pruned to fit, and the file's PSNR against the fit's own (latents rounded, weights
+in float): a file far under its fit lost it in the weights' quantization. `--lambda-start` replaces the plan's
 `lambda_start_by_bpp`, `--full-size-floor` the full-size phase's λ floor (a share of λ's start; 1: λ may not fall
 below its start). Appends one JSON line to benchmarks/results/rate-trace.jsonl.
 """

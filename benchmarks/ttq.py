@@ -44,8 +44,7 @@ def _pair(value: str) -> tuple[float, float]:
 # Schedule keys: changes to the effort's preset (presets.Preset), the fit phases' fields applied to every fit phase.
 PRESET_KEYS = {"gain": ("latent_gain", float), "optimizer": ("optimizer", str)}
 PHASE_KEYS = {"latents": str, "temperature": _pair, "noise": str, "noise_param": _pair, "test_every": int,
-              "lambda_floor": float}  # λ's floor, a share of its start: in the phases that set one (the others hold
-# λ at its start)
+              "lambda_floor": float}  # a share of λ's start, in the phases that set one (the others hold λ at it)
 
 
 def parse_lever(lever: str) -> dict:
