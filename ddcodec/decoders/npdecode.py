@@ -12,6 +12,7 @@ for each piece, made decoding several times slower on a busy machine.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,26 @@ NOT_FINITE = "the network's output is not finite: the file is damaged"
 # One decode at a time per process: each already uses every core, and the BLAS limit is process-wide (two decodes
 # in two threads would each restore the setting the other one made).
 _ONE_AT_A_TIME = threading.Lock()
+
+
+class Upsampled:
+    """The memory of each upsampling's output, one buffer reused from layer to layer and, for a tiled file, from
+    tile to tile. An upsampling's output is read only by the next convolution, so the next upsampling may write over
+    it; a tile's largest (its full-size layer, 147 MB for 1008² tiles of width 34) allocated anew for each tile was
+    new pages from the system, faulted in as they were written. Kept between tiles it does not raise the peak, which
+    is while that buffer and the convolution's output it is made from are both held."""
+
+    def __init__(self) -> None:
+        self._buffer = np.empty(0, np.float32)
+
+    def empty(self, shape: tuple[int, ...]) -> np.ndarray:
+        """An uninitialised float32 array of `shape` in the buffer, grown where it is too small (the last one is
+        let go first: by now nothing reads it)."""
+        n = math.prod(shape)
+        if self._buffer.size < n:
+            self._buffer = np.empty(0, np.float32)
+            self._buffer = np.empty(n, np.float32)
+        return self._buffer[:n].reshape(shape)
 
 
 def _upsample_axis(x: np.ndarray, axis: int, out: np.ndarray) -> np.ndarray:
@@ -87,22 +108,25 @@ def _blas() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray) -> np.ndarray:
+def render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, upsampled: Upsampled | None = None
+           ) -> np.ndarray:
     """The image (channels, height, width) in [0, 1], float32, of the network with these weights on input z.
 
     Convolutions run in blocks of BLOCK pixels, each with what follows it: bias, ReLU and statistics in the last
     hidden layer, bias and sigmoid in the output; each upsampling, with its ReLU and statistics, one channel at a time.
     With the synthesis of version 4 (npsynthesis), the upsamplings use their learned filters, and the refinement
-    works on the output convolution's cropped result before the sigmoid.
+    works on the output convolution's cropped result before the sigmoid. `upsampled`: the upsamplings' memory, to
+    reuse for the next render (a tiled file's next tile).
     """
     threads = min(os.cpu_count() or 1, MAX_THREADS)
     with (_ONE_AT_A_TIME,
           _blas().limit(limits=1, user_api="blas"),  # set where it is made: under the lock, so that it restores ours
           ThreadPoolExecutor(threads) as pool, np.errstate(all="ignore")):
-        return _render(arch, weights, z, pool)  # bounds.py refuses weights that could overflow
+        return _render(arch, weights, z, pool, upsampled or Upsampled())  # bounds.py refuses weights that overflow
 
 
-def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, pool: ThreadPoolExecutor) -> np.ndarray:
+def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, pool: ThreadPoolExecutor,
+            upsampled: Upsampled) -> np.ndarray:
     """render's layers, with `scale` and `shift` the previous BatchNorm carried into the next convolution."""
     d = arch.layers
     h, w = z.shape[1:]
@@ -119,7 +143,7 @@ def _render(arch: Architecture, weights: Sequence[np.ndarray], z: np.ndarray, po
         if i < d - 1:
             taps, joined = None if filters is None else filters[i], grids.get(i + 1, [])
             x = _conv(conv, bias, x, pool)  # (the input freed before the upsampling allocates its output)
-            x, total = _upsample_relu_stats(x, h, w, pool, taps, len(joined))
+            x, total = _upsample_relu_stats(x, h, w, pool, upsampled, taps, len(joined))
             if joined:
                 x[x.shape[0] - len(joined) :] = _stacked(weights, joined)
             h, w = 2 * h, 2 * w
@@ -168,13 +192,13 @@ def _conv(conv: np.ndarray, bias: np.ndarray, x: np.ndarray, pool: ThreadPoolExe
     return out
 
 
-def _upsample_relu_stats(a: np.ndarray, h: int, w: int, pool: ThreadPoolExecutor, taps: np.ndarray | None = None,
-                         spare: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _upsample_relu_stats(a: np.ndarray, h: int, w: int, pool: ThreadPoolExecutor, upsampled: Upsampled,
+                         taps: np.ndarray | None = None, spare: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """relu(upsample(a)) (a: (c, h·w); bilinear, or the learned filter `taps`) and its per-channel sums (2, c), in
     groups of channels of about BLOCK pixels (one channel each at full resolution); the result has `spare` rows
-    more, left unset (for the next layer's latent grids: no copy to join them)."""
+    more, left unset (for the next layer's latent grids: no copy to join them), in `upsampled`'s memory."""
     c, group = a.shape[0], max(BLOCK // (h * w), 1)
-    x = np.empty((c + spare, 4 * h * w), np.float32)
+    x = upsampled.empty((c + spare, 4 * h * w))
 
     def channels(rows: slice) -> np.ndarray:
         grids, out = a[rows].reshape(-1, h, w), x[rows].reshape(-1, 2 * h, 2 * w)
@@ -214,15 +238,15 @@ def decode_array(data: bytes, limits: Limits | None = None) -> np.ndarray:
     if is_tiled(data):
         from ddcodec.decoders.tiled import decode_tiled
 
-        return decode_tiled(data, limits, _pixels)
+        return decode_tiled(data, limits, functools.partial(_pixels, upsampled=Upsampled()))
     return _pixels(*read_weights(data, limits))
 
 
-def _pixels(header: Header, weights: list[np.ndarray]) -> np.ndarray:
-    """The uint8 image (H, W, C) of a stream's header and weights."""
+def _pixels(header: Header, weights: list[np.ndarray], upsampled: Upsampled | None = None) -> np.ndarray:
+    """The uint8 image (H, W, C) of a stream's header and weights (`upsampled`: render's)."""
     arch = header.arch
     z = seeded_input(header.seed, arch.widths[0], *arch.input_size)
-    img = render(arch, weights, z)
+    img = render(arch, weights, z, upsampled)
     img *= np.float32(255)
     np.rint(img, out=img)
     return img.clip(0, 255, out=img).astype(np.uint8).transpose(1, 2, 0).copy()
