@@ -1,14 +1,16 @@
 """Where an encode's bytes went: λ at each phase's start, and what the weights had left when they were quantized.
 
     python -m benchmarks.rate_trace --image PATH --bpp 0.6 [--iters 2000] [--lambda-start 0.6:2e-3,1.2:1e-4]
-        [--full-size-floor 1.0] [--threads 1]
+        [--full-size-floor 1.0] [--lambda-per-mse 0.6|none] [--threads 1]
 
 Encodes (on `--threads` torch threads) and records λ as each phase of the fit starts and when rate control stops
 steering it, the size of the stream at the coarsest weight steps against the byte budget (what the latents left the
 weights), whether the latents were pruned to fit, and the file's PSNR against the fit's own (latents rounded, weights
 in float): a file far under its fit lost it in the weights' quantization. `--lambda-start` replaces the plan's
-`lambda_start_by_bpp`, `--full-size-floor` the full-size phase's λ floor (a share of λ's start; 1: λ may not fall
-below its start). Appends one JSON line to benchmarks/results/rate-trace.jsonl.
+`lambda_start_by_bpp`, `--full-size-floor` the full-size phase's λ floor (a share of λ's start at the lowest rates,
+never above this fit's start: ratecontrol.RateTerm.enter), `--lambda-per-mse` the plan's κ of λ's restart at full
+size for a high budget (none: restarted at the target's start; RateTerm.restart). Appends one JSON line to
+benchmarks/results/rate-trace.jsonl.
 """
 
 from __future__ import annotations
@@ -40,11 +42,16 @@ def rate_table(text: str) -> dict[float, float]:
 
 def traced(record: dict) -> None:
     """Patch rate control and the latents' pruning so that what they did lands in `record`."""
-    enter, fix, prune = ratecontrol.RateTerm.enter, ratecontrol.RateTerm.fix, encoder.prune_to_fit
+    enter, restart, fix, prune = (ratecontrol.RateTerm.enter, ratecontrol.RateTerm.restart, ratecontrol.RateTerm.fix,
+                                  encoder.prune_to_fit)
 
     def entered(self: ratecontrol.RateTerm, floor: float | None) -> None:
         record.setdefault("lambda_at_phase_start", []).append(float(self.lam.max()))
         enter(self, floor)
+
+    def restarted(self: ratecontrol.RateTerm, mse: torch.Tensor) -> None:
+        restart(self, mse)
+        record["mse_at_full_size"], record["lambda_restarted"] = float(mse.max()), float(self.lam.max())
 
     def fixed(self: ratecontrol.RateTerm) -> None:
         record["lambda_at_fit_end"] = float(self.lam.max())
@@ -56,7 +63,8 @@ def traced(record: dict) -> None:
         prune(grids, ws, stream_for, budget)
         record["latents_pruned"] = sum(int((a != b).sum()) for a, b in zip(kept, ws))
 
-    ratecontrol.RateTerm.enter, ratecontrol.RateTerm.fix, encoder.prune_to_fit = entered, fixed, pruned
+    ratecontrol.RateTerm.enter, ratecontrol.RateTerm.restart = entered, restarted
+    ratecontrol.RateTerm.fix, encoder.prune_to_fit = fixed, pruned
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,16 +75,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lambda-start", type=rate_table, default=None)
     p.add_argument("--full-size-floor", type=float, default=None)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--lambda-per-mse", type=lambda v: None if v == "none" else float(v), default="plan",
+                   metavar="KAPPA")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.lambda_start:
         ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, lambda_start_by_bpp=args.lambda_start)
+    if args.lambda_per_mse != "plan":
+        ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, lambda_per_mse=args.lambda_per_mse)
     preset = EFFORTS[3].with_iters(args.iters)
     if args.full_size_floor is not None:
         preset = dataclasses.replace(preset, fit=tuple(
             dataclasses.replace(ph, lambda_floor=args.full_size_floor) if ph.lambda_floor else ph for ph in preset.fit))
     record = {"image": args.image.stem, "target_bpp": args.bpp, "iters": args.iters,
-              "full_size_floor": args.full_size_floor,
+              "full_size_floor": args.full_size_floor, "lambda_per_mse": ratecontrol.CODED.lambda_per_mse,
               "lambda_start_by_bpp": {str(k): v for k, v in ratecontrol.CODED.lambda_start_by_bpp.items()}}
     traced(record)
     image = np.asarray(Image.open(args.image).convert("RGB"))

@@ -13,6 +13,7 @@ from ddcodec.format.entropy import RANGE, encode_ints
 from ddcodec.format.reader import read_ints
 from ddcodec.training.fit import fit
 from ddcodec.training.presets import Phase
+from ddcodec.encoder import ratecontrol
 from ddcodec.encoder.ratecontrol import RateTerm
 from ddcodec.metrics import psnr
 from ddcodec.component.model import init_weights, network_input
@@ -111,6 +112,26 @@ def test_lambda_alone_sets_the_files_size(parrot):
     assert results[0].bpp > 0.5
     assert all(r.arch == results[0].arch for r in results)
     assert psnr(decode_array(results[0].data), parrot) == pytest.approx(results[0].psnr, abs=0.01)
+
+
+def test_lambda_is_restarted_from_the_distortion_only_for_a_high_budget():
+    """λ starts at the lowest rates' value; a phase's floor is a share of it, never above the target's own start;
+    at full size a high budget's λ restarts at κ · MSE within [its start, the lowest rates' start]. Up to 0.6 bpp
+    every value is the float it was before the restart existed, so those files are unchanged."""
+    low = ratecontrol.lambda_start(None)
+    assert ratecontrol.lambda_start(0.15) == ratecontrol.lambda_start(0.6) == low > ratecontrol.lambda_start(1.2)
+    for bpp in (0.3, 0.6, 0.8, 1.2):
+        start = ratecontrol.lambda_start(bpp)
+        rate = RateTerm(torch.tensor([low, low]), torch.tensor([1e4, 1e4]), start=start, floor_base=low, per_mse=0.6)
+        rate.enter(None)
+        assert rate.floor == low
+        rate.enter(0.1)
+        assert rate.floor == min(start, low * 0.1)
+        rate.restart(torch.tensor([1e-5, 1.0]))
+        if bpp <= 0.6:
+            assert rate.floor == start * 0.1 and torch.equal(rate.lam, torch.tensor([low, low]))  # as before
+        else:
+            assert rate.lam.tolist() == pytest.approx([start, low])
 
 
 def test_psnr_target_is_reached(parrot):

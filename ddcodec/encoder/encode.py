@@ -502,6 +502,9 @@ def _run(
     for phase in ran:  # (a fit of 0 iterations measures the weights)
         if rate:
             rate.enter(phase.lambda_floor)
+            if phase.lambda_restart:
+                with torch.no_grad():
+                    rate.restart(per_image_mse(arch, weights, z, target))
         weights, mse = fit(arch, target, z, weights, phase, preset.phase_iters(phase), lr, steps=steps,
                            frozen=frozen, rate=rate, latent_gain=preset.latent_gain,
                            optimizer=preset.optimizer, progress=progress, label=label)

@@ -29,8 +29,11 @@ class CodedPlan:
     `latent_margin`: the share of what the planned weights leave that the latents' bits are steered to, and
     `small_latent_margin` the share on images of fewer than `small_pixels` pixels;
     `calibrate_every`: iterations between two measurements of the coder's real latent bits against the estimate.
-    `lambda_start_by_bpp`: the rate weight λ that rate control starts from, by the budget's bits per pixel (read on
-    log-log axes between the keys; the phases' floors are shares of it, presets.Phase.lambda_floor).
+    `lambda_start_by_bpp`: the rate weight λ's start by the budget's bits per pixel (read on log-log axes between
+    the keys; the phases' floors are shares of its first value and never above the start, presets.Phase.lambda_floor);
+    below the first value (a high budget) λ still starts at the first and is restarted at full size at
+    `lambda_per_mse` · the network's MSE then (None: at the start), within the start and the first value, and may not
+    fall below the start (ratecontrol.RateTerm.restart).
     `widths_by_scale` (a decoder-complexity preset, COMPLEXITIES): each layer's width by its scale 2^-s below full
     size (s past the last key: the last key's width), fixed whatever the budget, with the synthesis and the ARM always
     in; None sizes an equal width from weight_share of the budget (v0.11).
@@ -57,6 +60,7 @@ class CodedPlan:
     calibrate_every: int = 100
     widths_by_scale: Mapping[int, int] | None = None
     lambda_start_by_bpp: Mapping[float, float] = field(default_factory=lambda: MappingProxyType({0.0: 2e-3}))
+    lambda_per_mse: float | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
@@ -92,6 +96,7 @@ V0_11 = CodedPlan(
 V0_12 = replace(
     V0_11, weight_share=0.15, max_width=36, latents_by_scale=MappingProxyType({0: 1, 1: 1, 2: 1, 3: 1, 4: 2}),
     latent_margin=1.0, small_pixels=1 << 17, calibrate_every=20,
+    lambda_start_by_bpp=MappingProxyType({0.6: 2e-3, 1.2: 1e-4}), lambda_per_mse=0.6,
     sources=MappingProxyType({
         **V0_11.sources,
         "weight_share": "v0.12 step 0: 'a full-size latent grid and the network at 15 % of the budget'",
@@ -101,7 +106,8 @@ V0_12 = replace(
         "small_latent_margin": "v0.12.0.dev1: 'the latents at 90 % on images under 2^17 pixels' (crops)",
         "small_pixels": "v0.12.0.dev1: 'the latents at 90 % on images under 2^17 pixels' (crops)",
         "calibrate_every": "v0.12: 'rate control aims at the whole budget and measures the coder often'",
-        "lambda_start_by_bpp": "v0.12.0.dev1: 'λ started by the target' (+2.4 to +2.7 dB on three photos at 1.2 bpp, "
-                               "but two collapsed: the latents overshot and starved the weights); 2e-3 until guarded",
+        "lambda_start_by_bpp": "v0.12.0.dev2: 'λ restarted from the distortion' (its floor 1e-4 at 1.2 bpp; up to "
+                               "0.6 bpp 2e-3 as before)",
+        "lambda_per_mse": "v0.12.0.dev2: 'λ restarted from the distortion' (κ = 0.6)",
     }),
 )

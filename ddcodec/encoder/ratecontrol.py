@@ -209,7 +209,9 @@ class RateTerm:
 
     lam: torch.Tensor  # (B,)
     target_bits: torch.Tensor | None = None  # (B,)
-    start: float = 0.0  # λ's first value (lambda_start), which the phases' floors are shares of
+    start: float = 0.0  # λ's start for the target (lambda_start): its floor at full size where below floor_base
+    floor_base: float = 0.0  # λ's start at the lowest rates (lambda_start()): the phases' floors are shares of it
+    per_mse: float | None = None  # κ: λ restarted at full size is κ · the network's MSE then (None: at the start)
     gain: float = 0.01  # per iteration; 10 / iterations lets lam move e^10-fold over a fit at most
     floor: float = 0.0  # lam never goes below this (latents start at 0 and would otherwise overgrow at first)
     coded_bits: Callable[[list[torch.Tensor], list[torch.Tensor]], torch.Tensor] | None = None  # the coder's (B,)
@@ -231,9 +233,21 @@ class RateTerm:
                     ).clamp_min(self.floor)
 
     def enter(self, floor: float | None) -> None:
-        """A new phase of the fit: λ's floor for it, a share of λ's start (None: the start, so that it may not
-        fall)."""
-        self.floor = self.start * (1.0 if floor is None else floor)
+        """A new phase of the fit: λ's floor for it, a share of `floor_base` but never above λ's start (None:
+        floor_base, so that it may not fall). A fit whose start is low (a high budget) thus holds λ at or above its
+        start: let below it, the latents outgrew their share and starved the weights (ablations.md, "λ started by
+        the target")."""
+        self.floor = self.floor_base if floor is None else min(self.start, self.floor_base * floor)
+
+    def restart(self, mse: torch.Tensor) -> None:
+        """λ for a phase that fits at full size, given each network's MSE (B,) as it begins: where the target's
+        start is below the lowest rates' (a high budget), κ · MSE between the two, or the start without κ; unchanged
+        elsewhere. The half-size phase runs at the lowest rates' λ; at full size the distortion tells a smooth
+        photo, whose λ falls 20-fold at 1.2 bpp, from a textured one, whose λ must stay (R-D theory at high rates:
+        dD/dR ∝ D; ablations.md, "λ restarted from the distortion")."""
+        if self.start < self.floor_base and self.target_bits is not None:
+            self.lam = (torch.full_like(mse, self.start) if self.per_mse is None
+                        else (self.per_mse * mse).clamp(self.start, self.floor_base))
 
     def fix(self) -> None:
         """Stop steering: λ keeps its last value (fine-tuning after the bits were allocated)."""
@@ -243,9 +257,9 @@ class RateTerm:
 def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device, lmbda: float | None = None
                      ) -> RateTerm | None:
     """The rate term of n images' latent grids for a fit of `steered_iters` iterations (None without grids): λ
-    starts at lambda_start of the budget's bits per pixel and is steered to the bits the budget leaves after the
-    planned weights, or is `lmbda` throughout; the bits are the ARM's own estimate (arm.arm_bits) or the linear
-    context model's, each calibrated against its coder's."""
+    starts at the lowest rates' lambda_start (restarted at full size for a high budget: RateTerm.restart) and is
+    steered to the bits the budget leaves after the planned weights, or is `lmbda` throughout; the bits are the
+    ARM's own estimate (arm.arm_bits) or the linear context model's, each calibrated against its coder's."""
     if not p.arch.grid_indices:
         return None
     shape = p.arch.arm
@@ -253,9 +267,10 @@ def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device, 
              else dict(coded_bits=coded_grid_bits))
     if lmbda is not None:
         return RateTerm(torch.full((n,), lmbda, device=device), None, **model)
-    start = lambda_start(8 * p.budget / (p.arch.height * p.arch.width) if p.budget else None)
-    return RateTerm(torch.full((n,), start, device=device), _latent_target(p, n, device), start=start,
-                    gain=min(0.1, 10 / max(steered_iters, 1)), floor=start, every=CODED.calibrate_every, **model)
+    start, low = lambda_start(8 * p.budget / (p.arch.height * p.arch.width) if p.budget else None), lambda_start(None)
+    return RateTerm(torch.full((n,), low, device=device), _latent_target(p, n, device), start=start, floor_base=low,
+                    per_mse=CODED.lambda_per_mse, gain=min(0.1, 10 / max(steered_iters, 1)), floor=low,
+                    every=CODED.calibrate_every, **model)
 
 
 def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:

@@ -28,10 +28,11 @@ class Phase:
     share one schedule split it: (0, 0.5) then (0.5, 1)); `coarse` = s renders the image 2^s times smaller (the
     last s upsamplings skipped); `latents`: the latent quantization proxy (quantizer.MODES), with `temperature` and
     `noise_param` (Kumaraswamy shape or Gaussian std) annealed linearly from their first to their second value;
-    `lambda_floor`: the rate weight λ's floor while rate control steers it, as a share of λ's start (None: the
-    start itself, so that it may not fall); `test_every`: every so many iterations the model with hard-rounded
-    latents is evaluated and the best such model kept (0: keep the last iterate, or the best by the phase's own loss
-    when it draws no noise).
+    `lambda_floor`: the rate weight λ's floor while rate control steers it, as a share of λ's start at the lowest
+    rates and never above this fit's own start (None: the lowest rates' start; RateTerm.enter); `lambda_restart`:
+    λ restarted as the phase begins, for a high budget (RateTerm.restart);
+    `test_every`: every so many iterations the model with hard-rounded latents is evaluated and the best such model
+    kept (0: keep the last iterate, or the best by the phase's own loss when it draws no noise).
     """
 
     name: str
@@ -44,6 +45,7 @@ class Phase:
     noise: str = "uniform"
     noise_param: tuple[float, float] = (1.0, 1.0)
     lambda_floor: float | None = None
+    lambda_restart: bool = False
     test_every: int = 0
 
 
@@ -84,13 +86,13 @@ class Preset:
         return int(self.iters * self.warmup.share) if self.warmup.candidates > 1 else 0
 
 
-_LAMBDA_FLOOR = 0.1  # at full size λ may fall 10x below its start, so that smooth images fill a high budget
+_LAMBDA_FLOOR = 0.1  # at full size λ may fall to a tenth of its low-rate start, so that smooth images fill the budget
 
 # v0.9's schedule: half of the main fit at half size, uniform noise on the latents, then quantization-aware
 # fine-tuning at a fifth of the learning rate; since v0.11 the latents train at 4x the weights' learning rate.
 V09_FIT = (
     Phase("fit, half size", 0.3625, cosine=(0.0, 0.5), coarse=1),
-    Phase("fit", 0.3625, cosine=(0.5, 1.0), lambda_floor=_LAMBDA_FLOOR),
+    Phase("fit", 0.3625, cosine=(0.5, 1.0), lambda_floor=_LAMBDA_FLOOR, lambda_restart=True),
 )
 FINETUNE = (Phase("qat", 0.2, lr=0.2, latents="ste"),)
 
