@@ -75,14 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lambda-start", type=rate_table, default=None)
     p.add_argument("--full-size-floor", type=float, default=None)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--lambda-per-mse", type=lambda v: None if v == "none" else float(v), default="plan",
-                   metavar="KAPPA")
+    p.add_argument("--lambda-per-mse", default=None, metavar="KAPPA|none")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.lambda_start:
         ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, lambda_start_by_bpp=args.lambda_start)
-    if args.lambda_per_mse != "plan":
-        ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, lambda_per_mse=args.lambda_per_mse)
+    if args.lambda_per_mse is not None:
+        kappa = None if args.lambda_per_mse == "none" else float(args.lambda_per_mse)
+        ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, lambda_per_mse=kappa)
     preset = EFFORTS[3].with_iters(args.iters)
     if args.full_size_floor is not None:
         preset = dataclasses.replace(preset, fit=tuple(
