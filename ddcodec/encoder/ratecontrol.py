@@ -243,8 +243,8 @@ class RateTerm:
         """λ for a phase that fits at full size, given each network's MSE (B,) as it begins: where the target's
         start is below the lowest rates' (a high budget), κ · MSE between the two, or the start without κ; unchanged
         elsewhere. The half-size phase runs at the lowest rates' λ; at full size the distortion tells a smooth
-        photo, whose λ falls 20-fold at 1.2 bpp, from a textured one, whose λ must stay (R-D theory at high rates:
-        dD/dR ∝ D; ablations.md, "λ restarted from the distortion")."""
+        photo from a textured one, whose λ at 1.2 bpp ends about 10× higher (R-D theory at high rates: dD/dR ∝ D;
+        ablations.md, "λ restarted from the distortion")."""
         if self.start < self.floor_base and self.target_bits is not None:
             self.lam = (torch.full_like(mse, self.start) if self.per_mse is None
                         else (self.per_mse * mse).clamp(self.start, self.floor_base))
