@@ -388,8 +388,7 @@ def _network_fields(header, payload: bytes) -> tuple[dict, object]:
 @main.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="ddcodec-demo", show_default=True)
 @click.option("--iters", type=int,
-              help=f"Fitting iterations (default: effort {DEMO_EFFORT}'s, {EFFORTS[DEMO_EFFORT].iters}; the encoder's "
-                   f"default is {EFFORTS[DEFAULT_EFFORT].iters}).")
+              help=f"Fitting iterations (default: effort {DEMO_EFFORT}'s, {EFFORTS[DEMO_EFFORT].iters}).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @_one_line_errors
 def demo_cmd(out_dir, iters, device) -> None:
