@@ -96,7 +96,7 @@ V0_11 = CodedPlan(
 V0_12 = replace(
     V0_11, weight_share=0.15, max_width=36, latents_by_scale=MappingProxyType({0: 1, 1: 1, 2: 1, 3: 1, 4: 2}),
     latent_margin=1.0, small_pixels=1 << 17, calibrate_every=20,
-    lambda_start_by_bpp=MappingProxyType({0.6: 2e-3, 1.2: 1e-4}), lambda_per_mse=0.6,
+    lambda_start_by_bpp=MappingProxyType({0.6: 2e-3, 1.2: 1e-4}), lambda_per_mse=0.25,
     sources=MappingProxyType({
         **V0_11.sources,
         "weight_share": "v0.12 step 0: 'a full-size latent grid and the network at 15 % of the budget'",
@@ -108,6 +108,6 @@ V0_12 = replace(
         "calibrate_every": "v0.12: 'rate control aims at the whole budget and measures the coder often'",
         "lambda_start_by_bpp": "v0.12.0.dev2: 'λ restarted from the distortion' (its floor 1e-4 at 1.2 bpp; up to "
                                "0.6 bpp 2e-3 as before)",
-        "lambda_per_mse": "v0.12.0.dev2: 'λ restarted from the distortion' (κ = 0.6)",
+        "lambda_per_mse": "v0.12.0.dev3: 'κ = 0.25 for λ's restart' (dev2's 0.6: 'λ restarted from the distortion')",
     }),
 )
