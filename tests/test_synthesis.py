@@ -196,3 +196,12 @@ def test_tiny_budgets_leave_the_synthesis_out():
     tiny, crop = plan(64, 64, 3, bpp=0.4, coded_input=True).arch, plan(256, 256, 3, bpp=0.6, coded_input=True).arch
     assert (tiny.taps, tiny.refine) == (0, 0) and tiny.widths[0] >= 2
     assert crop.learned_upsampling and crop.refine
+
+
+def test_a_network_beside_the_synthesis_or_the_arm_keeps_a_useful_width():
+    """A 256x256 crop at 0.3 bpp would be width 3 with both; it is planned with the synthesis alone, wider
+    (CodedPlan.min_width_with_extras); 768x512 keeps both."""
+    crop = plan(256, 256, 3, bpp=0.3, coded_input=True).arch
+    assert crop.learned_upsampling and crop.arm is None and crop.widths[0] >= ratecontrol.CODED.min_width_with_extras
+    photo = plan(512, 768, 3, bpp=0.3, coded_input=True).arch
+    assert photo.learned_upsampling and photo.arm == ratecontrol.CODED.arm

@@ -29,6 +29,8 @@ class CodedPlan:
     `latent_margin`: the share of what the planned weights leave that the latents' bits are steered to, and
     `small_latent_margin` the share on images of fewer than `small_pixels` pixels;
     `calibrate_every`: iterations between two measurements of the coder's real latent bits against the estimate.
+    `min_width_with_extras`: the least width of a network planned with the synthesis or the ARM (a narrower one is
+    planned without the ARM, then without the synthesis; a bare network needs width 2).
     `lambda_start_by_bpp`: the rate weight λ's start by the budget's bits per pixel (read on log-log axes between
     the keys; the phases' floors are shares of its first value and never above the start, presets.Phase.lambda_floor);
     below the first value (a high budget) λ still starts at the first and is restarted at full size at
@@ -58,6 +60,7 @@ class CodedPlan:
     small_latent_margin: float = 0.9
     small_pixels: int = 0
     calibrate_every: int = 100
+    min_width_with_extras: int = 2
     widths_by_scale: Mapping[int, int] | None = None
     lambda_start_by_bpp: Mapping[float, float] = field(default_factory=lambda: MappingProxyType({0.0: 2e-3}))
     lambda_per_mse: float | None = None
@@ -96,7 +99,7 @@ V0_11 = CodedPlan(
 V0_12 = replace(
     V0_11, weight_share=0.15, max_width=36, latents_by_scale=MappingProxyType({0: 1, 1: 1, 2: 1, 3: 1, 4: 2}),
     latent_margin=1.0, small_pixels=1 << 17, calibrate_every=20,
-    lambda_start_by_bpp=MappingProxyType({0.6: 2e-3, 1.2: 1e-4}), lambda_per_mse=0.25,
+    lambda_start_by_bpp=MappingProxyType({0.6: 2e-3, 1.2: 1e-4}), lambda_per_mse=0.25, min_width_with_extras=4,
     sources=MappingProxyType({
         **V0_11.sources,
         "weight_share": "v0.12 step 0: 'a full-size latent grid and the network at 15 % of the budget'",
@@ -108,6 +111,8 @@ V0_12 = replace(
         "calibrate_every": "v0.12: 'rate control aims at the whole budget and measures the coder often'",
         "lambda_start_by_bpp": "v0.12.0.dev2: 'λ restarted from the distortion' (its floor 1e-4 at 1.2 bpp; up to "
                                "0.6 bpp 2e-3 as before)",
+        "min_width_with_extras": "v0.12.0.dev3: 'width 4 or more beside the synthesis or the ARM' (256x256 crops at "
+                                 "0.3 bpp: width 3 with both 23.28 dB, width 6 with the synthesis alone 24.12)",
         "lambda_per_mse": "v0.12.0.dev3: 'κ = 0.25 for λ's restart' (dev2's 0.6: 'λ restarted from the distortion')",
     }),
 )

@@ -96,8 +96,9 @@ def plan(
     The coded-input profile (its measured plan: CODED) spends weight_share of the budget on the network and the rest
     on latent grids, with the version 4 synthesis (learned upsampling, refinement) and ARM where the budget leaves
     room for them: the ARM where its expected saving repays its weights (_arm_pays), the synthesis from
-    min_synthesis_bpp with weights at most max_synthesis_share of the network's, and a network of width 2 or more
-    (on small budgets, without the ARM, then without the synthesis)."""
+    min_synthesis_bpp with weights at most max_synthesis_share of the network's, and a network of width
+    min_width_with_extras or more beside either of them, 2 or more without (on small budgets, without the ARM, then
+    without the synthesis)."""
     if sum(x is not None for x in (bpp, ratio, quality)) > 1:
         raise InputError("give at most one of bpp, ratio and quality")
     if bpp is None and ratio is None:
@@ -136,7 +137,8 @@ def plan(
                                       sum(latents)) >= 2 else 0
             k = min(max(k, smallest), CODED.max_width)
         synthesis_fits = shape.n_synthesis_params <= CODED.max_synthesis_share * ceiling
-        if k >= 2 and synthesis_fits and _arm_pays(arm, n_params, budget):
+        least = CODED.min_width_with_extras if synthesis or arm else 2
+        if k >= least and synthesis_fits and _arm_pays(arm, n_params, budget):
             return Plan(Architecture(height, width, channels, (k,) * (d + 1), latents, *synthesis, arm=arm), budget)
     what = f"{bpp} bpp" if bpp is not None else f"compression factor {ratio}"
     raise InputError(f"{what} is too small for a {width}x{height} image (no network that small is useful)")
