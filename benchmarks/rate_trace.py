@@ -1,7 +1,7 @@
 """Where an encode's bytes went: λ at each phase's start, and what the weights had left when they were quantized.
 
     python -m benchmarks.rate_trace --image PATH --bpp 0.6 [--iters 2000] [--lambda-start 0.6:2e-3,1.2:1e-4]
-        [--full-size-floor 1.0] [--lambda-per-mse 0.6|none] [--threads 1]
+        [--full-size-floor 1.0] [--lambda-per-mse 0.6|none] [--restart-half-size] [--threads 1]
 
 Encodes (on `--threads` torch threads) and records λ as each phase of the fit starts and when rate control stops
 steering it, the size of the stream at the coarsest weight steps against the byte budget (what the latents left the
@@ -9,7 +9,8 @@ weights), whether the latents were pruned to fit, and the file's PSNR against th
 in float): a file far under its fit lost it in the weights' quantization. `--lambda-start` replaces the plan's
 `lambda_start_by_bpp`, `--full-size-floor` the full-size phase's λ floor (a share of λ's start at the lowest rates,
 never above this fit's start: ratecontrol.RateTerm.enter), `--lambda-per-mse` the plan's κ of λ's restart at full
-size for a high budget (none: restarted at the target's start; RateTerm.restart). Appends one JSON line to
+size for a high budget (none: restarted at the target's start; RateTerm.restart), `--restart-half-size` restarts λ
+at the half-size phase's start too (`restarts` lists each restart's MSE and λ). Appends one JSON line to
 benchmarks/results/rate-trace.jsonl.
 """
 
@@ -52,6 +53,7 @@ def traced(record: dict) -> None:
     def restarted(self: ratecontrol.RateTerm, mse: torch.Tensor) -> None:
         restart(self, mse)
         record["mse_at_full_size"], record["lambda_restarted"] = float(mse.max()), float(self.lam.max())
+        record.setdefault("restarts", []).append([float(mse.max()), float(self.lam.max())])
 
     def fixed(self: ratecontrol.RateTerm) -> None:
         record["lambda_at_fit_end"] = float(self.lam.max())
@@ -76,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--full-size-floor", type=float, default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--lambda-per-mse", default=None, metavar="KAPPA|none")
+    p.add_argument("--restart-half-size", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.lambda_start:
@@ -87,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.full_size_floor is not None:
         preset = dataclasses.replace(preset, fit=tuple(
             dataclasses.replace(ph, lambda_floor=args.full_size_floor) if ph.lambda_floor else ph for ph in preset.fit))
+    if args.restart_half_size:
+        preset = dataclasses.replace(preset, fit=tuple(
+            dataclasses.replace(ph, lambda_restart=True) if ph.coarse else ph for ph in preset.fit))
     record = {"image": args.image.stem, "target_bpp": args.bpp, "iters": args.iters,
+              "restart_half_size": args.restart_half_size,
               "full_size_floor": args.full_size_floor, "lambda_per_mse": ratecontrol.CODED.lambda_per_mse,
               "lambda_start_by_bpp": {str(k): v for k, v in ratecontrol.CODED.lambda_start_by_bpp.items()}}
     traced(record)

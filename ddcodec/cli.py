@@ -18,6 +18,7 @@ import click
 from ddcodec import __version__
 from ddcodec.errors import BitstreamError, DdcodecError
 from ddcodec.format.options import CODERS, DEFAULT_INPUT, DEFAULT_LR, INPUTS
+from ddcodec.encoder.plans import COMPLEXITY_WIDTHS, DEFAULT_COMPLEXITY
 from ddcodec.training.presets import DEFAULT_EFFORT, DEMO_EFFORT, EFFORTS, GPU_EFFORT
 
 # The commands import the rest of ddcodec when they run, so that --help, --version and info start fast and decode
@@ -118,6 +119,9 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
                    "--bpp/--ratio/--quality, which are then no cap.")
 @click.option("--input", "input_", type=click.Choice(INPUTS), default=DEFAULT_INPUT, show_default=True,
               help="Network input: latent grids coded in the file too, or only the seed (the paper's Deep Decoder).")
+@click.option("--complexity", type=click.Choice(list(COMPLEXITY_WIDTHS)),
+              help="The coded profile's decoder cost: low, medium or high = about 600, 1,300 or 2,500 multiply-adds "
+                   f"per pixel at most (default {DEFAULT_COMPLEXITY}, the one benchmarked; lower decodes faster).")
 @click.option("--effort", type=int,
               help=f"Encoder effort {min(EFFORTS)}..{max(EFFORTS)}: "
                    + ", ".join(f"{e} = {p.iters} iterations" for e, p in EFFORTS.items())
@@ -145,7 +149,7 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
               help="Spread the images (with one input, its tiles) over a Ray cluster (local, or ADDRESS: auto, "
                    "ray://head:10001, ...).")
 @_one_line_errors
-def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, effort, iters, lr, seed, tries, coder, device,
+def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, complexity, effort, iters, lr, seed, tries, coder, device,
                batch, jobs, threads, resume, overwrite, skip_existing, as_json, quiet, ray_address) -> None:
     """Compress image SRC into the .ddc file DST, or several images (files or folders) into the folder DST (as
     NAME.ddc); each file is written as soon as it is done."""
@@ -164,7 +168,8 @@ def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, effort, iter
         raise DdcodecError("--resume keeps tiles next to the output on this machine: give an output path (not -), "
                            "and one input with --ray")
     tiles_kept = Path(f"{dst.rstrip('/')}.tiles") if resume else None
-    options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, lmbda=lmbda, input=input_, effort=effort,
+    options = dict(bpp=bpp, ratio=ratio, quality=quality, psnr=min_psnr, lmbda=lmbda, input=input_,
+                   complexity=complexity, effort=effort,
                    iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device, batch=batch)
     options |= {"resume": tiles_kept} if resume else {}
     inputs, outputs = [s for s, _ in pairs], [o for _, o in pairs]

@@ -14,6 +14,9 @@ from ddcodec.format.reader import read_ints
 from ddcodec.training.fit import fit
 from ddcodec.training.presets import Phase
 from ddcodec.encoder import ratecontrol
+from ddcodec.encoder.encode import check_options
+from ddcodec.encoder.plans import COMPLEXITY_WIDTHS
+from ddcodec.demo import demo_photo
 from ddcodec.encoder.ratecontrol import RateTerm
 from ddcodec.metrics import psnr
 from ddcodec.component.model import init_weights, network_input
@@ -167,3 +170,23 @@ def test_tensor_list_of_a_coded_architecture():
 def test_bad_profile_options_raise_input_error(parrot, kwargs):
     with pytest.raises(ddcodec.InputError):
         ddcodec.encode(parrot, iters=5, **kwargs)
+
+
+def test_the_decoder_complexity_caps_the_coded_width():
+    """low / medium / high cap a 768x512 photo's width at 1.2 bpp (where the cap binds) by the decoder's cost; at
+    0.3 bpp the budget sizes it below medium's cap; a bad name, or a complexity for the seed profile, is refused."""
+    widths = {c: ratecontrol.plan(512, 768, 3, bpp=1.2, coded_input=True, complexity=c).arch.widths[-1]
+              for c in COMPLEXITY_WIDTHS}
+    assert widths == dict(COMPLEXITY_WIDTHS) and widths["high"] == ratecontrol.CODED.max_width
+    assert (ratecontrol.plan(512, 768, 3, bpp=0.3, coded_input=True, complexity="medium")
+            == ratecontrol.plan(512, 768, 3, bpp=0.3, coded_input=True))
+    with pytest.raises(ddcodec.InputError, match="complexity must be one of"):
+        check_options(complexity="fast")
+    with pytest.raises(ddcodec.InputError, match="--input seed"):
+        check_options(complexity="low", input="seed")
+
+
+def test_a_low_complexity_file_has_the_narrow_network_it_asked_for():
+    result = ddcodec.encode(demo_photo(), bpp=1.2, iters=4, tries=1, complexity="low")
+    assert max(parse(result.data)[0].arch.widths) <= COMPLEXITY_WIDTHS["low"] < max(
+        ratecontrol.plan(256, 256, 3, bpp=1.2, coded_input=True).arch.widths)

@@ -37,8 +37,9 @@ from ddcodec.encoder.result import EncodeResult
 from ddcodec.encoder.tilestore import TileStore
 from ddcodec.encoder.workers import Runner, map_in_processes
 from ddcodec.encoder.nnquant import allocate_steps, quantize, sensitivities, step_tensors
+from ddcodec.encoder.plans import DEFAULT_COMPLEXITY
 from ddcodec.encoder.ratecontrol import (DEFAULT_QUALITY, PSNR_RETRIES, QUALITY_BPP, Plan, RateTerm, bpp_for_psnr,
-                                         final_stream, lambda_mu, latent_rate_term, plan, prune_to_fit, psnr_plan,
+                                         complexity_width, final_stream, lambda_mu, latent_rate_term, plan, prune_to_fit, psnr_plan,
                                          search_mu, unbudgeted_mu)
 from ddcodec.training.warmup import warm_up
 
@@ -54,6 +55,7 @@ def encode(
     psnr: float | None = None,
     lmbda: float | None = None,
     input: str = DEFAULT_INPUT,
+    complexity: str | None = None,
     effort: int | None = None,
     iters: int | None = None,
     lr: float = DEFAULT_LR,
@@ -72,7 +74,8 @@ def encode(
     Give at most one of `bpp` (a hard cap on bits per pixel), `ratio` (3·H·W / weights), `quality` (1..5; the
     default is 3) or `psnr` (dB: the smallest file found that reaches it); or `lmbda`, the rate weight λ (see
     encode_many). `input` "coded" (latent grids coded in
-    the file too; the default) or "seed" (the paper's Deep Decoder: weights and a seed). `effort` 1..5 picks the
+    the file too; the default) or "seed" (the paper's Deep Decoder: weights and a seed); `complexity` the coded
+    profile's decoder cost, "low", "medium" or "high" (the default; see encode_many). `effort` 1..5 picks the
     schedule (presets.EFFORTS; default 2 on the CPU, 4 on a GPU); `iters` overrides its iterations, `tries` its
     warm-up candidates (seeds from `seed`), `preset` replaces it; `lr` is the peak learning rate; `coder` "range"
     or "zstd"; `device` "auto", "cpu" or "cuda"; `progress` shows a progress bar; `jobs`, `threads` and `resume`
@@ -80,7 +83,7 @@ def encode(
     it cannot take.
     """
     return encode_many([image], bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, lmbda=lmbda, input=input,
-                       effort=effort, iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device,
+                       complexity=complexity, effort=effort, iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device,
                        progress=progress, preset=preset, jobs=jobs, threads=threads, resume=resume)[0]
 
 
@@ -102,6 +105,7 @@ def encode_many(
     batch: int | None = None,
     progress: bool = False,
     input: str = DEFAULT_INPUT,
+    complexity: str | None = None,
     preset: Preset | None = None,
     jobs: int = 1,
     threads: int | None = None,
@@ -120,7 +124,9 @@ def encode_many(
     `preset` choose the schedule (see encode). `batch` defaults
     to 16 on CUDA and 1 on the CPU, where batching saves little. Each result is the same as encoding its image
     alone, up to float rounding. `input` "coded" (the default) also fits latent grids with a rate term and codes
-    them in the file; "seed" codes only the weights and the seed.
+    them in the file; "seed" codes only the weights and the seed. `complexity` caps the coded profile's network by
+    the decoder's multiply-adds per pixel (plans.COMPLEXITY_WIDTHS: "low" about 600, "medium" about 1,300, "high"
+    about 2,500, the default); the seed profile is sized by the budget alone.
 
     An image larger than a tile (format/tiles.py) is fitted as independent tiles. `jobs` > 1 fits the tiles (and
     images) in that many worker processes of `threads` torch threads each (default: the cores shared out; CPU only,
@@ -131,7 +137,7 @@ def encode_many(
     elsewhere instead (workers.Runner; ddcodec.distributed.tiles_on_ray: on a Ray cluster).
     """
     batch, schedule = check_options(bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, lmbda=lmbda, input=input,
-                                    effort=effort, iters=iters, lr=lr, seed=seed, tries=tries, coder=coder,
+                                    complexity=complexity, effort=effort, iters=iters, lr=lr, seed=seed, tries=tries, coder=coder,
                                     device=device, batch=batch, preset=preset, jobs=jobs, threads=threads)
     dev = pick_device(device)
     images = [to_array(image) for image in images]
@@ -141,19 +147,20 @@ def encode_many(
         arrays += [a[y : y + h, x : x + w] for y, x, h, w in regions] if len(regions) > 1 else [a]
         owners += [i] * len(regions)
     coded = input == "coded"
+    complexity = complexity or DEFAULT_COMPLEXITY
     if psnr is None:
         def size(shape: tuple[int, ...], tile_bpp: float | None = None) -> Plan:
             if tile_bpp is not None:
-                return plan(*shape, bpp=tile_bpp, coded_input=coded)
-            return plan(*shape, bpp=bpp, ratio=ratio, quality=quality, coded_input=coded)
+                return plan(*shape, bpp=tile_bpp, coded_input=coded, complexity=complexity)
+            return plan(*shape, bpp=bpp, ratio=ratio, quality=quality, coded_input=coded, complexity=complexity)
 
         plans = [size(a.shape, _tile_bpp(images[i].shape, bpp, ratio, quality) if owners.count(i) > 1 else None)
                  for a, i in zip(arrays, owners)]
     else:
         def size(shape: tuple[int, ...]) -> Plan:
-            return psnr_plan(shape, bpp_for_psnr(psnr), coded)[0]
+            return psnr_plan(shape, bpp_for_psnr(psnr), coded, complexity)[0]
 
-        sized = [psnr_plan(a.shape, bpp_for_psnr(psnr), coded) for a in arrays]
+        sized = [psnr_plan(a.shape, bpp_for_psnr(psnr), coded, complexity) for a in arrays]
         plans = [p for p, _ in sized]
     for a, p in zip(arrays, plans):  # the encoder refuses what the decoder would refuse, before any work
         check_decodable(a.shape, p, size)
@@ -196,7 +203,7 @@ def encode_many(
             for _ in range(PSNR_RETRIES):
                 if results[i].psnr >= psnr:
                     break
-                p, guess = psnr_plan(a.shape, 2 * guess, coded)
+                p, guess = psnr_plan(a.shape, 2 * guess, coded, complexity)
                 results[i] = _encode_batch([a], p, schedule, lr, seed, CODERS[coder], dev, reporter, psnr,
                                            f"{_label([i], owners, len(images))}, retry")[0]
                 spans[i] = (spans[i][0], time.perf_counter())
@@ -351,7 +358,8 @@ def _decodable_size(h: int, w: int, rest: tuple[int, ...], size: Callable[[tuple
 
 def check_options(
     *, bpp: float | None = None, ratio: float | None = None, quality: int | None = None, psnr: float | None = None,
-    lmbda: float | None = None, input: str = DEFAULT_INPUT, effort: int | None = None, iters: int | None = None,
+    lmbda: float | None = None, input: str = DEFAULT_INPUT, complexity: str | None = None,
+    effort: int | None = None, iters: int | None = None,
     lr: float = DEFAULT_LR, seed: int = 0, tries: int | None = None, coder: str = "range", device: str = "auto",
     batch: int | None = None, preset: Preset | None = None, jobs: int = 1, threads: int | None = None,
 ) -> tuple[int, Preset]:
@@ -374,6 +382,10 @@ def check_options(
         raise InputError(f"psnr must be a number of dB between 0 and 100, not {psnr}")
     if sum(x is not None for x in (bpp, ratio, quality, psnr)) > 1:
         raise InputError("give at most one of bpp, ratio, quality and psnr")
+    if complexity is not None:
+        complexity_width(complexity)
+        if input != "coded":
+            raise InputError("complexity sets the coded profile's decoder cost: leave it out with --input seed")
     if lmbda is not None and (psnr is not None or input != "coded"):
         raise InputError("lambda sets the rate of the coded profile's latents: leave out psnr and --input seed")
     if batch is not None and batch < 1:

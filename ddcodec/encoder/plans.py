@@ -36,8 +36,8 @@ class CodedPlan:
     below the first value (a high budget) λ still starts at the first and is restarted at full size at
     `lambda_per_mse` · the network's MSE then (None: at the start), within the start and the first value, and may not
     fall below the start (ratecontrol.RateTerm.restart).
-    `widths_by_scale` (a decoder-complexity preset, COMPLEXITIES): each layer's width by its scale 2^-s below full
-    size (s past the last key: the last key's width), fixed whatever the budget, with the synthesis and the ARM always
+    `widths_by_scale` (a probe of fixed widths, `benchmarks/latent_layout.py --widths-by-scale`): each layer's width
+    by its scale 2^-s below full size (s past the last key: the last key's width), fixed whatever the budget, with the synthesis and the ARM always
     in; None sizes an equal width from weight_share of the budget (v0.11).
     `sources`: field -> the ablation row (section and lever) that measured it."""
 
@@ -116,3 +116,12 @@ V0_12 = replace(
         "lambda_per_mse": "v0.12.0.dev3: 'κ = 0.25 for λ's restart' (dev2's 0.6: 'λ restarted from the distortion')",
     }),
 )
+
+# The decoder-complexity presets (`--complexity`): the coded profile's width cap, named by what the decoder then
+# costs at 768x512 where the cap binds (1.2 bpp), in multiply-adds per pixel with the synthesis and the ARM
+# (Architecture.macs_per_pixel, ArmShape.macs_per_value): low 584, medium 1,316, high 2,499 (V0_12.max_width). Below
+# the cap the width follows the budget as before (768x512 at 0.3 bpp: width 18 in medium and high). "high" is the
+# one measured on the Kodak photos, hence the default; low and medium trade quality for a decoder 2-4x cheaper, not
+# yet measured for rate-distortion (ablations.md, "v0.12.0.dev4").
+COMPLEXITY_WIDTHS: Mapping[str, int] = MappingProxyType({"low": 10, "medium": 23, "high": V0_12.max_width})
+DEFAULT_COMPLEXITY = "high"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ddcodec.format.architecture import Architecture, ArmShape, layers_for, width_for
-from ddcodec.encoder.plans import V0_12, CodedPlan
+from ddcodec.encoder.plans import COMPLEXITY_WIDTHS, DEFAULT_COMPLEXITY, V0_12, CodedPlan
 from ddcodec.encoder.arm import arm_bits
 from ddcodec.encoder.arm import coded_grid_bits as arm_coded_bits
 from ddcodec.format.container import header_size
@@ -89,7 +89,7 @@ def preset_widths(layers: int, by_scale: Mapping[int, int]) -> tuple[int, ...]:
 
 def plan(
     height: int, width: int, channels: int, bpp: float | None = None, ratio: float | None = None,
-    quality: int | None = None, coded_input: bool = False,
+    quality: int | None = None, coded_input: bool = False, complexity: str = DEFAULT_COMPLEXITY,
 ) -> Plan:
     """Architecture (and byte budget) for one of the three ways of choosing the size; at most one may be given.
 
@@ -98,7 +98,8 @@ def plan(
     room for them: the ARM where its expected saving repays its weights (_arm_pays), the synthesis from
     min_synthesis_bpp with weights at most max_synthesis_share of the network's, and a network of width
     min_width_with_extras or more beside either of them, 2 or more without (on small budgets, without the ARM, then
-    without the synthesis)."""
+    without the synthesis). `complexity` (plans.COMPLEXITY_WIDTHS) caps the coded profile's width by the decoder's
+    cost. Raises InputError for a bad option or a budget too small for any useful network."""
     if sum(x is not None for x in (bpp, ratio, quality)) > 1:
         raise InputError("give at most one of bpp, ratio and quality")
     if bpp is None and ratio is None:
@@ -110,6 +111,7 @@ def plan(
         raise InputError(f"bpp must be positive, not {bpp}")
     if ratio is not None and not ratio > 0:
         raise InputError(f"ratio must be positive, not {ratio}")
+    max_width = min(CODED.max_width, complexity_width(complexity))
     d = layers_for(height, width)
     latents = latent_layout(d) if coded_input else ()
     if coded_input and CODED.widths_by_scale is not None:
@@ -135,7 +137,7 @@ def plan(
         if coded_input:  # a small budget keeps a network of width 2 where CODED.max_weight_share holds one
             smallest = 2 if width_for(d, channels, ceiling - shape.n_synthesis_params - arm_params,
                                       sum(latents)) >= 2 else 0
-            k = min(max(k, smallest), CODED.max_width)
+            k = min(max(k, smallest), max_width)
         synthesis_fits = shape.n_synthesis_params <= CODED.max_synthesis_share * ceiling
         least = CODED.min_width_with_extras if synthesis or arm else 2
         if k >= least and synthesis_fits and _arm_pays(arm, n_params, budget):
@@ -176,12 +178,20 @@ def _arm_pays(arm: ArmShape | None, n_params: float, budget: int | None) -> bool
     return CODED.arm_saving * latent_bits >= CODED.arm_payback * CODED.arm_bits_per_param * arm.n_params
 
 
-def psnr_plan(shape: tuple[int, ...], bpp: float, coded: bool) -> tuple[Plan, float]:
+def complexity_width(complexity: str) -> int:
+    """The width cap of a decoder-complexity preset (plans.COMPLEXITY_WIDTHS); InputError for an unknown name."""
+    if complexity not in COMPLEXITY_WIDTHS:
+        raise InputError(f"complexity must be one of {', '.join(COMPLEXITY_WIDTHS)}, not {complexity!r}")
+    return COMPLEXITY_WIDTHS[complexity]
+
+
+def psnr_plan(shape: tuple[int, ...], bpp: float, coded: bool, complexity: str = DEFAULT_COMPLEXITY
+              ) -> tuple[Plan, float]:
     """For a PSNR target: the network sized for `bpp` (doubled until one is possible), without a byte cap; and the
     bpp it was sized for, so that a retry can double it."""
     for _ in range(16):
         try:
-            return Plan(plan(*shape, bpp=bpp, coded_input=coded).arch, None), bpp
+            return Plan(plan(*shape, bpp=bpp, coded_input=coded, complexity=complexity).arch, None), bpp
         except InputError:
             bpp *= 2
     raise InputError("no network can be sized for this image")
@@ -242,14 +252,15 @@ class RateTerm:
         self.floor = self.floor_base if floor is None else min(self.start, self.floor_base * floor)
 
     def restart(self, mse: torch.Tensor) -> None:
-        """λ for a phase that fits at full size, given each network's MSE (B,) as it begins: where the target's
-        start is below the lowest rates' (a high budget), κ · MSE between the two, or the start without κ; unchanged
-        elsewhere. The half-size phase runs at the lowest rates' λ; at full size the distortion tells a smooth
-        photo from a textured one, whose λ at 1.2 bpp ends about 10× higher (R-D theory at high rates: dD/dR ∝ D;
-        ablations.md, "λ restarted from the distortion")."""
+        """λ for a phase of the fit, given each network's MSE (B,) at full size as it begins: where the target's
+        start is below the lowest rates' (a high budget), κ · MSE between the two, or the start without κ, and the
+        phase's floor at most the start; unchanged elsewhere. The distortion tells a smooth photo from a textured
+        one, whose λ at 1.2 bpp ends about 10× higher (R-D theory at high rates: dD/dR ∝ D; ablations.md, "λ
+        restarted from the distortion", and "v0.12.0.dev4" for the half-size phase)."""
         if self.start < self.floor_base and self.target_bits is not None:
             self.lam = (torch.full_like(mse, self.start) if self.per_mse is None
                         else (self.per_mse * mse).clamp(self.start, self.floor_base))
+            self.floor = min(self.floor, self.start)
 
     def fix(self) -> None:
         """Stop steering: λ keeps its last value (fine-tuning after the bits were allocated)."""

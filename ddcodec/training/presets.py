@@ -89,9 +89,11 @@ class Preset:
 _LAMBDA_FLOOR = 0.1  # at full size λ may fall to a tenth of its low-rate start, so that smooth images fill the budget
 
 # v0.9's schedule: half of the main fit at half size, uniform noise on the latents, then quantization-aware
-# fine-tuning at a fifth of the learning rate; since v0.11 the latents train at 4x the weights' learning rate.
+# fine-tuning at a fifth of the learning rate; since v0.11 the latents train at 4x the weights' learning rate. A high
+# budget's λ is restarted from the distortion as each fit phase begins (0.12.0.dev2 at full size, dev4 at half size
+# too: ablations.md, "v0.12.0.dev4").
 V09_FIT = (
-    Phase("fit, half size", 0.3625, cosine=(0.0, 0.5), coarse=1),
+    Phase("fit, half size", 0.3625, cosine=(0.0, 0.5), coarse=1, lambda_restart=True),
     Phase("fit", 0.3625, cosine=(0.5, 1.0), lambda_floor=_LAMBDA_FLOOR, lambda_restart=True),
 )
 FINETUNE = (Phase("qat", 0.2, lr=0.2, latents="ste"),)
