@@ -149,8 +149,8 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
               help="Spread the images (with one input, its tiles) over a Ray cluster (local, or ADDRESS: auto, "
                    "ray://head:10001, ...).")
 @_one_line_errors
-def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, complexity, effort, iters, lr, seed, tries, coder, device,
-               batch, jobs, threads, resume, overwrite, skip_existing, as_json, quiet, ray_address) -> None:
+def encode_cmd(paths, bpp, ratio, quality, min_psnr, lmbda, input_, complexity, effort, iters, lr, seed, tries, coder,
+               device, batch, jobs, threads, resume, overwrite, skip_existing, as_json, quiet, ray_address) -> None:
     """Compress image SRC into the .ddc file DST, or several images (files or folders) into the folder DST (as
     NAME.ddc); each file is written as soon as it is done."""
     from ddcodec.io.outputs import STDIO, image_suffixes, plan_outputs

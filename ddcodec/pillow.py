@@ -78,7 +78,8 @@ class _DdcDecoder(ImageFile.PyDecoder):
         return -1, 0
 
 
-ENCODE_OPTIONS = ("bpp", "ratio", "psnr", "input", "complexity", "iters", "lr", "seed", "tries", "coder", "device", "progress")
+ENCODE_OPTIONS = ("bpp", "ratio", "psnr", "input", "complexity", "iters", "lr", "seed", "tries", "coder", "device",
+                  "progress")
 PILLOW_OPTIONS = frozenset({  # options of Pillow's common writers (JPEG, PNG, WebP, AVIF, TIFF, GIF)
     "quality", "optimize", "progressive", "progression", "subsampling", "qtables", "dpi", "exif", "icc_profile",
     "xmp", "comment", "compress_level", "compression", "method", "lossless", "exact", "speed", "bits", "transparency",

@@ -39,8 +39,8 @@ from ddcodec.encoder.workers import Runner, map_in_processes
 from ddcodec.encoder.nnquant import allocate_steps, quantize, sensitivities, step_tensors
 from ddcodec.encoder.plans import DEFAULT_COMPLEXITY
 from ddcodec.encoder.ratecontrol import (DEFAULT_QUALITY, PSNR_RETRIES, QUALITY_BPP, Plan, RateTerm, bpp_for_psnr,
-                                         complexity_width, final_stream, lambda_mu, latent_rate_term, plan, prune_to_fit, psnr_plan,
-                                         search_mu, unbudgeted_mu)
+                                         complexity_width, final_stream, lambda_mu, latent_rate_term, plan,
+                                         prune_to_fit, psnr_plan, search_mu, unbudgeted_mu)
 from ddcodec.training.warmup import warm_up
 
 MAX_ITERS = 10**7
@@ -83,8 +83,8 @@ def encode(
     it cannot take.
     """
     return encode_many([image], bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, lmbda=lmbda, input=input,
-                       complexity=complexity, effort=effort, iters=iters, lr=lr, seed=seed, tries=tries, coder=coder, device=device,
-                       progress=progress, preset=preset, jobs=jobs, threads=threads, resume=resume)[0]
+                       complexity=complexity, effort=effort, iters=iters, lr=lr, seed=seed, tries=tries, coder=coder,
+                       device=device, progress=progress, preset=preset, jobs=jobs, threads=threads, resume=resume)[0]
 
 
 def encode_many(
@@ -137,8 +137,8 @@ def encode_many(
     elsewhere instead (workers.Runner; ddcodec.distributed.tiles_on_ray: on a Ray cluster).
     """
     batch, schedule = check_options(bpp=bpp, ratio=ratio, quality=quality, psnr=psnr, lmbda=lmbda, input=input,
-                                    complexity=complexity, effort=effort, iters=iters, lr=lr, seed=seed, tries=tries, coder=coder,
-                                    device=device, batch=batch, preset=preset, jobs=jobs, threads=threads)
+                                    complexity=complexity, effort=effort, iters=iters, lr=lr, seed=seed, tries=tries,
+                                    coder=coder, device=device, batch=batch, preset=preset, jobs=jobs, threads=threads)
     dev = pick_device(device)
     images = [to_array(image) for image in images]
     arrays, owners = [], []  # the images to fit: each image, or each tile of an image larger than a tile

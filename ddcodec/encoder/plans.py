@@ -33,12 +33,12 @@ class CodedPlan:
     planned without the ARM, then without the synthesis; a bare network needs width 2).
     `lambda_start_by_bpp`: the rate weight λ's start by the budget's bits per pixel (read on log-log axes between
     the keys; the phases' floors are shares of its first value and never above the start, presets.Phase.lambda_floor);
-    below the first value (a high budget) λ still starts at the first and is restarted at full size at
-    `lambda_per_mse` · the network's MSE then (None: at the start), within the start and the first value, and may not
-    fall below the start (ratecontrol.RateTerm.restart).
+    below the first value (a high budget) λ still starts at the first and is restarted as each fit phase begins
+    (presets.Phase.lambda_restart) at `lambda_per_mse` · the network's MSE then (None: at the start), within the
+    start and the first value, and may not fall below the start (ratecontrol.RateTerm.restart).
     `widths_by_scale` (a probe of fixed widths, `benchmarks/latent_layout.py --widths-by-scale`): each layer's width
-    by its scale 2^-s below full size (s past the last key: the last key's width), fixed whatever the budget, with the synthesis and the ARM always
-    in; None sizes an equal width from weight_share of the budget (v0.11).
+    by its scale 2^-s below full size (s past the last key: the last key's width), fixed whatever the budget, with
+    the synthesis and the ARM always in; None sizes an equal width from weight_share of the budget (v0.11).
     `sources`: field -> the ablation row (section and lever) that measured it."""
 
     bits_per_param: float

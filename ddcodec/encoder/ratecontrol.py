@@ -221,9 +221,9 @@ class RateTerm:
 
     lam: torch.Tensor  # (B,)
     target_bits: torch.Tensor | None = None  # (B,)
-    start: float = 0.0  # λ's start for the target (lambda_start): its floor at full size where below floor_base
+    start: float = 0.0  # λ's start for the target (lambda_start): its floor once restarted, where below floor_base
     floor_base: float = 0.0  # λ's start at the lowest rates (lambda_start()): the phases' floors are shares of it
-    per_mse: float | None = None  # κ: λ restarted at full size is κ · the network's MSE then (None: at the start)
+    per_mse: float | None = None  # κ: λ restarted at a phase's start is κ · the network's MSE (None: the start)
     gain: float = 0.01  # per iteration; 10 / iterations lets lam move e^10-fold over a fit at most
     floor: float = 0.0  # lam never goes below this (latents start at 0 and would otherwise overgrow at first)
     coded_bits: Callable[[list[torch.Tensor], list[torch.Tensor]], torch.Tensor] | None = None  # the coder's (B,)
@@ -270,9 +270,9 @@ class RateTerm:
 def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device, lmbda: float | None = None
                      ) -> RateTerm | None:
     """The rate term of n images' latent grids for a fit of `steered_iters` iterations (None without grids): λ
-    starts at the lowest rates' lambda_start (restarted at full size for a high budget: RateTerm.restart) and is
-    steered to the bits the budget leaves after the planned weights, or is `lmbda` throughout; the bits are the
-    ARM's own estimate (arm.arm_bits) or the linear context model's, each calibrated against its coder's."""
+    starts at the lowest rates' lambda_start (for a high budget, restarted as each fit phase begins: RateTerm.restart)
+    and is steered to the bits the budget leaves after the planned weights, or is `lmbda` throughout; the bits are
+    the ARM's own estimate (arm.arm_bits) or the linear context model's, each calibrated against its coder's."""
     if not p.arch.grid_indices:
         return None
     shape = p.arch.arm
