@@ -7,7 +7,9 @@ a decoder's work depends only on the shapes, which are those the encoder plans (
 keeps every time, the best and the median, and the process's CPU seconds per decode (all threads), which a busy
 machine inflates less than the wall clock. `--levers` also times the NumPy decoder with one setting changed at a
 time (block size, one thread, BLAS left to its own threads) on the 768x512 files; `--latents` adds the 768x512
-coded files without the ARM and with a full-size latent grid; `--numpy-only` skips torch; `--out` names the JSON.
+coded files without the ARM and with a full-size latent grid; `--complexity` adds the 768x512 coded files of the
+other decoder-complexity presets (plans.COMPLEXITY_WIDTHS) where their plan differs from the default's;
+`--numpy-only` skips torch; `--out` names the JSON.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from ddcodec.decoders import npdecode
 from ddcodec.decoders import torchdecode
 from ddcodec.format.architecture import Architecture
 from ddcodec.format.container import Header, pack
-from ddcodec.format.limits import decode_cost
+from ddcodec.errors import DecodeBudgetError
+from ddcodec.format.limits import check_budget, decode_cost
 from ddcodec.format.payload import encode_payload
+from ddcodec.encoder.plans import COMPLEXITY_WIDTHS, DEFAULT_COMPLEXITY
 from ddcodec.encoder.ratecontrol import plan
 
 OUT = Path(__file__).parent / "results" / "decode-cpu.json"  # --out to write elsewhere
@@ -85,9 +89,11 @@ def timings(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, di
                    "cpu_min_s": min(cpu[name]), "cpu_median_s": float(np.median(cpu[name]))} for name in runs}
 
 
-def cases(latent_variants: bool = False) -> list[tuple[str, Architecture]]:
+def cases(latent_variants: bool = False, complexities: bool = False) -> list[tuple[str, Architecture]]:
     """(label, architecture) for each size, profile and rate; with `latent_variants`, the coded profile at
-    768x512 also without the ARM (the linear context model of format 3) and with a full-size latent grid."""
+    768x512 also without the ARM (the linear context model of format 3) and with a full-size latent grid; with
+    `complexities`, the coded profile at 768x512 also under each other decoder-complexity preset that changes it.
+    Plans beyond the default decode limits are left out: the encoder refuses to write them (768x512 seed at 1.2 bpp)."""
     out = []
     for h, w in SIZES:
         for profile in ("seed", "coded"):
@@ -97,7 +103,21 @@ def cases(latent_variants: bool = False) -> list[tuple[str, Architecture]]:
                 if latent_variants and profile == "coded" and h == 512:
                     out.append((out[-1][0] + " linear", replace(arch, arm=None)))
                     out.append((out[-2][0] + " +full", replace(arch, latents=arch.latents[:-1] + (1,))))
-    return out
+                if complexities and profile == "coded" and h == 512:
+                    out += [(f"{w}x{h} coded {bpp} bpp k={other.widths[1]} {name}", other)
+                            for name in COMPLEXITY_WIDTHS if name != DEFAULT_COMPLEXITY
+                            for other in [plan(h, w, 3, bpp=bpp, coded_input=True, complexity=name).arch]
+                            if other != arch]
+    return [(label, arch) for label, arch in out if decodable(arch)]
+
+
+def decodable(arch: Architecture) -> bool:
+    """Whether a file of this architecture is within the default decode limits."""
+    try:
+        check_budget(arch)
+    except DecodeBudgetError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -139,6 +159,8 @@ def main() -> None:
     parser.add_argument("--levers", action="store_true", help="also time the NumPy decoder's settings")
     parser.add_argument("--latents", action="store_true",
                         help="also time 768x512 coded files without the ARM and with a full-size latent grid")
+    parser.add_argument("--complexity", action="store_true",
+                        help="also time the 768x512 coded files of the other decoder-complexity presets")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--numpy-only", action="store_true", help="time the NumPy decoder only")
     args = parser.parse_args()
@@ -146,7 +168,7 @@ def main() -> None:
     rows, levers = [], []
     print(f"{'file':34s} {'decoder':7s} {'best ms':>8s} {'median ms':>10s} {'CPU ms (best)':>14s}")
     decoders = {"numpy": DECODERS["numpy"]} if args.numpy_only else DECODERS
-    for label, arch in cases(args.latents):
+    for label, arch in cases(args.latents, args.complexity):
         data = random_stream(arch)
         result = timings({name: (lambda f=f: f(data)) for name, f in decoders.items()}, args.repeats)
         for name, r in result.items():

@@ -1,7 +1,7 @@
 """Where an encode's bytes went: λ at each phase's start, and what the weights had left when they were quantized.
 
     python -m benchmarks.rate_trace --image PATH --bpp 0.6 [--iters 2000] [--lambda-start 0.6:2e-3,1.2:1e-4]
-        [--full-size-floor 1.0] [--lambda-per-mse 0.6|none] [--restart-half-size] [--threads 1]
+        [--full-size-floor 1.0] [--lambda-per-mse 0.6|none] [--complexity low|medium|high] [--threads 1]
 
 Encodes (on `--threads` torch threads) and records λ as each phase of the fit starts and when rate control stops
 steering it, the size of the stream at the coarsest weight steps against the byte budget (what the latents left the
@@ -9,8 +9,8 @@ weights), whether the latents were pruned to fit, and the file's PSNR against th
 in float): a file far under its fit lost it in the weights' quantization. `--lambda-start` replaces the plan's
 `lambda_start_by_bpp`, `--full-size-floor` the full-size phase's λ floor (a share of λ's start at the lowest rates,
 never above this fit's start: ratecontrol.RateTerm.enter), `--lambda-per-mse` the plan's κ of λ's restart at full
-size for a high budget (none: restarted at the target's start; RateTerm.restart), `--restart-half-size` restarts λ
-at the half-size phase's start too (`restarts` lists each restart's MSE and λ). Appends one JSON line to
+size for a high budget (none: restarted at the target's start; RateTerm.restart; since 0.12.0.dev4 λ restarts at
+the half-size phase's start too, `restarts` lists each restart's MSE and λ). Appends one JSON line to
 benchmarks/results/rate-trace.jsonl.
 """
 
@@ -30,6 +30,7 @@ from benchmarks.points import append_record
 from ddcodec.decoders import npdecode
 from ddcodec.encoder import encode as encoder
 from ddcodec.encoder import ratecontrol
+from ddcodec.encoder.plans import COMPLEXITY_WIDTHS, DEFAULT_COMPLEXITY
 from ddcodec.metrics import psnr
 from ddcodec.training.presets import EFFORTS
 
@@ -77,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lambda-start", type=rate_table, default=None)
     p.add_argument("--full-size-floor", type=float, default=None)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--complexity", choices=sorted(COMPLEXITY_WIDTHS), default=DEFAULT_COMPLEXITY)
     p.add_argument("--lambda-per-mse", default=None, metavar="KAPPA|none")
-    p.add_argument("--restart-half-size", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.lambda_start:
@@ -90,16 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.full_size_floor is not None:
         preset = dataclasses.replace(preset, fit=tuple(
             dataclasses.replace(ph, lambda_floor=args.full_size_floor) if ph.lambda_floor else ph for ph in preset.fit))
-    if args.restart_half_size:
-        preset = dataclasses.replace(preset, fit=tuple(
-            dataclasses.replace(ph, lambda_restart=True) if ph.coarse else ph for ph in preset.fit))
     record = {"image": args.image.stem, "target_bpp": args.bpp, "iters": args.iters,
-              "restart_half_size": args.restart_half_size,
-              "full_size_floor": args.full_size_floor, "lambda_per_mse": ratecontrol.CODED.lambda_per_mse,
+              "restart_half_size": any(ph.lambda_restart for ph in preset.fit if ph.coarse),
+              "full_size_floor": args.full_size_floor, "complexity": args.complexity, "lambda_per_mse": ratecontrol.CODED.lambda_per_mse,
               "lambda_start_by_bpp": {str(k): v for k, v in ratecontrol.CODED.lambda_start_by_bpp.items()}}
     traced(record)
     image = np.asarray(Image.open(args.image).convert("RGB"))
-    result = ddcodec.encode(image, bpp=args.bpp, preset=preset)
+    result = ddcodec.encode(image, bpp=args.bpp, preset=preset, complexity=args.complexity)
     record |= {"bpp": result.bpp, "psnr": psnr(image, npdecode.decode_array(result.data)),
                "psnr_fit": result.psnr_float, "ddcodec": ddcodec.__version__, "threads": args.threads,
                "load_1min": os.getloadavg()[0]}

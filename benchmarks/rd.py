@@ -3,6 +3,7 @@ versions and, on the full Kodak set, published curves.
 
     python -m benchmarks.rd --preset {smoke,cpu,full,kodak} [--images DIR] [--out DIR] [--jobs N] [--codecs ...]
                             [--tile-side N --out DIR]   (tiling's cost: the same images in tiles)
+                            [--complexity NAME --out DIR]   (a decoder-complexity preset's rate-distortion)
 
 Writes, under the output folder (default `benchmarks/results/<preset>/`, which always holds the current version's
 run: a run by another ddcodec version found there is moved to `benchmarks/results/history/<preset>-v<version>/`
@@ -40,6 +41,7 @@ import ddcodec
 from benchmarks.history import EARLIER, archive_if_older, earlier_curves
 from benchmarks.points import aggregate, finished_images, load_point, point_path, progress, save_point, write_json
 from ddcodec import classical
+from ddcodec.encoder.plans import COMPLEXITY_WIDTHS
 from ddcodec.format import tiles
 from ddcodec.metrics import psnr
 from ddcodec.format.options import DEFAULT_INPUT, INPUTS
@@ -68,6 +70,7 @@ class Preset:
     threads: int | None = None  # None: torch's default
     input: str = DEFAULT_INPUT  # ddcodec's profile: coded or seed
     tile_side: int | None = None  # the encoder's largest tile side (None: format.tiles.TILE_SIDE), to measure tiling
+    complexity: str | None = None  # the coded profile's decoder-complexity preset (None: the encoder's default)
 
 
 # Knob values of each classical codec: from about 0.1 bpp to past 2 bpp on Kodak (JPEG 2000: compression ratios).
@@ -120,7 +123,8 @@ def run_ddcodec(rate: float, images: Sequence[np.ndarray], preset: Preset) -> li
     """Encode images with ddcodec at a bpp target through the library API (images of one size fitted together on a
     GPU), decode the bytes on the CPU and measure."""
     with tile_side(preset.tile_side):
-        results = ddcodec.encode_many(images, bpp=rate, iters=preset.iters, device=preset.device, input=preset.input)
+        results = ddcodec.encode_many(images, bpp=rate, iters=preset.iters, device=preset.device, input=preset.input,
+                                      complexity=preset.complexity)
     records = []
     for image, result in zip(images, results):
         start = time.perf_counter()
@@ -157,16 +161,18 @@ def point_key(codec: str, setting: float, image: np.ndarray, preset: Preset) -> 
     the classical codec's library versions and save options."""
     if codec == "ddcodec":
         tiling = {"tile_side": preset.tile_side} if preset.tile_side else {}
-        return {"ddcodec": ddcodec.__version__, "input": preset.input, "iters": preset.iters} | tiling
+        complexity = {"complexity": preset.complexity} if preset.complexity else {}
+        return {"ddcodec": ddcodec.__version__, "input": preset.input, "iters": preset.iters} | tiling | complexity
     key = {"pillow": PIL.__version__, "options": classical.CODECS[codec].options(setting, *image.shape[:2])}
     plugin = classical.CODECS[codec].plugin
     return key | ({"plugin": f"{plugin} {classical.plugin_version(codec)}"} if plugin else {})
 
 
 def ddcodec_tag(preset: Preset) -> str:
-    """The file-name tag of ddcodec's points: version, profile and iterations."""
-    return f"v{ddcodec.__version__}_{preset.input}_it{preset.iters}" + (f"_tile{preset.tile_side}"
-                                                                          if preset.tile_side else "")
+    """The file-name tag of ddcodec's points: version, profile, iterations, and tiling and complexity if set."""
+    return (f"v{ddcodec.__version__}_{preset.input}_it{preset.iters}"
+            + (f"_tile{preset.tile_side}" if preset.tile_side else "")
+            + (f"_{preset.complexity}" if preset.complexity else ""))
 
 
 def where(out: Path, preset: Preset, codec: str, setting: float, name: str, image: np.ndarray) -> tuple[Path, dict]:
@@ -271,6 +277,7 @@ def describe(codec: str, records: list[dict], preset_name: str, preset: Preset) 
         what = (f"ddcodec {ddcodec.__version__} ({preset.input} input), bpp targets {list(preset.rates)}, "
                 f"{preset.iters} iterations, "
                 + (f"tiles of at most {preset.tile_side} px a side, " if preset.tile_side else "")
+                + (f"decoder complexity {preset.complexity}, " if preset.complexity else "")
                 + f"encoded on {', '.join(sorted(devices))} (torch CPU threads: {threads}), decoded on cpu")
     else:
         devices, first, spec = set(), records[0], classical.CODECS[codec]
@@ -444,6 +451,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--input", choices=INPUTS, default=DEFAULT_INPUT, help=f"ddcodec's profile (default {DEFAULT_INPUT})")
     p.add_argument("--tile-side", type=int, help="ddcodec's largest tile side (default the encoder's): the cost of "
                                                  "tiling, e.g. 384 codes 768x512 as 4 tiles of 384x256")
+    p.add_argument("--complexity", choices=sorted(COMPLEXITY_WIDTHS),
+                   help="the coded profile's decoder-complexity preset (default the encoder's); pair it with --out")
     p.add_argument("--codecs", nargs="+", choices=("ddcodec", *classical.CODECS),
                    help="codecs to run (default: all installed); stored points of the others are reported too")
     p.add_argument("--save-anchors", action="store_true",
@@ -467,6 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     preset = replace(base, images=args.images or base.images, rates=tuple(args.rates or base.rates),
                      iters=args.iters or base.iters, device=resolve_device(args.device or base.device),
                      threads=args.threads or base.threads, input=args.input, tile_side=args.tile_side,
+                     complexity=args.complexity,
                      settings={c: s for c, s in base.settings.items() if c in classical.available()})
     if not preset.images.is_dir():
         raise SystemExit(f"error: image folder {preset.images} not found; pass one with --images")

@@ -6,7 +6,9 @@ A lever is `default` (encode's defaults) or a space-free list of `key=value` cha
 `effort`, `iters`, `tries`, `lr`, `input` (seed or coded) and `threads` (torch's CPU threads); and changes to the
 effort's schedule (presets.py): `gain` (the latents' gain), `optimizer` (adam or soap), and, for every fit phase,
 `latents` (the quantization proxy), `temperature` and `noise_param` (`start:end`), `noise` and `test_every`,
-and `lambda_floor` (a share of λ's start) in the phases that have one. Each image is encoded once per
+and `lambda_floor` (a share of λ's start) in the phases that have one; `finetune_latents` (the fine-tuning phases'
+proxy: `hard` freezes the latents at their rounded values, as Cool-chic's last phase does) and `finetune_lr`; and
+`warmup` as `candidates/survivors/...` (Cool-chic's 5 → 2 → 1: `warmup=5/5/2`). Each image is encoded once per
 lever at one bpp target; results are cached per image and lever under `cache/`, and the run writes `ttq.json`,
 `ttq.md` (a table) and `ttq.png` (PSNR against seconds, one panel per image).
 """
@@ -27,7 +29,7 @@ import torch
 import ddcodec
 from benchmarks.rd import HERE, load_images, machine
 from ddcodec.metrics import psnr
-from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS
+from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS, WarmUp
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -42,9 +44,16 @@ def _pair(value: str) -> tuple[float, float]:
 
 
 # Schedule keys: changes to the effort's preset (presets.Preset), the fit phases' fields applied to every fit phase.
-PRESET_KEYS = {"gain": ("latent_gain", float), "optimizer": ("optimizer", str)}
+def _warmup(value: str) -> WarmUp:
+    """`5/5/2` -> WarmUp(5, (5, 2)): five candidates, all five fitted in the first round, the best two in the second."""
+    candidates, *survivors = (int(n) for n in value.split("/"))
+    return WarmUp(candidates, tuple(survivors) or (candidates,))
+
+
+PRESET_KEYS = {"gain": ("latent_gain", float), "optimizer": ("optimizer", str), "warmup": ("warmup", _warmup)}
 PHASE_KEYS = {"latents": str, "temperature": _pair, "noise": str, "noise_param": _pair, "test_every": int,
               "lambda_floor": float}  # a share of λ's start, in the phases that set one (the others hold λ at it)
+FINETUNE_KEYS = {"finetune_latents": ("latents", str), "finetune_lr": ("lr", float)}
 
 
 def parse_lever(lever: str) -> dict:
@@ -54,9 +63,10 @@ def parse_lever(lever: str) -> dict:
     changes = {}
     for item in lever.split(","):
         key, _, value = item.partition("=")
-        kind = KEYS.get(key) or PHASE_KEYS.get(key) or PRESET_KEYS.get(key, (None, None))[1]
+        kind = (KEYS.get(key) or PHASE_KEYS.get(key) or PRESET_KEYS.get(key, (None, None))[1]
+                or FINETUNE_KEYS.get(key, (None, None))[1])
         if kind is None or not value:
-            keys = sorted({*KEYS, *PHASE_KEYS, *PRESET_KEYS})
+            keys = sorted({*KEYS, *PHASE_KEYS, *PRESET_KEYS, *FINETUNE_KEYS})
             raise SystemExit(f"bad lever {lever!r}: use default or key=value[,key=value] with keys {keys}")
         changes[key] = kind(value)
     return changes
@@ -79,8 +89,10 @@ def encode_options(changes: dict) -> dict:
         phases = tuple(dataclasses.replace(p, **{k: _window(v, p.cosine) for k, v in schedule.items()
                                                  if k in PHASE_KEYS and (k != "lambda_floor" or p.lambda_floor)})
                        for p in preset.fit)
+        finetune = tuple(dataclasses.replace(p, **{FINETUNE_KEYS[k][0]: v for k, v in schedule.items()
+                                                   if k in FINETUNE_KEYS}) for p in preset.finetune)
         fields = {PRESET_KEYS[k][0]: v for k, v in schedule.items() if k in PRESET_KEYS}
-        options["preset"] = dataclasses.replace(preset, fit=phases, **fields)
+        options["preset"] = dataclasses.replace(preset, fit=phases, finetune=finetune, **fields)
     return options
 
 

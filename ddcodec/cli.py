@@ -121,7 +121,7 @@ skip_option = click.option("--skip-existing", is_flag=True, help="Leave outputs 
               help="Network input: latent grids coded in the file too, or only the seed (the paper's Deep Decoder).")
 @click.option("--complexity", type=click.Choice(list(COMPLEXITY_WIDTHS)),
               help="The coded profile's decoder cost: low, medium or high = about 600, 1,300 or 2,500 multiply-adds "
-                   f"per pixel at most (default {DEFAULT_COMPLEXITY}, the one benchmarked; lower decodes faster).")
+                   f"per pixel at most (default {DEFAULT_COMPLEXITY}, the one benchmarked; low decodes fastest).")
 @click.option("--effort", type=int,
               help=f"Encoder effort {min(EFFORTS)}..{max(EFFORTS)}: "
                    + ", ".join(f"{e} = {p.iters} iterations" for e, p in EFFORTS.items())

@@ -179,6 +179,7 @@ def test_the_decoder_complexity_caps_the_coded_width():
     widths = {c: ratecontrol.plan(512, 768, 3, bpp=1.2, coded_input=True, complexity=c).arch.widths[-1]
               for c in COMPLEXITY_WIDTHS}
     assert widths == dict(COMPLEXITY_WIDTHS) and widths["high"] == ratecontrol.CODED.max_width
+    assert ratecontrol.plan(512, 768, 3, bpp=1.2, coded_input=True).arch.widths[-1] == widths["medium"]  # default
     assert (ratecontrol.plan(512, 768, 3, bpp=0.3, coded_input=True, complexity="medium")
             == ratecontrol.plan(512, 768, 3, bpp=0.3, coded_input=True))
     with pytest.raises(ddcodec.InputError, match="complexity must be one of"):

@@ -18,7 +18,7 @@ pytest.importorskip("pytorch_msssim")
 pytest.importorskip("matplotlib")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is not an installed package
-from benchmarks import history, points, rd  # noqa: E402
+from benchmarks import history, points, rd, ttq  # noqa: E402
 from ddcodec import classical  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +119,29 @@ def test_a_killed_run_resumes_without_recomputing_finished_points(tmp_path, monk
     assert all((stored / name).read_text() == text for name, text in before.items())
     done = json.loads((out / "ddcodec.json").read_text())
     assert not done["partial"] and len(done["results"]["bpp"]) == 2
+
+
+def test_a_complexity_preset_reaches_the_encoder_and_keys_its_points(tmp_path, monkeypatch):
+    asked = []
+    real = rd.ddcodec.encode_many
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs["complexity"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rd.ddcodec, "encode_many", recording)
+    assert rd.main(["--preset", "smoke", "--codecs", "ddcodec", "--iters", "20", "--complexity", "low",
+                    "--out", str(tmp_path)]) == 0
+    stored = sorted((tmp_path / "points" / "ddcodec").glob("*.json"))
+    assert asked and set(asked) == {"low"}
+    assert stored and all(p.stem.endswith("_low") for p in stored)
+    assert all(json.loads(p.read_text())["key"]["complexity"] == "low" for p in stored)
+
+
+def test_ttq_levers_change_the_warm_up_and_the_fine_tuning():
+    preset = ttq.encode_options(ttq.parse_lever("effort=3,warmup=5/5/2,finetune_latents=hard"))["preset"]
+    assert (preset.warmup.candidates, preset.warmup.survivors) == (5, (5, 2))
+    assert preset.iters == 2000 and all(p.latents == "hard" for p in preset.finetune)
 
 
 def test_curves_and_bd_rate_use_complete_settings_only():

@@ -75,7 +75,7 @@ def encode(
     default is 3) or `psnr` (dB: the smallest file found that reaches it); or `lmbda`, the rate weight λ (see
     encode_many). `input` "coded" (latent grids coded in
     the file too; the default) or "seed" (the paper's Deep Decoder: weights and a seed); `complexity` the coded
-    profile's decoder cost, "low", "medium" or "high" (the default; see encode_many). `effort` 1..5 picks the
+    profile's decoder cost, "low", "medium" (the default) or "high" (see encode_many). `effort` 1..5 picks the
     schedule (presets.EFFORTS; default 2 on the CPU, 4 on a GPU); `iters` overrides its iterations, `tries` its
     warm-up candidates (seeds from `seed`), `preset` replaces it; `lr` is the peak learning rate; `coder` "range"
     or "zstd"; `device` "auto", "cpu" or "cuda"; `progress` shows a progress bar; `jobs`, `threads` and `resume`
@@ -125,8 +125,8 @@ def encode_many(
     to 16 on CUDA and 1 on the CPU, where batching saves little. Each result is the same as encoding its image
     alone, up to float rounding. `input` "coded" (the default) also fits latent grids with a rate term and codes
     them in the file; "seed" codes only the weights and the seed. `complexity` caps the coded profile's network by
-    the decoder's multiply-adds per pixel (plans.COMPLEXITY_WIDTHS: "low" about 600, "medium" about 1,300, "high"
-    about 2,500, the default); the seed profile is sized by the budget alone.
+    the decoder's multiply-adds per pixel (plans.COMPLEXITY_WIDTHS: "low" about 600, "medium" about 1,300, the default,
+    "high" about 2,500); the seed profile is sized by the budget alone.
 
     An image larger than a tile (format/tiles.py) is fitted as independent tiles. `jobs` > 1 fits the tiles (and
     images) in that many worker processes of `threads` torch threads each (default: the cores shared out; CPU only,
