@@ -4,9 +4,11 @@
 benchmarks/results/decode-cpu.json. The files are made up (weights drawn like an initialization, then quantized):
 a decoder's work depends only on the shapes, which are those the encoder plans (ratecontrol.plan) at 0.3 and
 1.2 bpp for each profile. Both decoders alternate within each repeat, so that they see the same load; each row
-keeps every time, the best and the median, and the process's CPU seconds per decode (all threads), which a busy
-machine inflates less than the wall clock. `--levers` also times the NumPy decoder with one setting changed at a
-time (block size, one thread, BLAS left to its own threads) on the 768x512 files; `--latents` adds the 768x512
+keeps every time, the best and the median, the process's CPU seconds per decode (all threads), which a busy
+machine inflates less than the wall clock, the multiply-adds per pixel (convolutions, synthesis and ARM) and the
+decode limits' work per pixel (format.limits.decode_cost, which also counts activations and the ARM's other
+steps). `--levers` also times the NumPy decoder with one setting changed at a time (block size, one thread, BLAS
+left to its own threads) on the 768x512 files; `--latents` adds the 768x512
 coded files without the ARM and with a full-size latent grid; `--complexity` adds the 768x512 coded files of the
 other decoder-complexity presets (plans.COMPLEXITY_WIDTHS) where their plan differs from the default's;
 `--numpy-only` skips torch; `--out` names the JSON.
@@ -173,7 +175,8 @@ def main() -> None:
         result = timings({name: (lambda f=f: f(data)) for name, f in decoders.items()}, args.repeats)
         for name, r in result.items():
             rows.append({"file": label, "widths": arch.widths, "latents": arch.latents, "arm": str(arch.arm),
-                         "macs_per_pixel": round(decode_cost(arch).macs / (arch.height * arch.width)),
+                         "macs_per_pixel": round(arch.macs_per_pixel() + arch.arm_macs_per_pixel()),
+                         "work_per_pixel": round(decode_cost(arch).macs / (arch.height * arch.width)),
                          "decoder": name, **r})
             print(f"{label:34s} {name:7s} {r['min_s'] * 1e3:8.0f} {r['median_s'] * 1e3:10.0f} "
                   f"{r['cpu_min_s'] * 1e3:14.0f}", flush=True)

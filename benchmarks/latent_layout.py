@@ -67,7 +67,6 @@ def main(argv: list[str] | None = None) -> int:
     with tile_side(args.tile_side):
         result = ddcodec.encode(image, bpp=args.bpp, iters=args.iters, lmbda=args.lmbda)
     arch = result.arch
-    arm_macs = arch.arm.macs_per_value() * arch.n_latents / (arch.height * arch.width) if arch.arm else 0.0
     record = {"image": args.image.stem, "target_bpp": args.bpp, "label": args.label,
               "full_size_grids": args.full_size_grids, "weight_share": args.weight_share,
               "widths_by_scale": args.widths_by_scale, "max_width": args.max_width, "lambda": args.lmbda,
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
               "latent_margin": args.latent_margin, "calibrate_every": args.calibrate_every, "ddcodec": ddcodec.__version__, "iters": args.iters,
               "bpp": result.bpp, "psnr": psnr(image, npdecode.decode_array(result.data)),
               "latents": list(arch.latents), "widths": list(arch.widths), "n_params": arch.n_params,
-              "macs_per_pixel": arch.macs_per_pixel(), "arm_macs_per_pixel": arm_macs, "encode_s": result.seconds,
+              "macs_per_pixel": arch.macs_per_pixel(), "arm_macs_per_pixel": arch.arm_macs_per_pixel(), "encode_s": result.seconds,
               "threads": 1, "load_at_end": os.getloadavg()[0]}
     append_record(args.out, record)
     return 0

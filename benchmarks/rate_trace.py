@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lambda-start", type=rate_table, default=None)
     p.add_argument("--full-size-floor", type=float, default=None)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--complexity", choices=sorted(COMPLEXITY_WIDTHS), default=DEFAULT_COMPLEXITY)
+    p.add_argument("--complexity", choices=sorted(COMPLEXITY_WIDTHS), default=DEFAULT_COMPLEXITY,
+                   help=f"the decoder-complexity preset (default {DEFAULT_COMPLEXITY})")
     p.add_argument("--lambda-per-mse", default=None, metavar="KAPPA|none")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             dataclasses.replace(ph, lambda_floor=args.full_size_floor) if ph.lambda_floor else ph for ph in preset.fit))
     record = {"image": args.image.stem, "target_bpp": args.bpp, "iters": args.iters,
               "restart_half_size": any(ph.lambda_restart for ph in preset.fit if ph.coarse),
-              "full_size_floor": args.full_size_floor, "complexity": args.complexity, "lambda_per_mse": ratecontrol.CODED.lambda_per_mse,
+              "full_size_floor": args.full_size_floor, "complexity": args.complexity,
+              "lambda_per_mse": ratecontrol.CODED.lambda_per_mse,
               "lambda_start_by_bpp": {str(k): v for k, v in ratecontrol.CODED.lambda_start_by_bpp.items()}}
     traced(record)
     image = np.asarray(Image.open(args.image).convert("RGB"))

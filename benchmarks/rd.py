@@ -3,7 +3,7 @@ versions and, on the full Kodak set, published curves.
 
     python -m benchmarks.rd --preset {smoke,cpu,full,kodak} [--images DIR] [--out DIR] [--jobs N] [--codecs ...]
                             [--tile-side N --out DIR]   (tiling's cost: the same images in tiles)
-                            [--complexity NAME --out DIR]   (a decoder-complexity preset's rate-distortion)
+                            [--complexity NAME]   (another decoder-complexity preset: results/<preset>-<NAME>)
 
 Writes, under the output folder (default `benchmarks/results/<preset>/`, which always holds the current version's
 run: a run by another ddcodec version found there is moved to `benchmarks/results/history/<preset>-v<version>/`
@@ -41,7 +41,7 @@ import ddcodec
 from benchmarks.history import EARLIER, archive_if_older, earlier_curves
 from benchmarks.points import aggregate, finished_images, load_point, point_path, progress, save_point, write_json
 from ddcodec import classical
-from ddcodec.encoder.plans import COMPLEXITY_WIDTHS
+from ddcodec.encoder.plans import COMPLEXITY_WIDTHS, DEFAULT_COMPLEXITY
 from ddcodec.format import tiles
 from ddcodec.metrics import psnr
 from ddcodec.format.options import DEFAULT_INPUT, INPUTS
@@ -70,7 +70,7 @@ class Preset:
     threads: int | None = None  # None: torch's default
     input: str = DEFAULT_INPUT  # ddcodec's profile: coded or seed
     tile_side: int | None = None  # the encoder's largest tile side (None: format.tiles.TILE_SIDE), to measure tiling
-    complexity: str | None = None  # the coded profile's decoder-complexity preset (None: the encoder's default)
+    complexity: str | None = None  # a decoder-complexity preset other than the encoder's default (None: the default)
 
 
 # Knob values of each classical codec: from about 0.1 bpp to past 2 bpp on Kodak (JPEG 2000: compression ratios).
@@ -452,7 +452,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--tile-side", type=int, help="ddcodec's largest tile side (default the encoder's): the cost of "
                                                  "tiling, e.g. 384 codes 768x512 as 4 tiles of 384x256")
     p.add_argument("--complexity", choices=sorted(COMPLEXITY_WIDTHS),
-                   help="the coded profile's decoder-complexity preset (default the encoder's); pair it with --out")
+                   help="the coded profile's decoder-complexity preset (default the encoder's); another than the "
+                        "default writes to benchmarks/results/<preset>-<complexity> unless --out says")
     p.add_argument("--codecs", nargs="+", choices=("ddcodec", *classical.CODECS),
                    help="codecs to run (default: all installed); stored points of the others are reported too")
     p.add_argument("--save-anchors", action="store_true",
@@ -476,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     preset = replace(base, images=args.images or base.images, rates=tuple(args.rates or base.rates),
                      iters=args.iters or base.iters, device=resolve_device(args.device or base.device),
                      threads=args.threads or base.threads, input=args.input, tile_side=args.tile_side,
-                     complexity=args.complexity,
+                     complexity=None if args.complexity == DEFAULT_COMPLEXITY else args.complexity,
                      settings={c: s for c, s in base.settings.items() if c in classical.available()})
     if not preset.images.is_dir():
         raise SystemExit(f"error: image folder {preset.images} not found; pass one with --images")
@@ -485,8 +486,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     images = load_images(preset.images)
     if args.save_anchors and not is_kodak(images):
         raise SystemExit("error: --save-anchors needs the 24 full Kodak images")
-    out = args.out or HERE / "results" / args.preset
-    if args.out is None and (moved := archive_if_older(out, args.preset, ddcodec.__version__)):
+    run_name = args.preset + (f"-{preset.complexity}" if preset.complexity else "")
+    out = args.out or HERE / "results" / run_name
+    if args.out is None and (moved := archive_if_older(out, run_name, ddcodec.__version__)):
         print(f"moved the earlier version's run from {out} to {moved}")
     earlier = earlier_curves(args.preset)
     earlier |= {f"{EARLIER} ({p.parent.name}/{p.stem})": json.loads(p.read_text())["results"] for p in args.earlier}
@@ -547,7 +549,9 @@ def report(images: dict[str, np.ndarray], records: dict[str, list[dict]], name: 
         return ""
     measured.update(earlier or {})
     on_kodak = is_kodak(images)
-    title = f"{dataset(images, on_kodak)} (preset {name}, ddcodec, {preset.input} input, {preset.iters} iterations)"
+    complexity = f", complexity {preset.complexity}" if preset.complexity else ""
+    title = (f"{dataset(images, on_kodak)} (preset {name}, ddcodec, {preset.input} input{complexity}, "
+             f"{preset.iters} iterations)")
     if subset_of:
         missing.insert(0, f"these are the {len(images)} of its {subset_of} images that ddcodec has finished at every "
                           f"rate")

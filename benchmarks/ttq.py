@@ -29,7 +29,7 @@ import torch
 import ddcodec
 from benchmarks.rd import HERE, load_images, machine
 from ddcodec.metrics import psnr
-from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS, WarmUp
+from ddcodec.training.presets import DEFAULT_EFFORT, EFFORTS
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -44,10 +44,11 @@ def _pair(value: str) -> tuple[float, float]:
 
 
 # Schedule keys: changes to the effort's preset (presets.Preset), the fit phases' fields applied to every fit phase.
-def _warmup(value: str) -> WarmUp:
-    """`5/5/2` -> WarmUp(5, (5, 2)): five candidates, all five fitted in the first round, the best two in the second."""
+def _warmup(value: str) -> dict:
+    """`5/5/2` -> five candidates, all five fitted in the first round, the best two in the second (presets.WarmUp's
+    fields; its share and scale stay the effort's)."""
     candidates, *survivors = (int(n) for n in value.split("/"))
-    return WarmUp(candidates, tuple(survivors) or (candidates,))
+    return {"candidates": candidates, "survivors": tuple(survivors) or (candidates,)}
 
 
 PRESET_KEYS = {"gain": ("latent_gain", float), "optimizer": ("optimizer", str), "warmup": ("warmup", _warmup)}
@@ -92,6 +93,10 @@ def encode_options(changes: dict) -> dict:
         finetune = tuple(dataclasses.replace(p, **{FINETUNE_KEYS[k][0]: v for k, v in schedule.items()
                                                    if k in FINETUNE_KEYS}) for p in preset.finetune)
         fields = {PRESET_KEYS[k][0]: v for k, v in schedule.items() if k in PRESET_KEYS}
+        if "warmup" in fields:
+            if "tries" in options:
+                raise SystemExit("a lever sets the warm-up with tries or warmup, not both")
+            fields["warmup"] = dataclasses.replace(preset.warmup, **fields["warmup"])
         options["preset"] = dataclasses.replace(preset, fit=phases, finetune=finetune, **fields)
     return options
 

@@ -192,3 +192,20 @@ def test_a_low_complexity_file_has_the_narrow_network_it_asked_for():
     result = ddcodec.encode(demo_photo(), bpp=1.2, iters=4, tries=1, complexity="low")
     assert max(parse(result.data)[0].arch.widths) <= COMPLEXITY_WIDTHS["low"] < max(
         ratecontrol.plan(256, 256, 3, bpp=1.2, coded_input=True).arch.widths)
+
+
+def test_an_overshoot_prunes_only_the_latents_it_needs_smallest_first():
+    """Latents 5 % over the budget lose about 5 % of their nonzero values, all of magnitude 1, spread over both
+    grids; the other tensors stay as they were."""
+    gen = torch.Generator().manual_seed(0)
+    grids = [torch.randint(-3, 4, shape, generator=gen).float() for shape in ((64, 64), (32, 32))]
+    other = torch.randn(10, generator=gen)
+    ws = [grids[0].clone(), other.clone(), grids[1].clone()]
+    nonzero = lambda: int(sum((ws[t] != 0).sum() for t in (0, 2)))  # noqa: E731
+    before = nonzero()
+    budget = int(before / 1.05)
+    ratecontrol.prune_to_fit({0, 2}, ws, lambda mu: b"x" * nonzero(), budget)
+    zeroed = [(g != 0) & (w == 0) for g, w in zip(grids, (ws[0], ws[2]))]
+    assert before - budget <= before - nonzero() <= before - budget + before // ratecontrol.PRUNE_RESOLUTION + 1
+    assert all(int(z.sum()) > 0 for z in zeroed) and all(g[z].abs().max() == 1 for g, z in zip(grids, zeroed))
+    assert torch.equal(ws[1], other)

@@ -313,14 +313,40 @@ def coded_grid_bits(rounded: list[torch.Tensor], arm: list[torch.Tensor] = ()) -
 StreamFor = Callable[[float], bytes]  # the stream at a quantization knob mu
 
 
+SPREAD = 2654435761  # Knuth's multiplicative hash constant: spreads the pruned latents over the grids
+PRUNE_RESOLUTION = 1000  # the pruned count is bisected to 1/PRUNE_RESOLUTION of the nonzero latents
+
+
 def prune_to_fit(grids: Collection[int], ws: list[torch.Tensor], stream_for: StreamFor, budget: int | None) -> None:
-    """Zero the smallest latents (|v| <= 1, 2, 4, ...) of one network's weights `ws` (views into the batch, changed
-    in place) until its coarsest stream fits the budget: rate control in the loop can overshoot on short fits."""
-    tau = 1.0
-    while grids and budget and len(stream_for(COARSEST_MU)) > budget and tau <= 2**16:
-        for t in grids:
-            ws[t].masked_fill_(ws[t].abs() <= tau, 0.0)
-        tau *= 2
+    """Zero the fewest of one network's latents that let its coarsest stream fit the budget, the smallest
+    magnitudes first (`ws`: views into the batch, changed in place): rate control in the loop can overshoot. Among
+    equal magnitudes the order is a multiplicative hash of each value's position, so that the zeroed values are
+    spread over the grids; the count is bisected, so that a few percent over the budget costs a few percent of the
+    latents. (Until 0.12.0.dev5 every value of magnitude 1 was zeroed at once: 92,612 of them and 27.4 → 19.1 dB on
+    a 768x512 photo 5 % over; ablations.md, "v0.12.0.dev5".)"""
+    if not grids or not budget or len(stream_for(COARSEST_MU)) <= budget:
+        return
+    grids = sorted(grids)
+    kept = [ws[t].clone() for t in grids]
+    flat = torch.cat([k.flatten() for k in kept])
+    position = torch.arange(flat.numel(), device=flat.device)
+    key = flat.abs().to(torch.int64) * (1 << 32) + position * SPREAD % (1 << 32)
+    order = position[flat != 0][torch.argsort(key[flat != 0])]
+
+    def zero_first(count: int) -> bool:
+        """The latents with the first `count` values of the order zeroed; whether the coarsest stream then fits."""
+        pruned = flat.clone()
+        pruned[order[:count]] = 0
+        for t, part in zip(grids, torch.split(pruned, [k.numel() for k in kept])):
+            ws[t].copy_(part.view_as(ws[t]))
+        return len(stream_for(COARSEST_MU)) <= budget
+
+    lo, hi = 0, len(order)  # lo: does not fit; hi: fits, or nothing left to zero
+    step = max(1, len(order) // PRUNE_RESOLUTION)
+    while hi - lo > step:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if zero_first(mid) else (mid, hi)
+    zero_first(hi)
 
 
 def search_mu(stream_for: StreamFor, good: Callable[[bytes], bool], larger_is_good: bool, data: bool = False):

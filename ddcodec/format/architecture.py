@@ -215,6 +215,10 @@ class Architecture:
         total += self.channels * self.widths[-1] * h * w
         return total / (self.height * self.width) + self.synthesis_macs_per_pixel()
 
+    def arm_macs_per_pixel(self) -> float:
+        """Multiply-adds of the ARM's predictions (one per coded latent value) per output pixel; 0 without an ARM."""
+        return self.arm.macs_per_value() * self.n_latents / (self.height * self.width) if self.arm else 0.0
+
     def synthesis_macs_per_pixel(self) -> float:
         """Multiply-adds per output pixel of the learned upsampling (taps per output sample along each axis: the
         width pass on h x 2w samples, the height pass on 2h x 2w) and of the refinement (at the image's size)."""
