@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
               "latent_margin": args.latent_margin, "calibrate_every": args.calibrate_every, "ddcodec": ddcodec.__version__, "iters": args.iters,
               "bpp": result.bpp, "psnr": psnr(image, npdecode.decode_array(result.data)),
               "latents": list(arch.latents), "widths": list(arch.widths), "n_params": arch.n_params,
-              "macs_per_pixel": arch.macs_per_pixel(), "arm_macs_per_pixel": arch.arm_macs_per_pixel(), "encode_s": result.seconds,
+              "macs_per_pixel": arch.macs_per_pixel(), "arm_macs_per_pixel": arch.arm_macs_per_pixel(),
+              "encode_s": result.seconds,
               "threads": 1, "load_at_end": os.getloadavg()[0]}
     append_record(args.out, record)
     return 0

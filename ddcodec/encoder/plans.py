@@ -122,7 +122,7 @@ V0_12 = replace(
 # (Architecture.macs_per_pixel + arm_macs_per_pixel): low 584, medium 1,316, high 2,499 (V0_12.max_width). Below
 # the cap the width follows the budget as before (768x512 at 0.3 bpp: width 18 in medium and high). medium needs
 # 5.3 % fewer bits than high on the full preset's two photos and 5.5 % fewer on the Kodak six (BD-rate), low 10.5 %
-# more on the full preset; medium is the default since 0.12.0.dev5 (ablations.md, "v0.12.0.dev5", rows "--complexity low and medium on the full preset" and
-# "medium as the default").
+# more on the full preset; medium is the default since 0.12.0.dev5 (ablations.md, "v0.12.0.dev5", rows
+# "--complexity low and medium on the full preset" and "medium as the default").
 COMPLEXITY_WIDTHS: Mapping[str, int] = MappingProxyType({"low": 10, "medium": 23, "high": V0_12.max_width})
 DEFAULT_COMPLEXITY = "medium"
