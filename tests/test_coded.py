@@ -107,6 +107,22 @@ def test_a_larger_lambda_spends_fewer_latent_bits(parrot):
     assert bits[1] < 0.7 * bits[0]
 
 
+def test_fine_tuning_holds_the_latents_of_the_images_it_is_told_to(parrot):
+    """A phase with `held` keeps those images' latent grids at their rounded values and trains the others'
+    (Phase.hold_filled: Cool-chic's frozen-latent fine-tuning where a budget is filled)."""
+    arch = Architecture(64, 64, 3, (8,) * 4, (1, 1, 1))
+    target = torch.from_numpy(parrot.copy()).permute(2, 0, 1)[None].float().div(255).repeat(2, 1, 1, 1)
+    z = network_input(arch, 0)[None].repeat(2, 1, 1, 1)
+    weights = [torch.round(w[None].repeat(2, *[1] * w.dim()) * 4) if t in arch.grid_indices else
+               w[None].repeat(2, *[1] * w.dim()) for t, w in enumerate(init_weights(arch, torch.Generator().manual_seed(0)))]
+    fitted, _ = fit(arch, target, z, weights, Phase("qat", 1.0, latents="ste"), 20, 0.05, frozen=arch.bn_scales,
+                    held=[True, False])
+    grids = sorted(arch.grid_indices)
+    assert all(torch.equal(fitted[t][0], weights[t][0]) for t in grids)
+    assert any(not torch.equal(fitted[t][1], weights[t][1]) for t in grids)
+    assert not torch.equal(fitted[0][0], weights[0][0])  # the network still trains
+
+
 def test_lambda_alone_sets_the_files_size(parrot):
     """With λ given, the file's size follows from it (a larger λ, a smaller file), and the size of the network it was
     planned for (here 0.5 bpp) is no cap: a small λ spends more."""

@@ -19,7 +19,7 @@ from ddcodec.format.upsampling import bilinear_taps
 from ddcodec.encoder import ratecontrol
 from ddcodec.component import synthesis
 from ddcodec.decoders import torchdecode
-from ddcodec.format.architecture import Architecture
+from ddcodec.format.architecture import Architecture, ArmShape
 from ddcodec.format.container import Header, header_size, pack, parse
 from ddcodec.format.limits import decode_cost
 from ddcodec.component.model import init_weights, network_input, render
@@ -148,10 +148,12 @@ def test_both_decoders_agree_on_made_up_version_4_files(arch):
     assert_same_up_to_rounding(pixels, torchdecode.decode_array(data))
 
 
-def test_header_carries_the_synthesis_fields():
-    header = Header(SYNTHESIS, seed=7, coder=0, step_codes=tuple(range(len(SYNTHESIS.tensor_shapes()))))
+@pytest.mark.parametrize("arm", [None, ArmShape(), ArmShape(8, False, (16,))])
+def test_header_carries_the_synthesis_fields_and_header_size_counts_them(arm):
+    arch = dataclasses.replace(SYNTHESIS, arm=arm)
+    header = Header(arch, seed=7, coder=0, step_codes=tuple(range(len(arch.tensor_shapes()))))
     data = pack(header, b"payload")
-    assert len(data) == header_size(3, len(SYNTHESIS.tensor_shapes())) + len(b"payload") + 4
+    assert len(data) == header_size(3, len(arch.tensor_shapes()), arm=arm) + len(b"payload") + 4
     assert parse(data) == (header, b"payload")
 
 

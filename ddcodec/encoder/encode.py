@@ -473,8 +473,9 @@ def _encode_batch(
     if progress:
         progress.advance(quantization_cost(arch, n))
     steps = step_tensors([allocate(b, mus[b]) for b in range(n)], weights)
+    filled = [len(d) / p.budget for d in before] if p.budget else [1.0] * n
     tuned, _ = _run(preset, preset.finetune, arch, target, z, weights, lr, rate, steps, arch.bn_scales | set(arm),
-                    progress, label)  # the ARM held as fitted (a last fit of it alone lost: ablations.md)
+                    progress, label, filled)  # the ARM held as fitted (a last fit of it alone lost: ablations.md)
     tuned = round_latents(arch, tuned)
     arm_codes = arm_step_codes(arch, tuned)
 
@@ -505,11 +506,12 @@ def _encode_batch(
 def _run(
     preset: Preset, phases, arch: Architecture, target: torch.Tensor, z: torch.Tensor, weights: list[torch.Tensor],
     lr: float, rate: RateTerm | None, steps: list[torch.Tensor] | None, frozen: frozenset[int],
-    progress: Progress | None, label: str,
+    progress: Progress | None, label: str, filled: list[float] | None = None,
 ) -> tuple[list[torch.Tensor], list[float]]:
     """Run the phases that get iterations in turn from `weights`, but those coarser than the network allows (a
     1-layer network, for images under about 23 pixels a side, has no half size); the last one's weights and their
-    MSEs."""
+    MSEs. `filled`: each image's share of its byte budget spent at the start (1 without a budget), which decides
+    whose latents a phase with `hold_filled` holds."""
     ran = [ph for ph in phases if preset.phase_iters(ph) and ph.coarse < arch.layers] or list(phases[-1:])
     for phase in ran:  # (a fit of 0 iterations measures the weights)
         if rate:
@@ -517,7 +519,8 @@ def _run(
             if phase.lambda_restart:
                 with torch.no_grad():
                     rate.restart(per_image_mse(arch, weights, z, target))
+        held = None if phase.hold_filled is None or filled is None else [f >= phase.hold_filled for f in filled]
         weights, mse = fit(arch, target, z, weights, phase, preset.phase_iters(phase), lr, steps=steps,
-                           frozen=frozen, rate=rate, latent_gain=preset.latent_gain,
+                           frozen=frozen, held=held, rate=rate, latent_gain=preset.latent_gain,
                            optimizer=preset.optimizer, progress=progress, label=label)
     return weights, mse

@@ -76,7 +76,7 @@ def check_synthesis(taps: int, refine: int, refine_kernel: int) -> None:
 
 def _arm_size(arm: ArmShape | None, version: int) -> int:
     """Bytes of the ARM's part of the version-4 header extension (docs/FORMAT.md, "ARM (version 4)")."""
-    return 0 if version < 4 else 1 if arm is None else 4 + len(arm.hidden)
+    return 0 if version < 4 else 1 if arm is None else 3 + len(arm.hidden)
 
 
 def _pack_arm(arm: ArmShape | None) -> bytes:

@@ -71,6 +71,7 @@ def fit(
     *,
     steps: Sequence[torch.Tensor | float] | None = None,
     frozen: Collection[int] = (),
+    held: Sequence[bool] | None = None,
     rate: RateLoss | None = None,
     latent_gain: float = 1.0,
     optimizer: str = "adam",
@@ -85,7 +86,8 @@ def fit(
     Latent grids (coded-input profile) go through the phase's quantization proxy (ddcodec.training.quantizer), trained at
     `latent_gain` times the weights' learning rate (in integer units); `optimizer` "adam" or "soap"
     (ddcodec.training.optimizers); `rate` adds their estimated bits to the loss
-    and steers its λ. Tensors in `frozen` stay. The phase's `coarse` = s fits the image 2^s times smaller.
+    and steers its λ. Tensors in `frozen` stay; so do the latent grids of the images b with `held[b]`, at their
+    rounded values. The phase's `coarse` = s fits the image 2^s times smaller.
     Returned weights: the best iterate by the loss where losses of different iterations compare (no noise, λ not
     steered), the best hard-rounded model tested every `phase.test_every` iterations, or else the last iterate.
     """
@@ -101,12 +103,16 @@ def fit(
     comparable = not grids or not (steered or proxy_at(phase, 0).noisy)
     best = [p.detach().clone() for p in params]
     best_loss = torch.full((target.shape[0],), math.inf, device=target.device)
+    hold = torch.tensor(held, device=target.device) if held is not None and any(held) else None
 
     def losses(ps: list[torch.Tensor], proxy: LatentProxy | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Each network's loss and MSE, its grids under `proxy` (None: rounded, without a gradient)."""
         ws = ste_quantize(ps, steps) if steps is not None else list(ps)
         if grids:
             shown = quantize_latents([ps[t] for t in grids], proxy or HARD, gens)
+            if hold is not None:
+                rounded = quantize_latents([ps[t] for t in grids], HARD)
+                shown = [torch.where(hold.view(-1, *[1] * (g.dim() - 1)), r, g) for r, g in zip(rounded, shown)]
             for t, g in zip(grids, shown):
                 ws[t] = g
         mse = per_image_mse(arch, ws, z, target, phase.coarse)
