@@ -5,7 +5,8 @@
 
 Encodes (on `--threads` torch threads) and records λ as each phase of the fit starts and when rate control stops
 steering it, the size of the stream at the coarsest weight steps against the byte budget (what the latents left the
-weights), whether the latents were pruned to fit, and the file's PSNR against the fit's own (latents rounded, weights
+weights), whether the latents were refitted under the budget (`refit`: the coarsest stream, the latents' bits,
+their target and λ as it began) or pruned to fit, and the file's PSNR against the fit's own (latents rounded, weights
 in float): a file far under its fit lost it in the weights' quantization. `--lambda-start` replaces the plan's
 `lambda_start_by_bpp`, `--full-size-floor` the full-size phase's λ floor (a share of λ's start at the lowest rates,
 never above this fit's start: ratecontrol.RateTerm.enter), `--lambda-per-mse` the plan's κ of λ's restart at full
@@ -46,6 +47,7 @@ def traced(record: dict) -> None:
     """Patch rate control and the latents' pruning so that what they did lands in `record`."""
     enter, restart, fix, prune = (ratecontrol.RateTerm.enter, ratecontrol.RateTerm.restart, ratecontrol.RateTerm.fix,
                                   encoder.prune_to_fit)
+    targets = encoder.refit_targets
 
     def entered(self: ratecontrol.RateTerm, floor: float | None) -> None:
         record.setdefault("lambda_at_phase_start", []).append(float(self.lam.max()))
@@ -66,8 +68,14 @@ def traced(record: dict) -> None:
         prune(grids, ws, stream_for, budget)
         record["latents_pruned"] = sum(int((a != b).sum()) for a, b in zip(kept, ws))
 
+    def refit(rate, grids, arm, coarsest, budget) -> torch.Tensor:
+        bits = targets(rate, grids, arm, coarsest, budget)
+        record["refit"] = {"coarsest_stream_bytes": max(coarsest), "target_bits": float(bits.max()),
+                           "latent_bits": float(rate.coded_bits(grids, arm).max()), "lambda": float(rate.lam.max())}
+        return bits
+
     ratecontrol.RateTerm.enter, ratecontrol.RateTerm.restart = entered, restarted
-    ratecontrol.RateTerm.fix, encoder.prune_to_fit = fixed, pruned
+    ratecontrol.RateTerm.fix, encoder.prune_to_fit, encoder.refit_targets = fixed, pruned, refit
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,7 @@
 """The coded-input profile (latent grids in the file), the rate estimate behind it, --psnr, and format version 1."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ from ddcodec.decoders.decode import decode_array
 from ddcodec.format.entropy import RANGE, encode_ints
 from ddcodec.format.reader import read_ints
 from ddcodec.training.fit import fit
-from ddcodec.training.presets import Phase
+from ddcodec.training.presets import REFIT, Phase
 from ddcodec.encoder import ratecontrol
 from ddcodec.encoder.encode import check_options
 from ddcodec.encoder.plans import COMPLEXITY_WIDTHS
@@ -225,3 +227,28 @@ def test_an_overshoot_prunes_only_the_latents_it_needs_smallest_first():
     assert before - budget <= before - nonzero() <= before - budget + before // ratecontrol.PRUNE_RESOLUTION + 1
     assert all(int(z.sum()) > 0 for z in zeroed) and all(g[z].abs().max() == 1 for g, z in zip(grids, zeroed))
     assert torch.equal(ws[1], other)
+
+
+def test_latents_fitted_over_the_budget_are_refitted_under_it(parrot, monkeypatch):
+    """Where the fit lands the latents' stream over the budget (here λ's start forced far too low), the encoder
+    refits them with λ steered to what the budget leaves (presets.REFIT) before the last resort of pruning; the file
+    still keeps the budget."""
+    monkeypatch.setattr(ratecontrol, "lambda_start", lambda bpp=None: 3e-5)
+    monkeypatch.setattr(ratecontrol, "CODED", dataclasses.replace(ratecontrol.CODED, latent_margin=6.0))
+    targets = []
+    retarget = ratecontrol.RateTerm.retarget
+    monkeypatch.setattr(ratecontrol.RateTerm, "retarget",
+                        lambda self, bits, iters: targets.append((bits, iters)) or retarget(self, bits, iters))
+    result = ddcodec.encode(parrot, bpp=2.0, iters=200, seed=7)
+    assert result.n_bytes <= 2.0 * 64 * 64 / 8
+    (bits, iters), = targets
+    assert iters == int(200 * REFIT.share)
+    assert 64 < float(bits[0]) < 8 * 2.0 * 64 * 64 / 8  # less than the whole budget: the coarsest stream was over it
+
+
+def test_refit_targets_take_the_overshoot_off_only_the_images_over_the_budget():
+    class Coded:
+        coded_bits = staticmethod(lambda grids, arm: torch.tensor([8000.0, 8000.0]))
+
+    targets = ratecontrol.refit_targets(Coded(), [], [], [1100, 900], 1000)
+    assert targets.tolist() == pytest.approx([ratecontrol.REFIT_MARGIN * (8000 - 800), 8000])

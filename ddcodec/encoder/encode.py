@@ -38,9 +38,9 @@ from ddcodec.encoder.tilestore import TileStore
 from ddcodec.encoder.workers import Runner, map_in_processes
 from ddcodec.encoder.nnquant import allocate_steps, quantize, sensitivities, step_tensors
 from ddcodec.encoder.plans import DEFAULT_COMPLEXITY
-from ddcodec.encoder.ratecontrol import (DEFAULT_QUALITY, PSNR_RETRIES, QUALITY_BPP, Plan, RateTerm, bpp_for_psnr,
-                                         complexity_width, final_stream, lambda_mu, latent_rate_term, plan,
-                                         prune_to_fit, psnr_plan, search_mu, unbudgeted_mu)
+from ddcodec.encoder.ratecontrol import (COARSEST_MU, DEFAULT_QUALITY, PSNR_RETRIES, QUALITY_BPP, Plan, RateTerm,
+                                         bpp_for_psnr, complexity_width, final_stream, lambda_mu, latent_rate_term,
+                                         plan, prune_to_fit, psnr_plan, refit_targets, search_mu, unbudgeted_mu)
 from ddcodec.training.warmup import warm_up
 
 MAX_ITERS = 10**7
@@ -426,12 +426,15 @@ def _encode_batch(
                               progress, label)
     grids, arm = arch.grid_indices, arch.arm_indices
     weights = round_latents(arch, weights)
-    if rate:
-        rate.fix()
     fixed = arch.bn_scales | grids  # step code 0: BN scales (held at 1) and latent grids (integers)
-    with torch.no_grad():
-        sens = sensitivities(lambda ws: per_image_mse(arch, ws, z, target), weights, skip=grids | set(arm))
-    arm_codes = arm_step_codes(arch, weights)
+
+    def measure(ws: list[torch.Tensor]) -> tuple[list, list[list[int]]]:
+        """The weights' sensitivities to quantization, and the ARM's step codes, for fitted weights ws."""
+        with torch.no_grad():
+            return (sensitivities(lambda v: per_image_mse(arch, v, z, target), ws, skip=grids | set(arm)),
+                    arm_step_codes(arch, ws))
+
+    sens, arm_codes = measure(weights)
 
     def allocate(b: int, mu: float) -> list[int]:
         """Image b's step codes at mu from the fit's weights; the ARM's chosen by arm.arm_step_codes."""
@@ -457,6 +460,16 @@ def _encode_batch(
             return len(data) <= p.budget
         return min_psnr is None or psnr(decode_array(data, dev), pixels[b]) >= min_psnr
 
+    coarsest = [len(stream(b, weights, COARSEST_MU)) for b in range(n)] if p.budget and rate else []
+    if preset.refit and any(c > p.budget for c in coarsest):  # the fit overshot: steer the latents under the budget
+        rate.retarget(refit_targets(rate, [w for t, w in enumerate(weights) if t in grids],
+                                    [weights[t] for t in arm], coarsest, p.budget), preset.phase_iters(preset.refit))
+        weights, _ = _run(preset, (preset.refit,), arch, target, z, weights, lr, rate, None, arch.bn_scales,
+                          progress, label)
+        weights = round_latents(arch, weights)
+        sens, arm_codes = measure(weights)
+    if rate:
+        rate.fix()
     for b in range(n):
         prune_to_fit(grids, [w[b] for w in weights], lambda m, b=b: stream(b, weights, m), p.budget)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Collection, Mapping
+from typing import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -37,6 +37,9 @@ PSNR_RETRIES = 3  # psnr targets: times a network twice the size is tried when t
 LATENT_SHARE_NO_BUDGET = 0.5  # coded input with a ratio: latents get about as many bits as the weights
 MIN_CALIBRATION_BITS = 1000.0  # below this the coder's fixed costs (model descriptors) dominate the ratio
 CALIBRATION_RANGE = (0.5, 1.5)
+# The overshoot's refit steers the latents to this share of what the budget leaves them: λ's steering lands within
+# a few percent of its target, and what still overshoots falls to prune_to_fit.
+REFIT_MARGIN = 0.97
 
 FINEST_MU, COARSEST_MU = 1e-14, 1e2  # the range of the quantization knob searched
 BISECTION_STEPS = 16  # halvings of that range (37 in log mu) that search_mu makes: to 6e-4 in log mu
@@ -262,6 +265,12 @@ class RateTerm:
                         else (self.per_mse * mse).clamp(self.start, self.floor_base))
             self.floor = min(self.floor, self.start)
 
+    def retarget(self, target_bits: torch.Tensor, iters: int) -> None:
+        """Steer λ, from where it is, to new bit targets (B,) over a fit of `iters` iterations (the overshoot's
+        refit: presets.REFIT)."""
+        self.target_bits = target_bits
+        self.gain = min(0.1, 10 / max(iters, 1))
+
     def fix(self) -> None:
         """Stop steering: λ keeps its last value (fine-tuning after the bits were allocated)."""
         self.target_bits = None
@@ -294,6 +303,16 @@ def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:
     small = p.arch.height * p.arch.width < CODED.small_pixels
     margin = CODED.small_latent_margin if small else CODED.latent_margin
     return torch.full((n,), max(margin * (total - overhead - weight_bits), 64.0), device=device)
+
+
+def refit_targets(rate: RateTerm, grids: list[torch.Tensor], arm: list[torch.Tensor], coarsest: Sequence[int],
+                  budget: int) -> torch.Tensor:
+    """The latents' bit targets (B,) for the overshoot's refit: each image's coded latent bits now (rounded `grids`,
+    each (B, h, w), and ARM tensors `arm`), less what its coarsest stream (`coarsest`, bytes) has over `budget`
+    (bytes), at REFIT_MARGIN of that for an image over it; the others' unchanged."""
+    now = rate.coded_bits(grids, arm)
+    excess = torch.tensor([8.0 * max(c - budget, 0) for c in coarsest], dtype=now.dtype, device=now.device)
+    return torch.where(excess > 0, REFIT_MARGIN * (now - excess), now).clamp_min(64.0)
 
 
 def coded_grid_bits(rounded: list[torch.Tensor], arm: list[torch.Tensor] = ()) -> torch.Tensor:
