@@ -5,14 +5,14 @@
 
 Encodes (on `--threads` torch threads) and records λ as each phase of the fit starts and when rate control stops
 steering it, the size of the stream at the coarsest weight steps against the byte budget (what the latents left the
-weights), whether the latents were refitted under the budget (`refit`: the coarsest stream, the latents' bits,
-their target and λ as it began) or pruned to fit, and the file's PSNR against the fit's own (latents rounded, weights
-in float): a file far under its fit lost it in the weights' quantization. `--lambda-start` replaces the plan's
-`lambda_start_by_bpp`, `--full-size-floor` the full-size phase's λ floor (a share of λ's start at the lowest rates,
-never above this fit's start: ratecontrol.RateTerm.enter), `--lambda-per-mse` the plan's κ of λ's restart at full
-size for a high budget (none: restarted at the target's start; RateTerm.restart; since 0.12.0.dev4 λ restarts at
-the half-size phase's start too, `restarts` lists each restart's MSE and λ). Appends one JSON line to
-benchmarks/results/rate-trace.jsonl.
+weights), whether the latents were refitted (`refit`: its iterations and λ as it began; presets.REFIT) and then
+pruned to fit (`coarsest_stream_bytes_to_prune`, `latents_pruned`), and the file's PSNR against the fit's own
+(latents rounded, weights in float): a file far under its fit lost it in the weights' quantization. `--lambda-start`
+replaces the plan's `lambda_start_by_bpp`, `--full-size-floor` the full-size phase's λ floor (a share of λ's start
+at the lowest rates, never above this fit's start: ratecontrol.RateTerm.enter), `--lambda-per-mse` the plan's κ of
+λ's restart at full size for a high budget (none: restarted at the target's start; RateTerm.restart; since
+0.12.0.dev4 λ restarts at the half-size phase's start too, `restarts` lists each restart's MSE and λ). Appends one
+JSON line to benchmarks/results/rate-trace.jsonl.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def traced(record: dict) -> None:
     """Patch rate control and the latents' pruning so that what they did lands in `record`."""
     enter, restart, fix, prune = (ratecontrol.RateTerm.enter, ratecontrol.RateTerm.restart, ratecontrol.RateTerm.fix,
                                   encoder.prune_to_fit)
-    targets = encoder.refit_targets
+    over, hasten = encoder.overshoot, ratecontrol.RateTerm.hasten
 
     def entered(self: ratecontrol.RateTerm, floor: float | None) -> None:
         record.setdefault("lambda_at_phase_start", []).append(float(self.lam.max()))
@@ -64,18 +64,22 @@ def traced(record: dict) -> None:
 
     def pruned(grids, ws, stream_for, budget) -> None:
         kept = [w.clone() for w in ws]
-        record["coarsest_stream_bytes"], record["budget_bytes"] = len(stream_for(ratecontrol.COARSEST_MU)), budget
+        record["coarsest_stream_bytes_to_prune"] = len(stream_for(ratecontrol.COARSEST_MU))
         prune(grids, ws, stream_for, budget)
         record["latents_pruned"] = sum(int((a != b).sum()) for a, b in zip(kept, ws))
 
-    def refit(rate, grids, arm, coarsest, budget) -> torch.Tensor:
-        bits = targets(rate, grids, arm, coarsest, budget)
-        record["refit"] = {"coarsest_stream_bytes": max(coarsest), "target_bits": float(bits.max()),
-                           "latent_bits": float(rate.coded_bits(grids, arm).max()), "lambda": float(rate.lam.max())}
-        return bits
+    def overshot(grids, stream_for, budget) -> int:
+        excess = over(grids, stream_for, budget)
+        record["coarsest_stream_bytes"], record["budget_bytes"] = excess + (budget or 0), budget
+        return excess
+
+    def hastened(self: ratecontrol.RateTerm, iters: int) -> None:
+        record["refit"] = {"iters": iters, "lambda": float(self.lam.max())}
+        hasten(self, iters)
 
     ratecontrol.RateTerm.enter, ratecontrol.RateTerm.restart = entered, restarted
-    ratecontrol.RateTerm.fix, encoder.prune_to_fit, encoder.refit_targets = fixed, pruned, refit
+    ratecontrol.RateTerm.fix, ratecontrol.RateTerm.hasten = fixed, hastened
+    encoder.prune_to_fit, encoder.overshoot = pruned, overshot
 
 
 def main(argv: list[str] | None = None) -> int:

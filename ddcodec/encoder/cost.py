@@ -54,11 +54,12 @@ REFERENCE = CostModel(
 
 def stage_costs(arch: Architecture, preset: Preset, n: int, model: CostModel = REFERENCE) -> dict[str, float]:
     """Seconds per iteration of each stage of a batch of n images, by the name its progress reports use: the
-    warm-up (its rounds' mean number of candidates, at its scale) and each phase of the fit and fine-tuning."""
+    warm-up (its rounds' mean number of candidates, at its scale) and each phase of the fit, the refit and
+    fine-tuning."""
     w, work = preset.warmup, synthesis_cost(arch).work
     networks = n * sum(w.survivors) / len(w.survivors) if preset.warmup_iters() else n
     costs = {"warm-up": model.iteration + networks * model.warm_up * work / 4 ** min(w.coarse, arch.layers - 1)}
-    for phase in (*preset.fit, *preset.finetune):
+    for phase in (*preset.fit, *preset.finetune, *([preset.refit] if preset.refit else [])):
         costs[phase.name] = model.iteration + n * (model.synthesis * work / 4**phase.coarse
                                                    + _rate(arch, phase, model))
     return costs

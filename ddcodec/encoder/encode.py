@@ -1,8 +1,9 @@
 """Encoding: fit a Deep Decoder to the image, quantize its weights by rate-distortion, entropy-code, pack.
 
 One batch of images of one size reads as its phases (_encode_batch): warm up (warmup.py) -> fit (the preset's fit
-phases, presets.py, with the latents' rate term of ratecontrol.py) -> round the latents -> allocate the weights'
-quantization steps (quant.py, μ searched by ratecontrol.py) -> fine-tune (the preset's finetune phases) -> code.
+phases, presets.py, with the latents' rate term of ratecontrol.py) -> round the latents (refitted first where they
+overshoot the budget: the preset's refit phase) -> allocate the weights' quantization steps (nnquant.py, μ searched
+by ratecontrol.py) -> fine-tune (the preset's finetune phases) -> code.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from ddcodec.encoder.tilestore import TileStore
 from ddcodec.encoder.workers import Runner, map_in_processes
 from ddcodec.encoder.nnquant import allocate_steps, quantize, sensitivities, step_tensors
 from ddcodec.encoder.plans import DEFAULT_COMPLEXITY
-from ddcodec.encoder.ratecontrol import (COARSEST_MU, DEFAULT_QUALITY, PSNR_RETRIES, QUALITY_BPP, Plan, RateTerm,
-                                         bpp_for_psnr, complexity_width, final_stream, lambda_mu, latent_rate_term,
-                                         plan, prune_to_fit, psnr_plan, refit_targets, search_mu, unbudgeted_mu)
+from ddcodec.encoder.ratecontrol import (DEFAULT_QUALITY, PSNR_RETRIES, QUALITY_BPP, Plan, RateTerm, bpp_for_psnr,
+                                         complexity_width, final_stream, lambda_mu, latent_rate_term, overshoot, plan,
+                                         prune_to_fit, psnr_plan, search_mu, unbudgeted_mu)
 from ddcodec.training.warmup import warm_up
 
 MAX_ITERS = 10**7
@@ -411,8 +412,8 @@ def _encode_batch(
     pixels: list[np.ndarray], p: Plan, preset: Preset, lr: float, seed: int, coder: int, dev: torch.device,
     progress: Progress | None, min_psnr: float | None = None, label: str = "", lmbda: float | None = None,
 ) -> list[EncodeResult]:
-    """Warm up, fit, round, allocate steps, fine-tune and code B images of one size as B networks in one batch;
-    with `lmbda`, at that rate weight and without p's byte budget."""
+    """Warm up, fit, round (refit where the latents overshoot), allocate steps, fine-tune and code B images of one
+    size as B networks in one batch; with `lmbda`, at that rate weight and without p's byte budget."""
     start = time.perf_counter()
     if lmbda is not None:
         p = dataclasses.replace(p, budget=None)
@@ -460,18 +461,19 @@ def _encode_batch(
             return len(data) <= p.budget
         return min_psnr is None or psnr(decode_array(data, dev), pixels[b]) >= min_psnr
 
-    coarsest = [len(stream(b, weights, COARSEST_MU)) for b in range(n)] if p.budget and rate else []
-    if preset.refit and any(c > p.budget for c in coarsest):  # the fit overshot: steer the latents under the budget
-        rate.retarget(refit_targets(rate, [w for t, w in enumerate(weights) if t in grids],
-                                    [weights[t] for t in arm], coarsest, p.budget), preset.phase_iters(preset.refit))
-        weights, _ = _run(preset, (preset.refit,), arch, target, z, weights, lr, rate, None, arch.bn_scales,
-                          progress, label)
-        weights = round_latents(arch, weights)
+    over = [overshoot(grids, partial(stream, b, weights), p.budget) > 0 for b in range(n)]
+    if preset.refit and rate and any(over):  # the fit overshot: fit on with λ's steering hastened
+        rate.hasten(preset.phase_iters(preset.refit))
+        refitted, mse = _run(preset, (preset.refit,), arch, target, z, weights, lr, rate, None, arch.bn_scales,
+                             progress, label)
+        weights = _where(over, round_latents(arch, refitted), weights)
+        mse_float = [m if o else f for m, f, o in zip(mse, mse_float, over)]
         sens, arm_codes = measure(weights)
     if rate:
         rate.fix()
     for b in range(n):
-        prune_to_fit(grids, [w[b] for w in weights], lambda m, b=b: stream(b, weights, m), p.budget)
+        if over[b]:
+            prune_to_fit(grids, [w[b] for w in weights], lambda m, b=b: stream(b, weights, m), p.budget)
 
     def knob(b: int) -> float:
         """Image b's mu: searched for its budget or PSNR, at λ's slope, or from its float fit's MSE."""
@@ -486,7 +488,7 @@ def _encode_batch(
     if progress:
         progress.advance(quantization_cost(arch, n))
     steps = step_tensors([allocate(b, mus[b]) for b in range(n)], weights)
-    filled = [len(d) / p.budget for d in before] if p.budget else [1.0] * n
+    filled = [len(d) / p.budget for d in before] if p.budget else [0.0] * n
     tuned, _ = _run(preset, preset.finetune, arch, target, z, weights, lr, rate, steps, arch.bn_scales | set(arm),
                     progress, label, filled)  # the ARM held as fitted (a last fit of it alone lost: ablations.md)
     tuned = round_latents(arch, tuned)
@@ -514,6 +516,12 @@ def _encode_batch(
                      device=str(dev))
         for data, a, mse in zip(datas, pixels, mse_float)
     ]
+
+
+def _where(chosen: Sequence[bool], new: list[torch.Tensor], old: list[torch.Tensor]) -> list[torch.Tensor]:
+    """B networks' weights (each tensor (B, ...)): network b's from `new` where chosen[b], else from `old`."""
+    mask = torch.tensor(chosen, device=old[0].device)
+    return [torch.where(mask.view(-1, *[1] * (o.dim() - 1)), w, o) for w, o in zip(new, old)]
 
 
 def _run(

@@ -2,12 +2,13 @@
 target and the rate weight λ steered towards it during the fit, and the weights' quantization knob μ searched so
 that the file fills the budget (or reaches a PSNR).
 
-The walk of one encode (encoder.py): `plan` sizes the network; `latent_rate_term` gives the fit its rate term
+The walk of one encode (encode.py): `plan` sizes the network; `latent_rate_term` gives the fit its rate term
 (λ · estimated latent bits / pixels, λ steered to the bits the weights leave, the estimate recalibrated against
-the coder's real bits); after the fit, `prune_to_fit` zeroes small latents if they alone overshoot, `search_mu`
-bisects μ to the budget's boundary, and after fine-tuning `final_stream` gives the stream at that μ or the first
-coarser one that still fits (where none does, the encoder keeps the file fine-tuning started from). `psnr_plan`
-sizes the network for a PSNR target and its retries.
+the coder's real bits); after the fit, where the latents alone overshoot, the encoder refits them with λ's
+steering hastened (`RateTerm.hasten`, presets.REFIT) and `prune_to_fit` zeroes small latents if they still do;
+`search_mu` bisects μ to the budget's boundary, and after fine-tuning `final_stream` gives the stream at that μ or
+the first coarser one that still fits (where none does, the encoder keeps the file fine-tuning started from).
+`psnr_plan` sizes the network for a PSNR target and its retries.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Collection, Mapping, Sequence
+from typing import Callable, Collection, Mapping
 
 import numpy as np
 import torch
@@ -37,9 +38,6 @@ PSNR_RETRIES = 3  # psnr targets: times a network twice the size is tried when t
 LATENT_SHARE_NO_BUDGET = 0.5  # coded input with a ratio: latents get about as many bits as the weights
 MIN_CALIBRATION_BITS = 1000.0  # below this the coder's fixed costs (model descriptors) dominate the ratio
 CALIBRATION_RANGE = (0.5, 1.5)
-# The overshoot's refit steers the latents to this share of what the budget leaves them: λ's steering lands within
-# a few percent of its target, and what still overshoots falls to prune_to_fit.
-REFIT_MARGIN = 0.97
 
 FINEST_MU, COARSEST_MU = 1e-14, 1e2  # the range of the quantization knob searched
 BISECTION_STEPS = 16  # halvings of that range (37 in log mu) that search_mu makes: to 6e-4 in log mu
@@ -265,11 +263,10 @@ class RateTerm:
                         else (self.per_mse * mse).clamp(self.start, self.floor_base))
             self.floor = min(self.floor, self.start)
 
-    def retarget(self, target_bits: torch.Tensor, iters: int) -> None:
-        """Steer λ, from where it is, to new bit targets (B,) over a fit of `iters` iterations (the overshoot's
-        refit: presets.REFIT)."""
-        self.target_bits = target_bits
-        self.gain = min(0.1, 10 / max(iters, 1))
+    def hasten(self, iters: int) -> None:
+        """Steer λ, from where it is, towards the same target at the gain of a fit of `iters` iterations (the
+        overshoot's refit: presets.REFIT)."""
+        self.gain = steering_gain(iters)
 
     def fix(self) -> None:
         """Stop steering: λ keeps its last value (fine-tuning after the bits were allocated)."""
@@ -291,8 +288,14 @@ def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device, 
         return RateTerm(torch.full((n,), lmbda, device=device), None, **model)
     start, low = lambda_start(8 * p.budget / (p.arch.height * p.arch.width) if p.budget else None), lambda_start(None)
     return RateTerm(torch.full((n,), low, device=device), _latent_target(p, n, device), start=start, floor_base=low,
-                    per_mse=CODED.lambda_per_mse, gain=min(0.1, 10 / max(steered_iters, 1)), floor=low,
+                    per_mse=CODED.lambda_per_mse, gain=steering_gain(steered_iters), floor=low,
                     every=CODED.calibrate_every, **model)
+
+
+def steering_gain(iters: int) -> float:
+    """λ's steering gain for a fit of `iters` iterations: 10 / iters (λ may move e^10-fold over it at most), at
+    most 0.1."""
+    return min(0.1, 10 / max(iters, 1))
 
 
 def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:
@@ -303,16 +306,6 @@ def _latent_target(p: Plan, n: int, device: torch.device) -> torch.Tensor:
     small = p.arch.height * p.arch.width < CODED.small_pixels
     margin = CODED.small_latent_margin if small else CODED.latent_margin
     return torch.full((n,), max(margin * (total - overhead - weight_bits), 64.0), device=device)
-
-
-def refit_targets(rate: RateTerm, grids: list[torch.Tensor], arm: list[torch.Tensor], coarsest: Sequence[int],
-                  budget: int) -> torch.Tensor:
-    """The latents' bit targets (B,) for the overshoot's refit: each image's coded latent bits now (rounded `grids`,
-    each (B, h, w), and ARM tensors `arm`), less what its coarsest stream (`coarsest`, bytes) has over `budget`
-    (bytes), at REFIT_MARGIN of that for an image over it; the others' unchanged."""
-    now = rate.coded_bits(grids, arm)
-    excess = torch.tensor([8.0 * max(c - budget, 0) for c in coarsest], dtype=now.dtype, device=now.device)
-    return torch.where(excess > 0, REFIT_MARGIN * (now - excess), now).clamp_min(64.0)
 
 
 def coded_grid_bits(rounded: list[torch.Tensor], arm: list[torch.Tensor] = ()) -> torch.Tensor:
@@ -336,6 +329,12 @@ SPREAD = 2654435761  # Knuth's multiplicative hash constant: spreads the pruned 
 PRUNE_RESOLUTION = 1000  # the pruned count is bisected to 1/PRUNE_RESOLUTION of the nonzero latents
 
 
+def overshoot(grids: Collection[int], stream_for: StreamFor, budget: int | None) -> int:
+    """Bytes by which one network's stream at the weights' coarsest steps exceeds `budget`, what only the latents
+    can take back (0 or less: it fits; 0 without latent grids or a budget)."""
+    return len(stream_for(COARSEST_MU)) - budget if grids and budget else 0
+
+
 def prune_to_fit(grids: Collection[int], ws: list[torch.Tensor], stream_for: StreamFor, budget: int | None) -> None:
     """Zero the fewest of one network's latents that let its coarsest stream fit the budget, the smallest
     magnitudes first (`ws`: views into the batch, changed in place): rate control in the loop can overshoot. Among
@@ -343,7 +342,7 @@ def prune_to_fit(grids: Collection[int], ws: list[torch.Tensor], stream_for: Str
     spread over the grids; the count is bisected, so that a few percent over the budget costs a few percent of the
     latents. (Zeroing every value of magnitude 1 at once, as it did before, took 92,612 of them and 27.4 → 19.1 dB on
     a 768x512 photo 5 % over; bisected, 44,502 and 20.5 dB; ablations.md, "v0.12.0.dev5".)"""
-    if not grids or not budget or len(stream_for(COARSEST_MU)) <= budget:
+    if overshoot(grids, stream_for, budget) <= 0:
         return
     grids = sorted(grids)
     kept = [ws[t].clone() for t in grids]

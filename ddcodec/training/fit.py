@@ -103,6 +103,8 @@ def fit(
     comparable = not grids or not (steered or proxy_at(phase, 0).noisy)
     best = [p.detach().clone() for p in params]
     best_loss = torch.full((target.shape[0],), math.inf, device=target.device)
+    if held is not None and len(held) != target.shape[0]:
+        raise ValueError(f"held names {len(held)} images, the batch has {target.shape[0]}")
     hold = torch.tensor(held, device=target.device) if held is not None and any(held) else None
 
     def losses(ps: list[torch.Tensor], proxy: LatentProxy | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,8 +113,7 @@ def fit(
         if grids:
             shown = quantize_latents([ps[t] for t in grids], proxy or HARD, gens)
             if hold is not None:
-                rounded = quantize_latents([ps[t] for t in grids], HARD)
-                shown = [torch.where(hold.view(-1, *[1] * (g.dim() - 1)), r, g) for r, g in zip(rounded, shown)]
+                shown = [torch.where(hold.view(-1, 1, 1), torch.round(ps[t].detach()), g) for t, g in zip(grids, shown)]
             for t, g in zip(grids, shown):
                 ws[t] = g
         mse = per_image_mse(arch, ws, z, target, phase.coarse)

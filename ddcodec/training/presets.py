@@ -5,7 +5,8 @@ many candidate networks the warm-up tries and how many survive each round, then 
 iterations, its learning rate (a window of one cosine decay), the image's scale, and how the latent grids are
 quantized while they train (ddcodec.training.quantizer: mode, soft-round temperature and noise, annealed linearly over the
 phase). The encoder runs the `fit` phases, rounds the latents, allocates the weights' quantization steps by
-rate-distortion, then runs the `finetune` phases with the weights quantized (straight-through) and codes the result.
+rate-distortion (after the `refit` phase where the latents overshoot the budget), then runs the `finetune` phases
+with the weights quantized (straight-through) and codes the result.
 
 `--effort` picks one of EFFORTS; `--iters` overrides its iteration count and keeps its shares. This module has no
 heavy imports (the command line builds its help from it).
@@ -34,8 +35,8 @@ class Phase:
     `test_every`: every so many iterations the model with hard-rounded latents is evaluated and the best such model
     kept (0: keep the last iterate, or the best by the phase's own loss when it draws no noise); `hold_filled`: a
     fine-tuning phase holds an image's latents at their rounded values (no gradient; Cool-chic's last phase) where
-    its stream at the phase's start fills at least this share of the byte budget, or where no budget applies, and
-    trains the others' under `latents` (None: none held).
+    its stream as fine-tuning starts fills at least this share of the byte budget, and trains the others' under
+    `latents` (None, or no byte budget: none held).
     """
 
     name: str
@@ -68,8 +69,9 @@ class WarmUp:
 class Preset:
     """Iterations, the warm-up, the fit and fine-tuning phases, the optimizer, and the latents' gain: the learning
     rate of the latent grids in integer units, as a multiple of the weights' (the same updates as storing
-    round(gain · y) with y trained at the weights' rate, as Cool-chic and C3 do). `refit`: the phase run only where
-    the fitted latents overshoot the byte budget, λ steered to what the budget leaves them (None: none)."""
+    round(gain · y) with y trained at the weights' rate, as Cool-chic and C3 do). `refit`: a phase run, after the
+    fit, only for the images whose latents overshoot the byte budget at the weights' coarsest steps, λ's steering
+    hastened to its iterations (None: none); its iterations come on top of `iters`."""
 
     iters: int
     warmup: WarmUp = field(default_factory=WarmUp)
@@ -108,9 +110,10 @@ V09_FIT = (
 # into the spare bytes (ablations.md, "v0.12.0.dev6").
 FINETUNE = (Phase("qat", 0.2, lr=0.2, latents="ste", hold_filled=0.97),)
 # Where rate control in the loop lands the latents over the budget (λ restarted too low for a narrow network:
-# --complexity low on kodim13 at 1.2 bpp, 5 % over), a short refit steers them under it, instead of zeroing latents
-# until the stream fits (27.4 dB fitted, 20.5 coded; ablations.md, "v0.12.0.dev6").
-REFIT = Phase("rate refit", 0.1, cosine=(0.5, 1.0))
+# --complexity low on kodim13 at 1.2 bpp, 5 % over; pruned until the stream fit, 27.4 dB fitted gave 20.5 coded), the
+# overshooting images go on fitting at full size for a tenth of the iterations, λ steered to the same target at that
+# short fit's gain, from the full-size phase's floor (ablations.md, "v0.12.0.dev6").
+REFIT = Phase("rate refit", 0.1, cosine=(0.5, 1.0), lambda_floor=_LAMBDA_FLOOR)
 
 
 # Gain 4 measured +0.6 dB at 1.2 bpp and +0.1 at 0.3 on kodim05/kodim19 (ablations.md, "v0.10 — training"), and
