@@ -1,7 +1,8 @@
 """Where an encode's bytes went: λ at each phase's start, and what the weights had left when they were quantized.
 
     python -m benchmarks.rate_trace --image PATH --bpp 0.6 [--iters 2000] [--lambda-start 0.6:2e-3,1.2:1e-4]
-        [--full-size-floor 1.0] [--lambda-per-mse 0.6|none] [--complexity low|medium|high] [--threads 1]
+        [--full-size-floor 1.0] [--lambda-per-mse 0.6|none] [--complexity low|medium|high] [--steering linear|log]
+        [--threads 1]
 
 Encodes (on `--threads` torch threads) and records λ as each phase of the fit starts and when rate control stops
 steering it, the size of the stream at the coarsest weight steps against the byte budget (what the latents left the
@@ -11,7 +12,9 @@ pruned to fit (`coarsest_stream_bytes_to_prune`, `latents_pruned`), and the file
 replaces the plan's `lambda_start_by_bpp`, `--full-size-floor` the full-size phase's λ floor (a share of λ's start
 at the lowest rates, never above this fit's start: ratecontrol.RateTerm.enter), `--lambda-per-mse` the plan's κ of
 λ's restart at full size for a high budget (none: restarted at the target's start; RateTerm.restart; since
-0.12.0.dev4 λ restarts at the half-size phase's start too, `restarts` lists each restart's MSE and λ). Appends one
+0.12.0.dev4 λ restarts at the half-size phase's start too, `restarts` lists each restart's MSE and λ).
+`lambda_trace` follows λ's steering ([step, λ, the latents' coded bits / their target] every TRACE_EVERY steps);
+`--steering log` steps λ by the log of that ratio instead of the ratio - 1 (ratecontrol.steering_error). Appends one
 JSON line to benchmarks/results/rate-trace.jsonl.
 """
 
@@ -36,6 +39,7 @@ from ddcodec.metrics import psnr
 from ddcodec.training.presets import EFFORTS
 
 OUT = Path(__file__).resolve().parent / "results" / "rate-trace.jsonl"
+TRACE_EVERY = 50  # `lambda_trace`: [step, λ, coded bits / target] every so many steps of λ's steering
 
 
 def rate_table(text: str) -> dict[float, float]:
@@ -47,7 +51,7 @@ def traced(record: dict) -> None:
     """Patch rate control and the latents' pruning so that what they did lands in `record`."""
     enter, restart, fix, prune = (ratecontrol.RateTerm.enter, ratecontrol.RateTerm.restart, ratecontrol.RateTerm.fix,
                                   encoder.prune_to_fit)
-    over, hasten = encoder.overshoot, ratecontrol.RateTerm.hasten
+    over, hasten, steer = encoder.overshoot, ratecontrol.RateTerm.hasten, ratecontrol.RateTerm.steer
 
     def entered(self: ratecontrol.RateTerm, floor: float | None) -> None:
         record.setdefault("lambda_at_phase_start", []).append(float(self.lam.max()))
@@ -77,8 +81,15 @@ def traced(record: dict) -> None:
         record["refit"] = {"iters": iters, "lambda": float(self.lam.max())}
         hasten(self, iters)
 
+    def steered(self: ratecontrol.RateTerm, grids, bits: torch.Tensor, arm) -> None:
+        if self.target_bits is not None and self._steps % TRACE_EVERY == 0:
+            ratio = float((bits * self.calibration / self.target_bits).max())
+            record.setdefault("lambda_trace", []).append([self._steps, float(self.lam.max()), round(ratio, 3)])
+        steer(self, grids, bits, arm)
+
     ratecontrol.RateTerm.enter, ratecontrol.RateTerm.restart = entered, restarted
     ratecontrol.RateTerm.fix, ratecontrol.RateTerm.hasten = fixed, hastened
+    ratecontrol.RateTerm.steer = steered
     encoder.prune_to_fit, encoder.overshoot = pruned, overshot
 
 
@@ -93,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--complexity", choices=sorted(COMPLEXITY_WIDTHS), default=DEFAULT_COMPLEXITY,
                    help=f"the decoder-complexity preset (default {DEFAULT_COMPLEXITY})")
     p.add_argument("--lambda-per-mse", default=None, metavar="KAPPA|none")
+    p.add_argument("--steering", choices=("linear", "log"), default="linear",
+                   help="λ's step from the bits' ratio r to their target: r - 1 (the encoder's) or log r, within ±1")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.steering == "log":
+        ratecontrol.steering_error = lambda ratio: torch.log(ratio.clamp_min(1e-6)).clamp(-1, 1)
     if args.lambda_start:
         ratecontrol.CODED = dataclasses.replace(ratecontrol.CODED, lambda_start_by_bpp=args.lambda_start)
     if args.lambda_per_mse is not None:
@@ -106,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             dataclasses.replace(ph, lambda_floor=args.full_size_floor) if ph.lambda_floor else ph for ph in preset.fit))
     record = {"image": args.image.stem, "target_bpp": args.bpp, "iters": args.iters,
               "restart_half_size": any(ph.lambda_restart for ph in preset.fit if ph.coarse),
-              "full_size_floor": args.full_size_floor, "complexity": args.complexity,
+              "full_size_floor": args.full_size_floor, "complexity": args.complexity, "steering": args.steering,
               "lambda_per_mse": ratecontrol.CODED.lambda_per_mse,
               "lambda_start_by_bpp": {str(k): v for k, v in ratecontrol.CODED.lambda_start_by_bpp.items()}}
     traced(record)

@@ -242,7 +242,7 @@ class RateTerm:
             ratio = (self.coded_bits([torch.round(g) for g in grids], arm) / bits.clamp_min(1.0)).clamp(*CALIBRATION_RANGE)
             self.calibration = torch.where(bits >= MIN_CALIBRATION_BITS, ratio, torch.as_tensor(self.calibration))
         self._steps += 1
-        self.lam = (self.lam * torch.exp(self.gain * (bits * self.calibration / self.target_bits - 1).clamp(-1, 1))
+        self.lam = (self.lam * torch.exp(self.gain * steering_error(bits * self.calibration / self.target_bits))
                     ).clamp_min(self.floor)
 
     def enter(self, floor: float | None) -> None:
@@ -290,6 +290,12 @@ def latent_rate_term(p: Plan, n: int, steered_iters: int, device: torch.device, 
     return RateTerm(torch.full((n,), low, device=device), _latent_target(p, n, device), start=start, floor_base=low,
                     per_mse=CODED.lambda_per_mse, gain=steering_gain(steered_iters), floor=low,
                     every=CODED.calibrate_every, **model)
+
+
+def steering_error(ratio: torch.Tensor) -> torch.Tensor:
+    """λ's relative step per unit of gain, from the ratio of the latents' coded bits to their target: ratio - 1,
+    within ±1 (so λ rises at most e^gain per iteration where the bits are twice the target or more)."""
+    return (ratio - 1).clamp(-1, 1)
 
 
 def steering_gain(iters: int) -> float:
