@@ -531,8 +531,8 @@ def _run(
 ) -> tuple[list[torch.Tensor], list[float]]:
     """Run the phases that get iterations in turn from `weights`, but those coarser than the network allows (a
     1-layer network, for images under about 23 pixels a side, has no half size); the last one's weights and their
-    MSEs. `filled`: each image's share of its byte budget spent at the start (1 without a budget), which decides
-    whose latents a phase with `hold_filled` holds."""
+    MSEs. `filled`: each image's share of its byte budget spent at the start (0 without a budget: none held),
+    which decides whose latents a phase with `hold_filled` holds."""
     ran = [ph for ph in phases if preset.phase_iters(ph) and ph.coarse < arch.layers] or list(phases[-1:])
     for phase in ran:  # (a fit of 0 iterations measures the weights)
         if rate:
