@@ -133,7 +133,8 @@ def run_ddcodec(rate: float, images: Sequence[np.ndarray], preset: Preset) -> li
             "encoding_time": result.seconds, "decoding_time": time.perf_counter() - start,
             "widths": list(result.arch.widths), "latents": list(result.arch.latents), "params": result.n_params,
             "macs_per_pixel": result.arch.macs_per_pixel(), "iters": result.iters, "device": result.device,
-            "threads": torch.get_num_threads(), **quality(image, decoded, len(result.data))})
+            "threads": torch.get_num_threads(), "refitted": result.refitted, "latents_pruned": result.latents_pruned,
+            **quality(image, decoded, len(result.data))})
     return records
 
 

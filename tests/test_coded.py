@@ -135,23 +135,24 @@ def test_lambda_alone_sets_the_files_size(parrot):
     assert psnr(decode_array(results[0].data), parrot) == pytest.approx(results[0].psnr, abs=0.01)
 
 
-def test_lambda_is_restarted_from_the_distortion_only_for_a_high_budget():
+def test_lambda_is_restarted_as_each_fit_phase_begins():
     """λ starts at the lowest rates' value; a phase's floor is a share of it, never above the target's own start;
     as a fit phase begins a high budget's λ restarts at κ · MSE within [its start, the lowest rates' start], its
-    floor at most the start. Up to 0.6 bpp
-    every value is the float it was before the restart existed, so those files are unchanged."""
+    floor at most the start, and a low budget's λ at its start: what the half-size phase wound λ up to is not
+    carried into the full-size phase (0.12.0.dev7; ablations.md, "λ restarted at every rate")."""
     low = ratecontrol.lambda_start(None)
     assert ratecontrol.lambda_start(0.15) == ratecontrol.lambda_start(0.6) == low > ratecontrol.lambda_start(1.2)
     for bpp in (0.3, 0.6, 0.8, 1.2):
         start = ratecontrol.lambda_start(bpp)
-        rate = RateTerm(torch.tensor([low, low]), torch.tensor([1e4, 1e4]), start=start, floor_base=low, per_mse=0.6)
+        rate = RateTerm(torch.tensor([0.25, 0.25]), torch.tensor([1e4, 1e4]), start=start, floor_base=low,
+                        per_mse=0.6)
         rate.enter(None)
         assert rate.floor == low
         rate.enter(0.1)
         assert rate.floor == min(start, low * 0.1)
         rate.restart(torch.tensor([1e-5, 1.0]))
         if bpp <= 0.6:
-            assert rate.floor == start * 0.1 and torch.equal(rate.lam, torch.tensor([low, low]))  # as before
+            assert rate.floor == start * 0.1 and torch.equal(rate.lam, torch.tensor([low, low]))
         else:
             assert rate.lam.tolist() == pytest.approx([start, low]) and rate.floor <= start
 
@@ -222,9 +223,10 @@ def test_an_overshoot_prunes_only_the_latents_it_needs_smallest_first():
     nonzero = lambda: int(sum((ws[t] != 0).sum() for t in (0, 2)))  # noqa: E731
     before = nonzero()
     budget = int(before / 1.05)
-    ratecontrol.prune_to_fit({0, 2}, ws, lambda mu: b"x" * nonzero(), budget)
+    zeroed_count = ratecontrol.prune_to_fit({0, 2}, ws, lambda mu: b"x" * nonzero(), budget)
     zeroed = [(g != 0) & (w == 0) for g, w in zip(grids, (ws[0], ws[2]))]
     assert before - budget <= before - nonzero() <= before - budget + before // ratecontrol.PRUNE_RESOLUTION + 1
+    assert zeroed_count == before - nonzero()
     assert all(int(z.sum()) > 0 for z in zeroed) and all(g[z].abs().max() == 1 for g, z in zip(grids, zeroed))
     assert torch.equal(ws[1], other)
 
@@ -232,7 +234,7 @@ def test_an_overshoot_prunes_only_the_latents_it_needs_smallest_first():
 def test_latents_fitted_over_the_budget_are_refitted_under_it(parrot, monkeypatch):
     """Where the fit lands the latents' stream over the budget (here λ's start forced far too low), the encoder
     fits on for REFIT's iterations with λ's steering hastened (presets.REFIT) before the last resort of pruning;
-    the file still keeps the budget."""
+    the file still keeps the budget, and the result says it was refitted."""
     monkeypatch.setattr(ratecontrol, "lambda_start", lambda bpp=None: 3e-5)
     hastened, hasten = [], ratecontrol.RateTerm.hasten
     monkeypatch.setattr(ratecontrol.RateTerm, "hasten",
@@ -240,6 +242,7 @@ def test_latents_fitted_over_the_budget_are_refitted_under_it(parrot, monkeypatc
     result = ddcodec.encode(parrot, bpp=2.0, iters=200, seed=7)
     assert result.n_bytes <= 2.0 * 64 * 64 / 8
     assert hastened == [int(200 * REFIT.share)]
+    assert result.refitted and result.latents_pruned >= 0
 
 
 def test_the_refit_steers_lambda_from_where_it_is():

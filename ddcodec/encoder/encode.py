@@ -299,7 +299,8 @@ def _join_tiles(image: np.ndarray, parts: list[EncodeResult], spans: list[tuple[
     return EncodeResult(data=data, arch=parts[0].arch, psnr=psnr(decode_array(data, dev), image),
                         psnr_float=10 * math.log10(1 / max(mse, 1e-12)), iters=parts[0].iters,
                         seconds=max(e for _, e in spans) - min(b for b, _ in spans), device=parts[0].device,
-                        tiles=tuple(parts))
+                        tiles=tuple(parts), refitted=any(r.refitted for r in parts),
+                        latents_pruned=sum(r.latents_pruned for r in parts))
 
 
 def check_decodable(shape: tuple[int, ...], p: Plan, size: Callable[[tuple[int, ...]], Plan]) -> None:
@@ -471,9 +472,8 @@ def _encode_batch(
         sens, arm_codes = measure(weights)
     if rate:
         rate.fix()
-    for b in range(n):
-        if over[b]:
-            prune_to_fit(grids, [w[b] for w in weights], lambda m, b=b: stream(b, weights, m), p.budget)
+    pruned = [prune_to_fit(grids, [w[b] for w in weights], lambda m, b=b: stream(b, weights, m), p.budget)
+              if over[b] else 0 for b in range(n)]
 
     def knob(b: int) -> float:
         """Image b's mu: searched for its budget or PSNR, at λ's slope, or from its float fit's MSE."""
@@ -513,8 +513,8 @@ def _encode_batch(
     return [
         EncodeResult(data=data, arch=parse(data, budget=False)[0].arch, psnr=psnr(decode_array(data, dev), a),
                      psnr_float=10 * math.log10(1 / max(mse, 1e-12)), iters=preset.iters, seconds=seconds,
-                     device=str(dev))
-        for data, a, mse in zip(datas, pixels, mse_float)
+                     device=str(dev), refitted=bool(preset.refit and rate and o), latents_pruned=k)
+        for data, a, mse, o, k in zip(datas, pixels, mse_float, over, pruned)
     ]
 
 

@@ -254,14 +254,20 @@ class RateTerm:
 
     def restart(self, mse: torch.Tensor) -> None:
         """λ for a phase of the fit, given each network's MSE (B,) at full size as it begins: where the target's
-        start is below the lowest rates' (a high budget), κ · MSE between the two, or the start without κ, and the
-        phase's floor at most the start; unchanged elsewhere. The distortion tells a smooth photo from a textured
+        start is below the lowest rates' (a high budget), κ · MSE between the two; elsewhere, or without κ, the
+        start; the phase's floor at most the start; unchanged without a bit target. A low budget's λ wound up by
+        the half-size phase, where the latents' bits answer it late, is thus not carried into the full-size phase,
+        where they answer it at once (kodim13 at 0.15 bpp: λ at 0.25, the bits 0.17× their target; ablations.md,
+        "λ restarted at every rate"). The distortion tells a smooth photo from a textured
         one, whose λ at 1.2 bpp ends about 10× higher (R-D theory at high rates: dD/dR ∝ D; ablations.md, "λ
         restarted from the distortion", and "v0.12.0.dev4" for the half-size phase)."""
-        if self.start < self.floor_base and self.target_bits is not None:
-            self.lam = (torch.full_like(mse, self.start) if self.per_mse is None
-                        else (self.per_mse * mse).clamp(self.start, self.floor_base))
-            self.floor = min(self.floor, self.start)
+        if self.target_bits is None:
+            return
+        if self.per_mse is None or self.start >= self.floor_base:
+            self.lam = torch.full_like(mse, self.start)
+        else:
+            self.lam = (self.per_mse * mse).clamp(self.start, self.floor_base)
+        self.floor = min(self.floor, self.start)
 
     def hasten(self, iters: int) -> None:
         """Steer λ, from where it is, towards the same target at the gain of a fit of `iters` iterations (the
@@ -341,15 +347,16 @@ def overshoot(grids: Collection[int], stream_for: StreamFor, budget: int | None)
     return len(stream_for(COARSEST_MU)) - budget if grids and budget else 0
 
 
-def prune_to_fit(grids: Collection[int], ws: list[torch.Tensor], stream_for: StreamFor, budget: int | None) -> None:
+def prune_to_fit(grids: Collection[int], ws: list[torch.Tensor], stream_for: StreamFor, budget: int | None) -> int:
     """Zero the fewest of one network's latents that let its coarsest stream fit the budget, the smallest
     magnitudes first (`ws`: views into the batch, changed in place): rate control in the loop can overshoot. Among
     equal magnitudes the order is a multiplicative hash of each value's position, so that the zeroed values are
     spread over the grids; the count is bisected, so that a few percent over the budget costs a few percent of the
     latents. (Zeroing every value of magnitude 1 at once, as it did before, took 92,612 of them and 27.4 → 19.1 dB on
-    a 768x512 photo 5 % over; bisected, 44,502 and 20.5 dB; ablations.md, "v0.12.0.dev5".)"""
+    a 768x512 photo 5 % over; bisected, 44,502 and 20.5 dB; ablations.md, "v0.12.0.dev5".) Returns how many
+    latents it zeroed."""
     if overshoot(grids, stream_for, budget) <= 0:
-        return
+        return 0
     grids = sorted(grids)
     kept = [ws[t].clone() for t in grids]
     flat = torch.cat([k.flatten() for k in kept])
@@ -371,6 +378,7 @@ def prune_to_fit(grids: Collection[int], ws: list[torch.Tensor], stream_for: Str
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if zero_first(mid) else (mid, hi)
     zero_first(hi)
+    return hi
 
 
 def search_mu(stream_for: StreamFor, good: Callable[[bytes], bool], larger_is_good: bool, data: bool = False):

@@ -26,6 +26,8 @@ class EncodeResult:
     device: str
     tiles: tuple[EncodeResult, ...] = ()  # a tiled file's (format version 5) tiles, each a version-4 file; `arch`
     #                                       is then the first tile's
+    refitted: bool = False  # rate control refitted the latents, which overshot the byte budget (presets.REFIT)
+    latents_pruned: int = 0  # latents rate control zeroed so that the stream fits (ratecontrol.prune_to_fit)
 
     @property
     def n_bytes(self) -> int:
@@ -51,12 +53,15 @@ class EncodeResult:
     def record(self) -> dict[str, Any]:
         """The result as JSON-ready data (an untiled file's; from_record reads it back)."""
         return {"data": base64.b64encode(self.data).decode("ascii"), "psnr": self.psnr,
-                "psnr_float": self.psnr_float, "iters": self.iters, "seconds": self.seconds, "device": self.device}
+                "psnr_float": self.psnr_float, "iters": self.iters, "seconds": self.seconds, "device": self.device,
+                "refitted": self.refitted, "latents_pruned": self.latents_pruned}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> EncodeResult:
-        """A result from record()'s data; the file is parsed and checked as any .ddc (BitstreamError if damaged; a
+        """A result from record()'s data (a record written before 0.12.0.dev7, without rate control's fields: none
+        refitted or pruned); the file is parsed and checked as any .ddc (BitstreamError if damaged; a
         KeyError, TypeError or ValueError for a record that is not one)."""
         data = base64.b64decode(record["data"], validate=True)
         return cls(data, parse(data)[0].arch, float(record["psnr"]), float(record["psnr_float"]),
-                   int(record["iters"]), float(record["seconds"]), str(record["device"]))
+                   int(record["iters"]), float(record["seconds"]), str(record["device"]),
+                   refitted=bool(record.get("refitted", False)), latents_pruned=int(record.get("latents_pruned", 0)))
