@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {"image": args.image.stem, "target_bpp": args.bpp, "iters": args.iters,
               "restart_half_size": any(ph.lambda_restart for ph in preset.fit if ph.coarse),
               "full_size_floor": args.full_size_floor, "complexity": args.complexity, "steering": args.steering,
-              "lambda_per_mse": ratecontrol.CODED.lambda_per_mse,
+              "lambda_per_mse": ratecontrol.CODED.lambda_per_mse, "settled_band": ratecontrol.SETTLED_BAND,
               "lambda_start_by_bpp": {str(k): v for k, v in ratecontrol.CODED.lambda_start_by_bpp.items()}}
     traced(record)
     image = np.asarray(Image.open(args.image).convert("RGB"))

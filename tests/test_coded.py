@@ -138,8 +138,7 @@ def test_lambda_alone_sets_the_files_size(parrot):
 def test_lambda_is_restarted_as_each_fit_phase_begins():
     """λ starts at the lowest rates' value; a phase's floor is a share of it, never above the target's own start;
     as a fit phase begins a high budget's λ restarts at κ · MSE within [its start, the lowest rates' start], its
-    floor at most the start, and a low budget's λ at its start: what the half-size phase wound λ up to is not
-    carried into the full-size phase (0.12.0.dev7; ablations.md, "λ restarted at every rate")."""
+    floor at most the start, and a low budget's λ at its start where its bits were never near their target."""
     low = ratecontrol.lambda_start(None)
     assert ratecontrol.lambda_start(0.15) == ratecontrol.lambda_start(0.6) == low > ratecontrol.lambda_start(1.2)
     for bpp in (0.3, 0.6, 0.8, 1.2):
@@ -155,6 +154,19 @@ def test_lambda_is_restarted_as_each_fit_phase_begins():
             assert rate.floor == start * 0.1 and torch.equal(rate.lam, torch.tensor([low, low]))
         else:
             assert rate.lam.tolist() == pytest.approx([start, low]) and rate.floor <= start
+
+
+def test_a_low_budget_restarts_lambda_where_the_bits_last_settled():
+    """λ is carried into the next phase from its last value under which the bits were within SETTLED_BAND of their
+    target: not what it wound up to while they stayed far over it (0.12.0.dev7)."""
+    low = ratecontrol.lambda_start(None)
+    rate = RateTerm(torch.tensor([0.01]), torch.tensor([1000.0]), start=low, floor_base=low, gain=0.1)
+    rate.steer([], torch.tensor([1050.0]), [])  # within 10 %: settled at 0.01
+    for _ in range(20):
+        rate.steer([], torch.tensor([3000.0]), [])  # far over: λ winds up
+    assert float(rate.lam[0]) > 0.05
+    rate.restart(torch.tensor([0.01]))
+    assert float(rate.lam[0]) == pytest.approx(0.01)
 
 
 def test_psnr_target_is_reached(parrot):

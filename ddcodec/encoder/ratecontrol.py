@@ -36,6 +36,7 @@ DEFAULT_QUALITY = 3
 PSNR_RETRIES = 3  # psnr targets: times a network twice the size is tried when the fit falls short
 
 LATENT_SHARE_NO_BUDGET = 0.5  # coded input with a ratio: latents get about as many bits as the weights
+SETTLED_BAND = 0.1  # λ is carried into a fit phase from where the bits were last within 10 % of their target
 MIN_CALIBRATION_BITS = 1000.0  # below this the coder's fixed costs (model descriptors) dominate the ratio
 CALIBRATION_RANGE = (0.5, 1.5)
 
@@ -231,19 +232,24 @@ class RateTerm:
     every: int = 100
     estimate: Estimate = linear_context_bits
     calibration: torch.Tensor | float = 1.0  # coded / estimated bits at the last measurement
+    settled: torch.Tensor | None = None  # (B,) λ when the bits were last within SETTLED_BAND of the target
     _steps: int = field(default=0, repr=False)
 
     def steer(self, grids: list[torch.Tensor], bits: torch.Tensor, arm: list[torch.Tensor]) -> None:
         """One step of lam towards the target, from the estimated bits of the grids once rounded (and the ARM's
-        tensors, with an ARM)."""
+        tensors, with an ARM); where those bits are within SETTLED_BAND of the target, lam is also kept as `settled`,
+        what a low budget's next phase restarts from."""
         if self.target_bits is None:
             return
         if self.coded_bits is not None and self._steps % self.every == 0:  # once the grids hold enough to measure
-            ratio = (self.coded_bits([torch.round(g) for g in grids], arm) / bits.clamp_min(1.0)).clamp(*CALIBRATION_RANGE)
-            self.calibration = torch.where(bits >= MIN_CALIBRATION_BITS, ratio, torch.as_tensor(self.calibration))
+            coded = (self.coded_bits([torch.round(g) for g in grids], arm) / bits.clamp_min(1.0)).clamp(*CALIBRATION_RANGE)
+            self.calibration = torch.where(bits >= MIN_CALIBRATION_BITS, coded, torch.as_tensor(self.calibration))
         self._steps += 1
-        self.lam = (self.lam * torch.exp(self.gain * steering_error(bits * self.calibration / self.target_bits))
-                    ).clamp_min(self.floor)
+        ratio = bits * self.calibration / self.target_bits
+        within = (ratio - 1).abs() <= SETTLED_BAND
+        self.settled = torch.where(within, self.lam, torch.full_like(self.lam, self.start) if self.settled is None
+                                   else self.settled)
+        self.lam = (self.lam * torch.exp(self.gain * steering_error(ratio))).clamp_min(self.floor)
 
     def enter(self, floor: float | None) -> None:
         """A new phase of the fit: λ's floor for it, a share of `floor_base` but never above λ's start (None:
@@ -255,15 +261,19 @@ class RateTerm:
     def restart(self, mse: torch.Tensor) -> None:
         """λ for a phase of the fit, given each network's MSE (B,) at full size as it begins: where the target's
         start is below the lowest rates' (a high budget), κ · MSE between the two; elsewhere, or without κ, the
-        start; the phase's floor at most the start; unchanged without a bit target. A low budget's λ wound up by
-        the half-size phase, where the latents' bits answer it late, is thus not carried into the full-size phase,
-        where they answer it at once (kodim13 at 0.15 bpp: λ at 0.25, the bits 0.17× their target; ablations.md,
-        "λ restarted at every rate"). The distortion tells a smooth photo from a textured
+        start; a low budget's (the lowest rates' start) at λ when the bits were last within SETTLED_BAND of their
+        target (`settled`; the start where they never were); the phase's floor at most the start; unchanged without
+        a bit target. What the half-size phase wound λ up to while the latents' bits did not answer it is thus not
+        carried into the full-size phase, where they answer it at once (kodim13 at 0.15 bpp: λ at 0.25, the bits
+        0.17× their target), and a λ the bits confirmed is (restarted at the start instead, kodim07 at 0.15 bpp lost
+        1.2 dB; ablations.md, "v0.12.0.dev7"). The distortion tells a smooth photo from a textured
         one, whose λ at 1.2 bpp ends about 10× higher (R-D theory at high rates: dD/dR ∝ D; ablations.md, "λ
         restarted from the distortion", and "v0.12.0.dev4" for the half-size phase)."""
         if self.target_bits is None:
             return
-        if self.per_mse is None or self.start >= self.floor_base:
+        if self.start >= self.floor_base:
+            self.lam = (torch.full_like(mse, self.start) if self.settled is None else self.settled.clone())
+        elif self.per_mse is None:
             self.lam = torch.full_like(mse, self.start)
         else:
             self.lam = (self.per_mse * mse).clamp(self.start, self.floor_base)
