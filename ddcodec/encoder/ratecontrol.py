@@ -36,7 +36,7 @@ DEFAULT_QUALITY = 3
 PSNR_RETRIES = 3  # psnr targets: times a network twice the size is tried when the fit falls short
 
 LATENT_SHARE_NO_BUDGET = 0.5  # coded input with a ratio: latents get about as many bits as the weights
-SETTLED_BAND = 0.1  # λ is carried into a fit phase from where the bits were last within 10 % of their target
+SETTLED_BAND = 0.1  # a low budget's λ restarts where the bits were last this close to their target (dev7)
 MIN_CALIBRATION_BITS = 1000.0  # below this the coder's fixed costs (model descriptors) dominate the ratio
 CALIBRATION_RANGE = (0.5, 1.5)
 
@@ -259,15 +259,17 @@ class RateTerm:
         self.floor = self.floor_base if floor is None else min(self.start, self.floor_base * floor)
 
     def restart(self, mse: torch.Tensor) -> None:
-        """λ for a phase of the fit, given each network's MSE (B,) at full size as it begins: where the target's
-        start is below the lowest rates' (a high budget), κ · MSE between the two; elsewhere, or without κ, the
-        start; a low budget's (the lowest rates' start) at λ when the bits were last within SETTLED_BAND of their
-        target (`settled`; the start where they never were); the phase's floor at most the start; unchanged without
-        a bit target. What the half-size phase wound λ up to while the latents' bits did not answer it is thus not
-        carried into the full-size phase, where they answer it at once (kodim13 at 0.15 bpp: λ at 0.25, the bits
-        0.17× their target), and a λ the bits confirmed is (restarted at the start instead, kodim07 at 0.15 bpp lost
-        1.2 dB; ablations.md, "v0.12.0.dev7"). The distortion tells a smooth photo from a textured
-        one, whose λ at 1.2 bpp ends about 10× higher (R-D theory at high rates: dD/dR ∝ D; ablations.md, "λ
+        """λ for a phase of the fit, given each network's MSE (B,) at full size as it begins (unchanged without a bit
+        target); the phase's floor is then at most the start.
+        - A high budget (its start below the lowest rates'): κ · MSE within [its start, the lowest rates' start], or
+          its start without κ.
+        - A low budget: λ when the latents' bits were last within SETTLED_BAND of their target (`settled`), or its
+          start where they never were. What the half-size phase wound λ up to while the bits did not answer it is
+          thus not carried into the full-size phase, where they answer it at once (kodim13 at 0.15 bpp: λ at 0.25,
+          the bits 0.17× their target), and a λ the bits confirmed is (restarted at the start instead, kodim07 at
+          0.15 bpp lost 1.2 dB; ablations.md, "v0.12.0.dev7").
+        At a high budget the distortion tells a smooth photo from a textured one, whose λ at 1.2 bpp ends about 10×
+        higher (R-D theory at high rates: dD/dR ∝ D; ablations.md, "λ
         restarted from the distortion", and "v0.12.0.dev4" for the half-size phase)."""
         if self.target_bits is None:
             return
