@@ -269,8 +269,8 @@ class RateTerm:
           the bits 0.17× their target), and a λ the bits confirmed is (restarted at the start instead, kodim07 at
           0.15 bpp lost 1.2 dB; ablations.md, "v0.12.0.dev7").
         At a high budget the distortion tells a smooth photo from a textured one, whose λ at 1.2 bpp ends about 10×
-        higher (R-D theory at high rates: dD/dR ∝ D; ablations.md, "λ
-        restarted from the distortion", and "v0.12.0.dev4" for the half-size phase)."""
+        higher (R-D theory at high rates: dD/dR ∝ D; ablations.md, "λ restarted from the distortion", and
+        "v0.12.0.dev4" for the half-size phase)."""
         if self.target_bits is None:
             return
         if self.start >= self.floor_base:
