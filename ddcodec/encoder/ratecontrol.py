@@ -232,8 +232,13 @@ class RateTerm:
     every: int = 100
     estimate: Estimate = linear_context_bits
     calibration: torch.Tensor | float = 1.0  # coded / estimated bits at the last measurement
-    settled: torch.Tensor | None = None  # (B,) λ when the bits were last within SETTLED_BAND of the target
+    settled: torch.Tensor | None = None  # (B,) λ when the bits were last within SETTLED_BAND of the target (None:
+    #                                      the start, until they are)
     _steps: int = field(default=0, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.settled is None:
+            self.settled = torch.full_like(self.lam, self.start)
 
     def steer(self, grids: list[torch.Tensor], bits: torch.Tensor, arm: list[torch.Tensor]) -> None:
         """One step of lam towards the target, from the estimated bits of the grids once rounded (and the ARM's
@@ -247,8 +252,7 @@ class RateTerm:
         self._steps += 1
         ratio = bits * self.calibration / self.target_bits
         within = (ratio - 1).abs() <= SETTLED_BAND
-        self.settled = torch.where(within, self.lam, torch.full_like(self.lam, self.start) if self.settled is None
-                                   else self.settled)
+        self.settled = torch.where(within, self.lam, self.settled)
         self.lam = (self.lam * torch.exp(self.gain * steering_error(ratio))).clamp_min(self.floor)
 
     def enter(self, floor: float | None) -> None:
@@ -274,7 +278,7 @@ class RateTerm:
         if self.target_bits is None:
             return
         if self.start >= self.floor_base:
-            self.lam = (torch.full_like(mse, self.start) if self.settled is None else self.settled.clone())
+            self.lam = self.settled.clone()
         elif self.per_mse is None:
             self.lam = torch.full_like(mse, self.start)
         else:
