@@ -413,7 +413,7 @@ def _encode_batch(
     pixels: list[np.ndarray], p: Plan, preset: Preset, lr: float, seed: int, coder: int, dev: torch.device,
     progress: Progress | None, min_psnr: float | None = None, label: str = "", lmbda: float | None = None,
 ) -> list[EncodeResult]:
-    """Warm up, fit, round (refit where the latents overshoot), allocate steps, fine-tune and code B images of one
+    """Warm up, fit, round (refit where the latents overshoot the budget or end over their bit target), allocate steps, fine-tune and code B images of one
     size as B networks in one batch; with `lmbda`, at that rate weight and without p's byte budget."""
     start = time.perf_counter()
     if lmbda is not None:
@@ -462,8 +462,9 @@ def _encode_batch(
             return len(data) <= p.budget
         return min_psnr is None or psnr(decode_array(data, dev), pixels[b]) >= min_psnr
 
-    over = [overshoot(grids, partial(stream, b, weights), p.budget) > 0 for b in range(n)]
-    if preset.refit and rate and any(over):  # the fit overshot: fit on with λ's steering hastened
+    over_target = rate.over_target([weights[t] for t in grids], [weights[t] for t in arm]) if rate else [False] * n
+    over = [o or overshoot(grids, partial(stream, b, weights), p.budget) > 0 for b, o in enumerate(over_target)]
+    if preset.refit and rate and any(over):  # the latents overshot: fit on with λ's steering hastened
         rate.hasten(preset.phase_iters(preset.refit))
         refitted, mse = _run(preset, (preset.refit,), arch, target, z, weights, lr, rate, None, arch.bn_scales,
                              progress, label)
