@@ -2,7 +2,7 @@
 
     python -m benchmarks.rate_trace --image PATH --bpp 0.6 [--iters 2000] [--lambda-start 0.6:2e-3,1.2:1e-4]
         [--full-size-floor 1.0] [--lambda-per-mse 0.6|none] [--complexity low|medium|high] [--steering linear|log]
-        [--threads 1]
+        [--latent-gain 4] [--threads 1]
 
 Encodes (on `--threads` torch threads) and records λ as each phase of the fit starts and when rate control stops
 steering it, the size of the stream at the coarsest weight steps against the byte budget (what the latents left the
@@ -14,8 +14,11 @@ at the lowest rates, never above this fit's start: ratecontrol.RateTerm.enter), 
 λ's restart at full size for a high budget (none: restarted at the target's start; RateTerm.restart; since
 0.12.0.dev4 λ restarts at the half-size phase's start too, `restarts` lists each restart's MSE and λ).
 `lambda_trace` follows λ's steering ([step, λ, the latents' coded bits / their target] every TRACE_EVERY steps);
-`--steering log` steps λ by the log of that ratio instead of the ratio - 1 (ratecontrol.steering_error). Appends one
-JSON line to benchmarks/results/rate-trace.jsonl.
+`--steering log` steps λ by the log of that ratio instead of the ratio - 1 (ratecontrol.steering_error);
+`bits_over_target_at_fit_end` is that ratio by the coder as the fit ends (a refit follows above
+ratecontrol.REFIT_OVER_TARGET), and `latents_at_fit_end` the rounded grids' non-zero count and largest magnitude.
+`--latent-gain` replaces the preset's latent gain (presets.LATENT_GAIN). Appends one JSON line to
+benchmarks/results/rate-trace.jsonl.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ def traced(record: dict) -> None:
     enter, restart, fix, prune = (ratecontrol.RateTerm.enter, ratecontrol.RateTerm.restart, ratecontrol.RateTerm.fix,
                                   encoder.prune_to_fit)
     over, hasten, steer = encoder.overshoot, ratecontrol.RateTerm.hasten, ratecontrol.RateTerm.steer
+    over_target = ratecontrol.RateTerm.over_target
 
     def entered(self: ratecontrol.RateTerm, floor: float | None) -> None:
         record.setdefault("lambda_at_phase_start", []).append(float(self.lam.max()))
@@ -81,6 +85,14 @@ def traced(record: dict) -> None:
         record["refit"] = {"iters": iters, "lambda": float(self.lam.max())}
         hasten(self, iters)
 
+    def ended(self: ratecontrol.RateTerm, grids: list[torch.Tensor], arm: list[torch.Tensor]) -> list[bool]:
+        if self.target_bits is not None and self.coded_bits is not None:
+            rounded = [torch.round(g) for g in grids]
+            ratio = self.coded_bits(rounded, arm) / self.target_bits
+            record["bits_over_target_at_fit_end"] = round(float(ratio.max()), 4)
+            record["latents_at_fit_end"] = [[int((g != 0).sum()), int(g.abs().max())] for g in rounded]
+        return over_target(self, grids, arm)
+
     def steered(self: ratecontrol.RateTerm, grids, bits: torch.Tensor, arm) -> None:
         if self.target_bits is not None and self._steps % TRACE_EVERY == 0:
             ratio = float((bits * self.calibration / self.target_bits).max())
@@ -89,7 +101,7 @@ def traced(record: dict) -> None:
 
     ratecontrol.RateTerm.enter, ratecontrol.RateTerm.restart = entered, restarted
     ratecontrol.RateTerm.fix, ratecontrol.RateTerm.hasten = fixed, hastened
-    ratecontrol.RateTerm.steer = steered
+    ratecontrol.RateTerm.steer, ratecontrol.RateTerm.over_target = steered, ended
     encoder.prune_to_fit, encoder.overshoot = pruned, overshot
 
 
@@ -106,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lambda-per-mse", default=None, metavar="KAPPA|none")
     p.add_argument("--steering", choices=("linear", "log"), default="linear",
                    help="λ's step from the bits' ratio r to their target: r - 1 (the encoder's) or log r, within ±1")
+    p.add_argument("--latent-gain", type=float, default=None,
+                   help="the latents' learning rate as a multiple of the weights' (default the preset's)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.steering == "log":
@@ -119,9 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.full_size_floor is not None:
         preset = dataclasses.replace(preset, fit=tuple(
             dataclasses.replace(ph, lambda_floor=args.full_size_floor) if ph.lambda_floor else ph for ph in preset.fit))
+    if args.latent_gain is not None:
+        preset = dataclasses.replace(preset, latent_gain=args.latent_gain)
     record = {"image": args.image.stem, "target_bpp": args.bpp, "iters": args.iters,
               "restart_half_size": any(ph.lambda_restart for ph in preset.fit if ph.coarse),
               "full_size_floor": args.full_size_floor, "complexity": args.complexity, "steering": args.steering,
+              "latent_gain": preset.latent_gain,
               "lambda_per_mse": ratecontrol.CODED.lambda_per_mse, "settled_band": ratecontrol.SETTLED_BAND,
               "lambda_start_by_bpp": {str(k): v for k, v in ratecontrol.CODED.lambda_start_by_bpp.items()}}
     traced(record)
