@@ -170,8 +170,9 @@ def test_a_low_budget_restarts_lambda_where_the_bits_last_settled():
 
 
 def test_latents_over_their_bit_target_are_flagged_for_the_refit():
-    """Latents whose coded bits end more than REFIT_OVER_TARGET × their target are refitted: they leave the weights
-    less than their planned share (0.12.0.dev8); without a target nothing is."""
+    """Latents whose coded bits end more than REFIT_OVER_TARGET × their share of the budget (the target over its
+    margin) are refitted: they leave the weights less than their planned share (0.12.0.dev8); without a target
+    nothing is."""
     def coded(grids: list[torch.Tensor], arm: list[torch.Tensor]) -> torch.Tensor:
         """A coder whose bits are each network's sum of |values|."""
         return grids[0].abs().flatten(1).sum(1)
@@ -179,6 +180,8 @@ def test_latents_over_their_bit_target_are_flagged_for_the_refit():
     grid = torch.tensor([[[101.0]], [[103.0]]])  # (B, h, w): 1.01× and 1.03× a target of 100 bits
     rate = RateTerm(torch.tensor([1e-3, 1e-3]), torch.tensor([100.0, 100.0]), coded_bits=coded)
     assert rate.over_target([grid], []) == [False, True]
+    rate.margin = 0.9  # a small image's target is 90 % of the latents' share: 103 bits are within 1.02 × 111
+    assert rate.over_target([grid], []) == [False, False]
     rate.fix()
     assert rate.over_target([grid], []) == [False, False]
 
