@@ -15,10 +15,10 @@ at the lowest rates, never above this fit's start: ratecontrol.RateTerm.enter), 
 0.12.0.dev4 λ restarts at the half-size phase's start too, `restarts` lists each restart's MSE and λ).
 `lambda_trace` follows λ's steering ([step, λ, the latents' coded bits / their target] every TRACE_EVERY steps);
 `--steering log` steps λ by the log of that ratio instead of the ratio - 1 (ratecontrol.steering_error);
-`bits_over_target_at_fit_end` is that ratio by the coder as the fit ends (a refit follows above
-ratecontrol.REFIT_OVER_TARGET), and `latents_at_fit_end` the rounded grids' non-zero count and largest magnitude.
-`--latent-gain` replaces the preset's latent gain (presets.LATENT_GAIN). Appends one JSON line to
-benchmarks/results/rate-trace.jsonl.
+`bits_over_target_at_fit_end` is that ratio by the coder as the fit ends (a refit follows where it exceeds
+ratecontrol.REFIT_OVER_TARGET × the latents' share over their target: RateTerm.share_spent), and
+`latents_at_fit_end` the rounded grids' non-zero count and largest magnitude. `--latent-gain` replaces the preset's
+latent gain (presets.LATENT_GAIN). Appends one JSON line to benchmarks/results/rate-trace.jsonl.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def traced(record: dict) -> None:
     enter, restart, fix, prune = (ratecontrol.RateTerm.enter, ratecontrol.RateTerm.restart, ratecontrol.RateTerm.fix,
                                   encoder.prune_to_fit)
     over, hasten, steer = encoder.overshoot, ratecontrol.RateTerm.hasten, ratecontrol.RateTerm.steer
-    over_target = ratecontrol.RateTerm.over_target
+    share_spent = ratecontrol.RateTerm.share_spent
 
     def entered(self: ratecontrol.RateTerm, floor: float | None) -> None:
         record.setdefault("lambda_at_phase_start", []).append(float(self.lam.max()))
@@ -85,13 +85,13 @@ def traced(record: dict) -> None:
         record["refit"] = {"iters": iters, "lambda": float(self.lam.max())}
         hasten(self, iters)
 
-    def ended(self: ratecontrol.RateTerm, grids: list[torch.Tensor], arm: list[torch.Tensor]) -> list[bool]:
-        if self.target_bits is not None and self.coded_bits is not None:
+    def ended(self: ratecontrol.RateTerm, grids: list[torch.Tensor], arm: list[torch.Tensor]) -> torch.Tensor | None:
+        spent = share_spent(self, grids, arm)
+        if spent is not None:
+            record["bits_over_target_at_fit_end"] = round(float(spent.max()) / self.margin, 4)
             rounded = [torch.round(g) for g in grids]
-            ratio = self.coded_bits(rounded, arm) / self.target_bits
-            record["bits_over_target_at_fit_end"] = round(float(ratio.max()), 4)
-            record["latents_at_fit_end"] = [[int((g != 0).sum()), int(g.abs().max())] for g in rounded]
-        return over_target(self, grids, arm)
+            record["latents_at_fit_end"] = [[int((r != 0).sum()), int(r.abs().max())] for r in rounded]
+        return spent
 
     def steered(self: ratecontrol.RateTerm, grids, bits: torch.Tensor, arm) -> None:
         if self.target_bits is not None and self._steps % TRACE_EVERY == 0:
@@ -101,7 +101,7 @@ def traced(record: dict) -> None:
 
     ratecontrol.RateTerm.enter, ratecontrol.RateTerm.restart = entered, restarted
     ratecontrol.RateTerm.fix, ratecontrol.RateTerm.hasten = fixed, hastened
-    ratecontrol.RateTerm.steer, ratecontrol.RateTerm.over_target = steered, ended
+    ratecontrol.RateTerm.steer, ratecontrol.RateTerm.share_spent = steered, ended
     encoder.prune_to_fit, encoder.overshoot = pruned, overshot
 
 

@@ -413,8 +413,9 @@ def _encode_batch(
     pixels: list[np.ndarray], p: Plan, preset: Preset, lr: float, seed: int, coder: int, dev: torch.device,
     progress: Progress | None, min_psnr: float | None = None, label: str = "", lmbda: float | None = None,
 ) -> list[EncodeResult]:
-    """Warm up, fit, round (refit where the latents overshoot the budget or end over their bit target), allocate steps, fine-tune and code B images of one
-    size as B networks in one batch; with `lmbda`, at that rate weight and without p's byte budget."""
+    """Warm up, fit, round (refit where the latents overshoot the budget or end over their share of it), allocate
+    steps, fine-tune and code B images of one size as B networks in one batch; with `lmbda`, at that rate weight and
+    without p's byte budget."""
     start = time.perf_counter()
     if lmbda is not None:
         p = dataclasses.replace(p, budget=None)
@@ -462,7 +463,8 @@ def _encode_batch(
             return len(data) <= p.budget
         return min_psnr is None or psnr(decode_array(data, dev), pixels[b]) >= min_psnr
 
-    over_target = rate.over_target([weights[t] for t in grids], [weights[t] for t in arm]) if rate else [False] * n
+    over_target = (rate.over_target([weights[t] for t in grids], [weights[t] for t in arm]) if rate and preset.refit
+                   else [False] * n)
     over = [o or overshoot(grids, partial(stream, b, weights), p.budget) > 0 for b, o in enumerate(over_target)]
     if preset.refit and rate and any(over):  # the latents overshot: fit on with λ's steering hastened
         rate.hasten(preset.phase_iters(preset.refit))

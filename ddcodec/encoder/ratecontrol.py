@@ -290,16 +290,22 @@ class RateTerm:
             self.lam = (self.per_mse * mse).clamp(self.start, self.floor_base)
         self.floor = min(self.floor, self.start)
 
-    def over_target(self, grids: list[torch.Tensor], arm: list[torch.Tensor]) -> list[bool]:
-        """Whether each network's rounded latent grids (each (B, ...)) cost the coder more than REFIT_OVER_TARGET ×
-        their share of the budget (target_bits / margin), with the ARM tensors `arm`: latents that leave the weights
-        less than their planned share, which the overshoot's refit then takes back (all False without a target or a
-        coder's count). Against the target itself, the margin of small images (0.9) refitted latents that still left
-        the weights their share: 5 of the cpu preset's 24 crops, −0.59 to +0.24 dB (ablations.md, dev8)."""
+    def share_spent(self, grids: list[torch.Tensor], arm: list[torch.Tensor]) -> torch.Tensor | None:
+        """What the coder spends on each network's rounded latent grids (each (B, ...)), with the ARM tensors `arm`,
+        over the latents' share of the budget (target_bits / margin): (B,), or None without a target or a coder's
+        count."""
         if self.target_bits is None or self.coded_bits is None:
-            return [False] * len(self.lam)
-        coded = self.coded_bits([torch.round(g) for g in grids], arm)
-        return (coded > REFIT_OVER_TARGET * self.target_bits / self.margin).tolist()
+            return None
+        return self.coded_bits([torch.round(g) for g in grids], arm) * self.margin / self.target_bits
+
+    def over_target(self, grids: list[torch.Tensor], arm: list[torch.Tensor]) -> list[bool]:
+        """Whether each network's latents spend more than REFIT_OVER_TARGET × their share of the budget
+        (share_spent): latents that leave the weights less than their planned share, which the overshoot's refit
+        then takes back (all False without a target or a coder's count). Against the target itself, the margin of
+        small images (0.9) refitted latents that still left the weights their share: 5 of the cpu preset's 24
+        crops, −0.59 to +0.24 dB (ablations.md, dev8)."""
+        spent = self.share_spent(grids, arm)
+        return [False] * len(self.lam) if spent is None else (spent > REFIT_OVER_TARGET).tolist()
 
     def hasten(self, iters: int) -> None:
         """Steer λ, from where it is, towards the same target at the gain of a fit of `iters` iterations (the

@@ -5,8 +5,8 @@ many candidate networks the warm-up tries and how many survive each round, then 
 iterations, its learning rate (a window of one cosine decay), the image's scale, and how the latent grids are
 quantized while they train (ddcodec.training.quantizer: mode, soft-round temperature and noise, annealed linearly over the
 phase). The encoder runs the `fit` phases, rounds the latents, allocates the weights' quantization steps by
-rate-distortion (after the `refit` phase where the latents overshoot the budget or their bit target), then runs the `finetune` phases
-with the weights quantized (straight-through) and codes the result.
+rate-distortion (after the `refit` phase where the latents overshoot the budget or their share of it), then runs
+the `finetune` phases with the weights quantized (straight-through) and codes the result.
 
 `--effort` picks one of EFFORTS; `--iters` overrides its iteration count and keeps its shares. This module has no
 heavy imports (the command line builds its help from it).
@@ -71,7 +71,8 @@ class Preset:
     rate of the latent grids in integer units, as a multiple of the weights' (the same updates as storing
     round(gain · y) with y trained at the weights' rate, as Cool-chic and C3 do). `refit`: a phase run, after the
     fit, only for the images whose latents overshoot the byte budget at the weights' coarsest steps or end over their
-    bit target (ratecontrol.REFIT_OVER_TARGET), λ's steering hastened to its iterations (None: none); its iterations come on top of `iters`."""
+    share of it (ratecontrol.REFIT_OVER_TARGET), λ's steering hastened to its iterations (None: none); its
+    iterations come on top of `iters`."""
 
     iters: int
     warmup: WarmUp = field(default_factory=WarmUp)
@@ -113,7 +114,7 @@ FINETUNE = (Phase("qat", 0.2, lr=0.2, latents="ste", hold_filled=0.97),)
 # --complexity low on kodim13 at 1.2 bpp, 5 % over; pruned until the stream fit, 27.4 dB fitted gave 20.5 coded), the
 # overshooting images go on fitting at full size for a tenth of the iterations, λ steered to the same target at that
 # short fit's gain, from the full-size phase's floor (ablations.md, "v0.12.0.dev6"); since dev8 also those whose
-# latents end over their bit target (ratecontrol.REFIT_OVER_TARGET).
+# latents end over their share of the budget (ratecontrol.REFIT_OVER_TARGET).
 REFIT = Phase("rate refit", 0.1, cosine=(0.5, 1.0), lambda_floor=_LAMBDA_FLOOR)
 
 
